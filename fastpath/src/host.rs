@@ -1,0 +1,258 @@
+//! The director's own network presence on one worker: its ports and
+//! addresses, the VIPs it answers for, routes and neighbours, and the one
+//! way out for packets it originates or forwards at layer 3 ([`Host::send_ip`]).
+//!
+//! The control plane describes all of this in a [`HostConfig`] snapshot;
+//! each worker builds its private `Host` from it, so nothing here is shared
+//! between cores.
+
+use crate::io::{Buf, Io};
+use crate::local::arp;
+use crate::output::neigh::{NeighTable, Resolve, Timer};
+use crate::output::route::{self, Route, RouteTable};
+use crate::stats::{DropReason, Event, WorkerStats};
+use crate::wire::{ethernet, EtherType, EthernetFrame, Ipv4Packet, MacAddr};
+use core::net::Ipv4Addr;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortConfig {
+    pub mac: MacAddr,
+    pub mtu: u16,
+    /// (address, prefix length), primary first.
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// Frames for the director itself go to a kernel tap.
+    pub exception: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticRoute {
+    pub net: Ipv4Addr,
+    pub prefix_len: u8,
+    pub via: Option<Ipv4Addr>,
+    pub port: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticNeighbour {
+    pub port: usize,
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
+/// What the control plane tells the data plane about the director itself.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HostConfig {
+    /// Indexed by the port numbers [`Io`] uses.
+    pub ports: Vec<PortConfig>,
+    /// Virtual addresses the director answers ARP and ping for on every port.
+    pub vips: Vec<Ipv4Addr>,
+    pub routes: Vec<StaticRoute>,
+    pub neighbours: Vec<StaticNeighbour>,
+    /// Neighbour entries per worker.
+    pub neigh_limit: usize,
+}
+
+/// What a destination address is to the director.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// An interface address of this port index.
+    Iface(usize),
+    Vip,
+    /// Limited or directed broadcast, or multicast: for the kernel.
+    Broadcast,
+}
+
+pub struct Host<B> {
+    pub(crate) ports: Vec<PortConfig>,
+    /// Sorted by address for binary search; an interface address that is also
+    /// a VIP is listed as the interface (it answers as both).
+    local: Vec<(Ipv4Addr, Local)>,
+    vips: Vec<Ipv4Addr>,
+    pub(crate) routes: RouteTable,
+    pub(crate) neigh: NeighTable<B>,
+    pub(crate) stats: Arc<WorkerStats>,
+}
+
+impl<B: Buf> Host<B> {
+    pub fn new(cfg: &HostConfig, stats: Arc<WorkerStats>) -> Self {
+        let mut local = Vec::new();
+        let mut routes = Vec::new();
+        for (i, p) in cfg.ports.iter().enumerate() {
+            for &(a, len) in &p.addrs {
+                local.push((a, Local::Iface(i)));
+                if len < 31 {
+                    let bcast = Ipv4Addr::from_bits(a.to_bits() | !route::mask(len));
+                    local.push((bcast, Local::Broadcast));
+                }
+                routes.push(Route {
+                    net: a,
+                    prefix_len: len,
+                    port: i,
+                    gateway: None,
+                    src: a,
+                });
+            }
+        }
+        local.push((Ipv4Addr::BROADCAST, Local::Broadcast));
+        let mut vips = cfg.vips.clone();
+        vips.sort();
+        vips.dedup();
+        for &v in &vips {
+            if !local.iter().any(|&(a, _)| a == v) {
+                local.push((v, Local::Vip));
+            }
+        }
+        local.sort_by_key(|&(a, _)| a);
+        local.dedup_by_key(|&mut (a, _)| a);
+        let mut host = Host {
+            ports: cfg.ports.clone(),
+            local,
+            vips,
+            routes: RouteTable::default(),
+            neigh: NeighTable::new(cfg.neigh_limit.max(16)),
+            stats,
+        };
+        for r in &cfg.routes {
+            let src = host.source_for(r.port, r.via.unwrap_or(r.net));
+            routes.push(Route {
+                net: r.net,
+                prefix_len: r.prefix_len,
+                port: r.port,
+                gateway: r.via,
+                src,
+            });
+        }
+        host.routes = RouteTable::new(routes);
+        for n in &cfg.neighbours {
+            host.neigh.add_permanent(n.port, n.ip, n.mac);
+        }
+        host
+    }
+
+    #[inline]
+    pub fn classify(&self, dst: Ipv4Addr) -> Option<Local> {
+        if dst.is_multicast() {
+            return Some(Local::Broadcast);
+        }
+        self.local
+            .binary_search_by_key(&dst, |&(a, _)| a)
+            .ok()
+            .map(|i| self.local[i].1)
+    }
+
+    pub fn is_vip(&self, a: Ipv4Addr) -> bool {
+        self.vips.binary_search(&a).is_ok()
+    }
+
+    pub fn vips(&self) -> &[Ipv4Addr] {
+        &self.vips
+    }
+
+    /// Whether `port` answers ARP for `a`: its own addresses and every VIP.
+    pub fn answers_arp(&self, port: usize, a: Ipv4Addr) -> bool {
+        self.ports[port].addrs.iter().any(|&(x, _)| x == a) || self.is_vip(a)
+    }
+
+    /// Whether `a` lies in a network connected to `port`.
+    pub fn on_link(&self, port: usize, a: Ipv4Addr) -> bool {
+        self.ports[port]
+            .addrs
+            .iter()
+            .any(|&(net, len)| route::contains(net, len, a))
+    }
+
+    /// The address the director uses as source towards `peer` on `port`:
+    /// the port's address in the peer's network, else its primary address.
+    pub fn source_for(&self, port: usize, peer: Ipv4Addr) -> Ipv4Addr {
+        let addrs = &self.ports[port].addrs;
+        addrs
+            .iter()
+            .find(|&&(a, len)| route::contains(a, len, peer))
+            .or(addrs.first())
+            .map_or(Ipv4Addr::UNSPECIFIED, |&(a, _)| a)
+    }
+
+    pub fn neighbours(&self) -> &NeighTable<B> {
+        &self.neigh
+    }
+
+    pub fn routes(&self) -> &RouteTable {
+        &self.routes
+    }
+
+    /// Sends an IPv4 packet (a whole frame whose Ethernet header will be
+    /// rewritten) towards its destination: route, MTU, next hop.
+    pub fn send_ip<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, now: u64) {
+        let Ok(ip) = Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
+            return self.stats.count_drop(DropReason::Malformed);
+        };
+        let (dst, total) = (ip.dst(), ip.total_len());
+        let Some(r) = self.routes.lookup(dst) else {
+            return self.stats.count_drop(DropReason::NoRoute);
+        };
+        let (port, hop) = (r.port, r.next_hop(dst));
+        if total > self.ports[port].mtu {
+            return self.stats.count_drop(DropReason::TooBig);
+        }
+        match self.neigh.resolve(port, hop, now, pkt) {
+            Resolve::Ready(mac, pkt) => self.send_l2(io, port, mac, pkt),
+            Resolve::Queued { request, evicted } => {
+                if evicted.is_some() {
+                    self.stats.count_drop(DropReason::NeighQueueFull);
+                }
+                if request {
+                    arp::send_request(io, &self.ports, &self.stats, port, hop, None);
+                }
+            }
+            Resolve::TableFull(_) => self.stats.count_drop(DropReason::NeighTableFull),
+        }
+    }
+
+    /// Fills in the Ethernet header for `port` and transmits.
+    pub(crate) fn send_l2<I: Io<Buf = B>>(
+        &self,
+        io: &mut I,
+        port: usize,
+        dst: MacAddr,
+        mut pkt: B,
+    ) {
+        let Ok(mut eth) = EthernetFrame::new_checked(pkt.data_mut()) else {
+            return self.stats.count_drop(DropReason::Malformed);
+        };
+        eth.set_dst(dst);
+        eth.set_src(self.ports[port].mac);
+        eth.set_ethertype(EtherType::IPV4);
+        io.tx(port, pkt);
+    }
+
+    /// Sends the packets a neighbour entry was holding.
+    pub(crate) fn release<I: Io<Buf = B>>(
+        &self,
+        io: &mut I,
+        port: usize,
+        mac: MacAddr,
+        pkts: impl Iterator<Item = B>,
+    ) {
+        for p in pkts {
+            self.stats.event(Event::NeighResolved);
+            self.send_l2(io, port, mac, p);
+        }
+    }
+
+    /// Neighbour timers: retries, probes and failures.
+    pub fn tick<I: Io<Buf = B>>(&mut self, io: &mut I, now: u64) {
+        let Host {
+            neigh,
+            ports,
+            stats,
+            ..
+        } = self;
+        neigh.tick(now, |t| match t {
+            Timer::Request { port, ip, unicast } => {
+                arp::send_request(io, ports, stats, port, ip, unicast)
+            }
+            Timer::Failed(_) => stats.count_drop(DropReason::NeighUnresolved),
+        });
+    }
+}

@@ -1,0 +1,231 @@
+//! The narrow I/O interface the worker loop runs on.
+//!
+//! The data plane never names DPDK: the daemon implements [`Io`] over NIC
+//! queues, exception taps and rte_rings, and tests and benchmarks implement
+//! it over plain vectors ([`mem::MemIo`]). Ports are numbered 0.. in config
+//! order; which hardware queue a worker uses is the implementation's business.
+
+use arrayvec::ArrayVec;
+
+/// Packets per receive burst, as in DPDK's l2fwd/l3fwd.
+pub const BURST: usize = 32;
+
+/// An owned packet buffer holding one whole Ethernet frame, contiguous.
+/// Dropping it returns it to its pool.
+pub trait Buf: Sized {
+    fn data(&self) -> &[u8];
+    fn data_mut(&mut self) -> &mut [u8];
+    /// Grows or shrinks the frame at its tail; false if it does not fit.
+    fn set_len(&mut self, len: usize) -> bool;
+    /// The port index the frame arrived on, carried with it when it is
+    /// handed to another worker.
+    fn port(&self) -> usize;
+    fn set_port(&mut self, port: usize);
+    /// Starts loading the frame's first cache line; the loop calls it on a
+    /// whole burst before processing it. A no-op where it does not pay.
+    #[inline(always)]
+    fn prefetch(&self) {}
+}
+
+pub trait Io {
+    type Buf: Buf;
+    fn nports(&self) -> usize;
+    /// This worker's index and the number of workers.
+    fn worker(&self) -> usize;
+    fn nworkers(&self) -> usize;
+    /// Milliseconds on a monotonic clock; read once per poll iteration.
+    fn now_ms(&mut self) -> u64;
+    /// Appends up to the remaining capacity of `out` from `port`'s queue
+    /// that belongs to this worker (nothing if it has none).
+    fn rx_burst(&mut self, port: usize, out: &mut ArrayVec<Self::Buf, BURST>);
+    /// Queues for transmission; sent at the latest by [`Io::flush`].
+    fn tx(&mut self, port: usize, pkt: Self::Buf);
+    /// Frames the kernel sent out of `port`'s exception tap.
+    fn rx_exception(&mut self, port: usize, out: &mut ArrayVec<Self::Buf, BURST>);
+    /// Hands a frame to the kernel through `port`'s exception tap.
+    fn tx_exception(&mut self, port: usize, pkt: Self::Buf);
+    /// Hands a frame to another worker (its `port()` travels with it).
+    fn to_peer(&mut self, worker: usize, pkt: Self::Buf);
+    /// Frames other workers handed to this one.
+    fn rx_peers(&mut self, out: &mut ArrayVec<Self::Buf, BURST>);
+    fn alloc(&mut self) -> Option<Self::Buf>;
+    /// Pushes out everything queued; returns how many frames were dropped
+    /// since the last flush because a queue or ring was full.
+    fn flush(&mut self) -> u64;
+}
+
+/// Copies a frame into a fresh buffer (slow path only: ARP copies).
+pub fn copy_of<I: Io>(io: &mut I, pkt: &I::Buf) -> Option<I::Buf> {
+    let mut c = io.alloc()?;
+    let len = pkt.data().len();
+    if !c.set_len(len) {
+        return None;
+    }
+    c.data_mut().copy_from_slice(pkt.data());
+    c.set_port(pkt.port());
+    Some(c)
+}
+
+pub mod mem {
+    //! An [`Io`] over vectors, for tests and benchmarks.
+
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Room per buffer, like a default DPDK mbuf's data room.
+    pub const BUF_ROOM: usize = 2048;
+
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct VecBuf {
+        pub bytes: Vec<u8>,
+        pub port: usize,
+    }
+
+    impl VecBuf {
+        pub fn new(frame: &[u8]) -> Self {
+            let mut bytes = Vec::with_capacity(BUF_ROOM);
+            bytes.extend_from_slice(frame);
+            VecBuf { bytes, port: 0 }
+        }
+    }
+
+    impl Buf for VecBuf {
+        fn data(&self) -> &[u8] {
+            &self.bytes
+        }
+        fn data_mut(&mut self) -> &mut [u8] {
+            &mut self.bytes
+        }
+        fn set_len(&mut self, len: usize) -> bool {
+            if len > BUF_ROOM {
+                return false;
+            }
+            self.bytes.resize(len, 0);
+            true
+        }
+        fn port(&self) -> usize {
+            self.port
+        }
+        fn set_port(&mut self, port: usize) {
+            self.port = port;
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub struct MemPort {
+        pub rx: VecDeque<VecBuf>,
+        pub tx: Vec<Vec<u8>>,
+        pub to_kernel: Vec<Vec<u8>>,
+        pub from_kernel: VecDeque<VecBuf>,
+    }
+
+    /// Frames queued by tests on `rx`, collected from `tx` after a poll.
+    #[derive(Debug)]
+    pub struct MemIo {
+        pub ports: Vec<MemPort>,
+        pub worker: usize,
+        pub nworkers: usize,
+        pub now: u64,
+        /// Frames handed to peers: (worker, frame with its port).
+        pub to_peers: Vec<(usize, VecBuf)>,
+        pub from_peers: VecDeque<VecBuf>,
+        /// How many more buffers `alloc` may hand out (None: unlimited).
+        pub alloc_budget: Option<usize>,
+        /// Capacity of each port's transmit queue between flushes.
+        pub tx_capacity: usize,
+        pending: Vec<(usize, VecBuf)>,
+        dropped: u64,
+    }
+
+    impl MemIo {
+        pub fn new(nports: usize) -> Self {
+            MemIo {
+                ports: (0..nports).map(|_| MemPort::default()).collect(),
+                worker: 0,
+                nworkers: 1,
+                now: 0,
+                to_peers: Vec::new(),
+                from_peers: VecDeque::new(),
+                alloc_budget: None,
+                tx_capacity: usize::MAX,
+                pending: Vec::new(),
+                dropped: 0,
+            }
+        }
+        pub fn push_rx(&mut self, port: usize, frame: &[u8]) {
+            self.ports[port].rx.push_back(VecBuf::new(frame));
+        }
+        /// Takes everything transmitted on `port` so far.
+        pub fn take_tx(&mut self, port: usize) -> Vec<Vec<u8>> {
+            std::mem::take(&mut self.ports[port].tx)
+        }
+        pub fn take_to_kernel(&mut self, port: usize) -> Vec<Vec<u8>> {
+            std::mem::take(&mut self.ports[port].to_kernel)
+        }
+    }
+
+    fn fill(q: &mut VecDeque<VecBuf>, out: &mut ArrayVec<VecBuf, BURST>) {
+        while !out.is_full() {
+            match q.pop_front() {
+                Some(b) => out.push(b),
+                None => break,
+            }
+        }
+    }
+
+    impl Io for MemIo {
+        type Buf = VecBuf;
+        fn nports(&self) -> usize {
+            self.ports.len()
+        }
+        fn worker(&self) -> usize {
+            self.worker
+        }
+        fn nworkers(&self) -> usize {
+            self.nworkers
+        }
+        fn now_ms(&mut self) -> u64 {
+            self.now
+        }
+        fn rx_burst(&mut self, port: usize, out: &mut ArrayVec<VecBuf, BURST>) {
+            fill(&mut self.ports[port].rx, out);
+            for b in out.iter_mut() {
+                b.port = port;
+            }
+        }
+        fn tx(&mut self, port: usize, pkt: VecBuf) {
+            if self.pending.iter().filter(|(p, _)| *p == port).count() >= self.tx_capacity {
+                self.dropped += 1;
+                return;
+            }
+            self.pending.push((port, pkt));
+        }
+        fn rx_exception(&mut self, port: usize, out: &mut ArrayVec<VecBuf, BURST>) {
+            fill(&mut self.ports[port].from_kernel, out);
+        }
+        fn tx_exception(&mut self, port: usize, pkt: VecBuf) {
+            self.ports[port].to_kernel.push(pkt.bytes);
+        }
+        fn to_peer(&mut self, worker: usize, pkt: VecBuf) {
+            self.to_peers.push((worker, pkt));
+        }
+        fn rx_peers(&mut self, out: &mut ArrayVec<VecBuf, BURST>) {
+            fill(&mut self.from_peers, out);
+        }
+        fn alloc(&mut self) -> Option<VecBuf> {
+            if let Some(n) = self.alloc_budget.as_mut() {
+                if *n == 0 {
+                    return None;
+                }
+                *n -= 1;
+            }
+            Some(VecBuf::new(&[]))
+        }
+        fn flush(&mut self) -> u64 {
+            for (port, pkt) in self.pending.drain(..) {
+                self.ports[port].tx.push(pkt.bytes);
+            }
+            std::mem::take(&mut self.dropped)
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! ripvs data plane, free of DPDK: it runs on any [`io::Io`], so every line
+//! of packet logic is testable on byte buffers.
+//!
+//! Reading order for a newcomer: [`worker`] (the loop) → [`input`] (where a
+//! frame enters and is classified) → [`local`] (frames for the director
+//! itself) → [`output`] (routes, neighbours, where frames leave). [`wire`]
+//! holds the header views everything else parses with.
+
+#![forbid(unsafe_code)]
+
+pub mod host;
+pub mod input;
+pub mod io;
+pub mod local;
+pub mod output;
+pub mod stats;
+pub mod wire;
+pub mod worker;
+
+pub use host::{HostConfig, PortConfig, StaticNeighbour, StaticRoute};
+pub use io::{Buf, Io, BURST};
+pub use stats::WorkerStats;
+pub use worker::Worker;

@@ -1,0 +1,118 @@
+//! Per-worker counters: one writer (the worker), any number of readers (the
+//! control thread). Each counter is an `AtomicU64` updated with a plain load
+//! and store, never a read-modify-write, so counting costs what a normal
+//! increment costs and readers still never see a torn value. The block is
+//! cache-line aligned so two workers' counters never share a line.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Single-writer add: only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+macro_rules! counter_set {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum $name { $($(#[$vm])* $v,)* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            pub const COUNT: usize = Self::ALL.len();
+            /// The name printed in counter listings.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+        }
+    };
+}
+
+counter_set! {
+    /// Why a frame was dropped. Every drop in the data plane has exactly one.
+    DropReason {
+        /// Too short or inconsistent lengths/fields for its protocol.
+        Malformed => "malformed",
+        /// IPv4 header or ICMP checksum wrong.
+        BadChecksum => "bad_checksum",
+        /// Unicast to another MAC (promiscuous or virtual devices).
+        NotForUs => "not_for_us",
+        /// IPv4 to an address that is neither ours nor a VIP.
+        UnknownDestination => "unknown_destination",
+        /// ARP that neither asks for nor answers one of our addresses.
+        ArpNotForUs => "arp_not_for_us",
+        /// A VIP packet no service handles.
+        NoService => "no_service",
+        /// IPv4 fragment for an address we answer ourselves.
+        Fragment => "fragment",
+        /// No route to the destination.
+        NoRoute => "no_route",
+        /// Larger than the egress port's MTU.
+        TooBig => "too_big",
+        /// Oldest packet pushed out of a full neighbour queue.
+        NeighQueueFull => "neigh_queue_full",
+        /// Next hop never answered ARP.
+        NeighUnresolved => "neigh_unresolved",
+        /// No free neighbour entry.
+        NeighTableFull => "neigh_table_full",
+        /// Needed the exception path but the port has none.
+        NoException => "no_exception_path",
+        /// A transmit or hand-off queue was full.
+        TxQueueFull => "tx_queue_full",
+        /// No mbuf to build a reply, probe or copy.
+        NoBuffer => "no_buffer",
+    }
+}
+
+counter_set! {
+    /// Things the worker did, for operators and tests.
+    Event {
+        ArpReplySent => "arp_replies_sent",
+        ArpRequestSent => "arp_requests_sent",
+        GratuitousArpSent => "gratuitous_arps_sent",
+        NeighResolved => "neigh_resolved",
+        EchoReplySent => "echo_replies_sent",
+        ToKernel => "exception_to_kernel",
+        FromKernel => "exception_from_kernel",
+        PeerCopySent => "peer_copies_sent",
+    }
+}
+
+/// One worker's counters.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    drops: [Counter; DropReason::COUNT],
+    events: [Counter; Event::COUNT],
+}
+
+impl WorkerStats {
+    #[inline]
+    pub fn count_drop(&self, why: DropReason) {
+        self.drops[why as usize].add(1);
+    }
+    #[inline]
+    pub fn count_drops(&self, why: DropReason, n: u64) {
+        self.drops[why as usize].add(n);
+    }
+    #[inline]
+    pub fn event(&self, what: Event) {
+        self.events[what as usize].add(1);
+    }
+    pub fn drops(&self, why: DropReason) -> u64 {
+        self.drops[why as usize].get()
+    }
+    pub fn count(&self, what: Event) -> u64 {
+        self.events[what as usize].get()
+    }
+}

@@ -1,0 +1,72 @@
+//! The per-core run-to-completion loop, in the shape of DPDK's l2fwd/l3fwd:
+//! receive a burst, prefetch it, process it, transmit, drain timers.
+//! Nothing else belongs here.
+
+use crate::host::{Host, HostConfig};
+use crate::io::{Buf, Io, BURST};
+use crate::stats::{DropReason, WorkerStats};
+use arrayvec::ArrayVec;
+use std::sync::Arc;
+
+/// How often neighbour timers run.
+pub const TICK_MS: u64 = 10;
+
+pub struct Worker<B: Buf> {
+    host: Host<B>,
+    next_tick: u64,
+    announced: bool,
+}
+
+impl<B: Buf> Worker<B> {
+    pub fn new(cfg: &HostConfig, stats: Arc<WorkerStats>) -> Self {
+        Worker {
+            host: Host::new(cfg, stats),
+            next_tick: 0,
+            announced: false,
+        }
+    }
+
+    pub fn host(&self) -> &Host<B> {
+        &self.host
+    }
+
+    /// One iteration of the loop.
+    pub fn poll<I: Io<Buf = B>>(&mut self, io: &mut I) {
+        let now = io.now_ms();
+        if !self.announced {
+            // Gratuitous ARP once, from one worker only.
+            if io.worker() == 0 {
+                self.host.announce(io);
+            }
+            self.announced = true;
+        }
+        let mut burst: ArrayVec<B, BURST> = ArrayVec::new();
+        for port in 0..io.nports() {
+            io.rx_burst(port, &mut burst);
+            for p in &burst {
+                p.prefetch();
+            }
+            for p in burst.drain(..) {
+                self.host.input(io, port, p, now);
+            }
+            io.rx_exception(port, &mut burst);
+            for p in burst.drain(..) {
+                self.host.from_kernel(io, port, p);
+            }
+        }
+        io.rx_peers(&mut burst);
+        for p in burst.drain(..) {
+            self.host.peer_input(io, p, now);
+        }
+        let dropped = io.flush();
+        if dropped > 0 {
+            self.host
+                .stats
+                .count_drops(DropReason::TxQueueFull, dropped);
+        }
+        if now >= self.next_tick {
+            self.host.tick(io, now);
+            self.next_tick = now + TICK_MS;
+        }
+    }
+}
