@@ -1,0 +1,130 @@
+//! The serde side of the schema: what the TOML text deserializes into.
+//!
+//! Every struct denies unknown fields, and every value that validation may
+//! complain about is wrapped in [`Spanned`] so the error can point at it.
+//! Integers are read as `i64` and range-checked later, which gives one
+//! consistent "out of range (expected LO..=HI)" message instead of serde's
+//! "expected u16". The elements of arrays of tables are `Spanned` too: a
+//! semantic "missing key" error points at the table that lacks the key.
+//! Tables that are not array elements (`eal`, `dataplane`,
+//! `ports.exception`) are not: toml 0.8 cannot span a table that only
+//! exists through dotted keys (`eal.main_lcore = 1`), and fails on it.
+//!
+//! Adding a key means: a field here, a field in the clean type in
+//! `model.rs`, and a line in the matching `build_*` function in
+//! `validate.rs`.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use serde::de::{value::MapAccessDeserializer, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A struct that must be written as a TOML table.
+///
+/// serde-derived structs also accept a sequence of their fields, so
+/// `eal = [1]` would otherwise fail with a baffling "expected an array" for
+/// the first field. This wrapper only accepts a table.
+#[derive(Debug)]
+pub(crate) struct Table<T>(pub T);
+
+impl<T> Deref for Table<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Table<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TableVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for TableVisitor<T> {
+            type Value = Table<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Table<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Table)
+            }
+        }
+        d.deserialize_map(TableVisitor(PhantomData))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawConfig {
+    pub eal: Option<Table<RawEal>>,
+    pub dataplane: Option<Table<RawDataplane>>,
+    pub ports: Option<Vec<Spanned<Table<RawPort>>>>,
+    #[serde(default)]
+    pub routes: Vec<Spanned<Table<RawRoute>>>,
+    #[serde(default)]
+    pub neighbours: Vec<Spanned<Table<RawNeighbour>>>,
+    #[serde(default)]
+    pub services: Vec<Spanned<Table<RawService>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawEal {
+    pub args: Option<Vec<Spanned<String>>>,
+    pub main_lcore: Option<Spanned<i64>>,
+    pub worker_lcores: Option<Spanned<Vec<Spanned<i64>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawDataplane {
+    pub mbufs_per_socket: Option<Spanned<i64>>,
+    pub mbuf_cache: Option<Spanned<i64>>,
+    pub rx_descriptors: Option<Spanned<i64>>,
+    pub tx_descriptors: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawPort {
+    pub name: Spanned<String>,
+    pub device: Spanned<String>,
+    pub mtu: Option<Spanned<i64>>,
+    pub mac: Option<Spanned<String>>,
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    pub exception: Option<Table<RawException>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawException {
+    pub enabled: Option<Spanned<bool>>,
+    pub iface: Option<Spanned<String>>,
+    pub device: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawRoute {
+    pub prefix: Spanned<String>,
+    pub via: Option<Spanned<String>>,
+    pub port: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawNeighbour {
+    pub address: Spanned<String>,
+    pub mac: Spanned<String>,
+    pub port: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawService {
+    pub protocol: Spanned<String>,
+    pub vip: Spanned<String>,
+    pub port: Spanned<i64>,
+}

@@ -1,0 +1,708 @@
+//! Semantic validation of the raw (serde) structs and construction of the
+//! clean ones. Each `build_*` function checks one section in document
+//! order and returns the first error; nothing outside this module ever sees
+//! a partly checked value.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use toml::Spanned;
+
+use crate::error::{ConfigError, Source};
+use crate::model::*;
+use crate::net;
+use crate::raw::*;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
+    let eal = build_eal(src, raw.eal.as_ref())?;
+    let dataplane = build_dataplane(src, raw.dataplane.as_ref())?;
+    let ports = build_ports(src, raw.ports.as_ref())?;
+    let routes = build_routes(src, &raw.routes, &ports)?;
+    let neighbours = build_neighbours(src, &raw.neighbours, &ports)?;
+    let services = build_services(src, &raw.services)?;
+    Ok(Config {
+        eal,
+        dataplane,
+        ports,
+        routes,
+        neighbours,
+        services,
+    })
+}
+
+/// `value` as a `T` in `lo..=hi`.
+fn int<T: TryFrom<i64>>(
+    src: &Source<'_>,
+    value: &Spanned<i64>,
+    key: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<T> {
+    let n = *value.get_ref();
+    let range_err = || {
+        src.at(
+            value,
+            key,
+            format!("{n} is out of range (expected {lo}..={hi})"),
+        )
+    };
+    if n < lo || n > hi {
+        return Err(range_err());
+    }
+    T::try_from(n).map_err(|_| range_err())
+}
+
+/// An optional integer key with its default.
+fn opt_int<T: TryFrom<i64>>(
+    src: &Source<'_>,
+    value: Option<&Spanned<i64>>,
+    key: &str,
+    lo: i64,
+    hi: i64,
+    default: T,
+) -> Result<T> {
+    value.map_or(Ok(default), |v| int(src, v, key, lo, hi))
+}
+
+// ---------------------------------------------------------------- [eal]
+
+/// EAL options that would fight `main_lcore`/`worker_lcores`.
+fn sets_lcores(arg: &str) -> bool {
+    let long = |name: &str| arg == name || arg.starts_with(&format!("{name}="));
+    // Short options may carry their value glued on: `-l1-3`, `-c0x3`.
+    let short = arg.starts_with("-l") || arg.starts_with("-c");
+    short || long("--lcores") || long("--main-lcore") || long("--master-lcore")
+}
+
+fn build_eal(src: &Source<'_>, raw: Option<&Table<RawEal>>) -> Result<Eal> {
+    let Some(raw) = raw else {
+        return Ok(Eal::default());
+    };
+    let mut args = Vec::new();
+    for (i, arg) in raw.args.iter().flatten().enumerate() {
+        if sets_lcores(arg.get_ref()) {
+            return Err(src.at(
+                arg,
+                format!("eal.args[{i}]"),
+                format!(
+                    "\"{}\" sets lcores; use eal.main_lcore and eal.worker_lcores instead",
+                    arg.get_ref()
+                ),
+            ));
+        }
+        args.push(arg.get_ref().clone());
+    }
+    let max = i64::from(MAX_LCORE) - 1;
+    let main_lcore = opt_int(src, raw.main_lcore.as_ref(), "eal.main_lcore", 0, max, 0u32)?;
+    let worker_lcores = match &raw.worker_lcores {
+        None => Eal::default().worker_lcores,
+        Some(list) => {
+            if list.get_ref().is_empty() {
+                return Err(src.at(
+                    list,
+                    "eal.worker_lcores",
+                    "at least one worker lcore is required",
+                ));
+            }
+            let mut out: Vec<u32> = Vec::new();
+            for (i, v) in list.get_ref().iter().enumerate() {
+                let key = format!("eal.worker_lcores[{i}]");
+                let lcore: u32 = int(src, v, &key, 0, max)?;
+                if lcore == main_lcore {
+                    return Err(src.at(
+                        v,
+                        key,
+                        format!("lcore {lcore} is the main lcore (eal.main_lcore); workers need other lcores"),
+                    ));
+                }
+                if let Some(j) = out.iter().position(|&l| l == lcore) {
+                    return Err(src.at(
+                        v,
+                        key,
+                        format!("duplicate worker lcore {lcore} (also eal.worker_lcores[{j}])"),
+                    ));
+                }
+                out.push(lcore);
+            }
+            out
+        }
+    };
+    Ok(Eal {
+        args,
+        main_lcore,
+        worker_lcores,
+    })
+}
+
+// ---------------------------------------------------------- [dataplane]
+
+fn descriptors(src: &Source<'_>, value: Option<&Spanned<i64>>, key: &str) -> Result<u16> {
+    let Some(value) = value else {
+        return Ok(1024);
+    };
+    let n = *value.get_ref();
+    if !(64..=32768).contains(&n) || n.count_ones() != 1 {
+        return Err(src.at(
+            value,
+            key,
+            format!("{n} is out of range (expected a power of two in 64..=32768)"),
+        ));
+    }
+    Ok(n as u16)
+}
+
+fn build_dataplane(src: &Source<'_>, raw: Option<&Table<RawDataplane>>) -> Result<Dataplane> {
+    let d = Dataplane::default();
+    let Some(raw) = raw else {
+        return Ok(d);
+    };
+    Ok(Dataplane {
+        mbufs_per_socket: opt_int(
+            src,
+            raw.mbufs_per_socket.as_ref(),
+            "dataplane.mbufs_per_socket",
+            1023,
+            i64::from(u32::MAX),
+            d.mbufs_per_socket,
+        )?,
+        // RTE_MEMPOOL_CACHE_MAX_SIZE
+        mbuf_cache: opt_int(
+            src,
+            raw.mbuf_cache.as_ref(),
+            "dataplane.mbuf_cache",
+            0,
+            512,
+            d.mbuf_cache,
+        )?,
+        rx_descriptors: descriptors(src, raw.rx_descriptors.as_ref(), "dataplane.rx_descriptors")?,
+        tx_descriptors: descriptors(src, raw.tx_descriptors.as_ref(), "dataplane.tx_descriptors")?,
+        max_connections: opt_int(
+            src,
+            raw.max_connections.as_ref(),
+            "dataplane.max_connections",
+            1,
+            1 << 30,
+            d.max_connections,
+        )?,
+    })
+}
+
+// ------------------------------------------------------------ [[ports]]
+
+/// Names already taken, with the key that took them, for "already used by".
+#[derive(Default)]
+struct Taken {
+    entries: Vec<(String, String)>,
+}
+
+impl Taken {
+    fn find(&self, name: &str) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| k.as_str())
+    }
+    fn add(&mut self, name: &str, key: &str) {
+        self.entries.push((name.to_string(), key.to_string()));
+    }
+}
+
+fn valid_port_name(s: &str) -> bool {
+    (1..=15).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+struct PortChecker {
+    names: Taken,
+    /// DPDK device identities: normalised PCI address or vdev name.
+    devices: Taken,
+    /// Kernel interface names (exception taps, `iface=` of tap vdevs).
+    ifaces: Taken,
+}
+
+impl PortChecker {
+    fn device(
+        &mut self,
+        src: &Source<'_>,
+        value: &Spanned<String>,
+        id: &str,
+        key: &str,
+    ) -> Result<()> {
+        if let Some(other) = self.devices.find(id) {
+            return Err(src.at(
+                value,
+                key,
+                format!("device {id} is already used by {other}"),
+            ));
+        }
+        self.devices.add(id, key);
+        Ok(())
+    }
+
+    fn iface(&mut self, src: &Source<'_>, at: usize, name: &str, key: &str) -> Result<()> {
+        if let Some(other) = self.ifaces.find(name) {
+            return Err(src.error(
+                at,
+                key,
+                format!("interface name `{name}` is already used by {other}"),
+            ));
+        }
+        self.ifaces.add(name, key);
+        Ok(())
+    }
+
+    /// Registers a vdev spec's identity and any kernel interface it makes.
+    fn vdev(
+        &mut self,
+        src: &Source<'_>,
+        value: &Spanned<String>,
+        name: &str,
+        args: &str,
+        key: &str,
+    ) -> Result<()> {
+        self.device(src, value, name, key)?;
+        if let Some(iface) = net::vdev_kernel_iface(name, args) {
+            self.iface(src, value.span().start, iface, key)?;
+        }
+        Ok(())
+    }
+}
+
+fn build_ports(src: &Source<'_>, raw: Option<&Vec<Spanned<Table<RawPort>>>>) -> Result<Vec<Port>> {
+    let list = raw.map(Vec::as_slice).unwrap_or_default();
+    if list.is_empty() {
+        // At `ports = []` if that is what the file says, else at the top.
+        let at = src.top_level_value_start("ports").unwrap_or(0);
+        return Err(src.error(at, "ports", "at least one [[ports]] is required"));
+    }
+    let mut checker = PortChecker {
+        names: Taken::default(),
+        devices: Taken::default(),
+        ifaces: Taken::default(),
+    };
+    let mut ports: Vec<Port> = Vec::new();
+    for (i, raw_port) in list.iter().enumerate() {
+        ports.push(build_port(src, &mut checker, &ports, i, raw_port)?);
+    }
+    Ok(ports)
+}
+
+fn build_port(
+    src: &Source<'_>,
+    checker: &mut PortChecker,
+    earlier: &[Port],
+    i: usize,
+    table: &Spanned<Table<RawPort>>,
+) -> Result<Port> {
+    let raw = table.get_ref();
+    let base = format!("ports[{i}]");
+    let key = |k: &str| format!("{base}.{k}");
+
+    let name = raw.name.get_ref();
+    if !valid_port_name(name) {
+        return Err(src.at(
+            &raw.name,
+            key("name"),
+            format!(
+                "invalid port name \"{name}\" (expected 1-15 characters from a-z, 0-9, _ and -)"
+            ),
+        ));
+    }
+    if let Some(other) = checker.names.find(name) {
+        return Err(src.at(
+            &raw.name,
+            key("name"),
+            format!("port name `{name}` is already used by {other}"),
+        ));
+    }
+    checker.names.add(name, &base);
+
+    let device = net::parse_device(raw.device.get_ref())
+        .map_err(|m| src.at(&raw.device, key("device"), m))?;
+    match &device {
+        Device::Pci(addr) => checker.device(src, &raw.device, addr, &key("device"))?,
+        Device::Vdev { name, args } => {
+            checker.vdev(src, &raw.device, name, args, &key("device"))?
+        }
+    }
+
+    let mtu = opt_int(src, raw.mtu.as_ref(), &key("mtu"), 68, 9000, 1500u16)?;
+
+    let mac = match &raw.mac {
+        None => None,
+        Some(m) => Some(net::parse_mac(m.get_ref()).map_err(|e| src.at(m, key("mac"), e))?),
+    };
+
+    let mut addresses: Vec<IfAddr> = Vec::new();
+    for (j, a) in raw.addresses.iter().enumerate() {
+        let akey = format!("{base}.addresses[{j}]");
+        let ifaddr = net::parse_ifaddr(a.get_ref()).map_err(|m| src.at(a, &akey, m))?;
+        let same = |x: &IfAddr| x.addr == ifaddr.addr;
+        let clash = earlier
+            .iter()
+            .enumerate()
+            .find_map(|(pi, p)| {
+                p.addresses
+                    .iter()
+                    .position(same)
+                    .map(|ai| (pi, p.name.as_str(), ai))
+            })
+            .or_else(|| {
+                addresses
+                    .iter()
+                    .position(same)
+                    .map(|ai| (i, name.as_str(), ai))
+            });
+        if let Some((pi, pname, ai)) = clash {
+            return Err(src.at(
+                a,
+                akey,
+                format!(
+                    "address {} is already configured on port `{pname}` (ports[{pi}].addresses[{ai}])",
+                    ifaddr.addr
+                ),
+            ));
+        }
+        addresses.push(ifaddr);
+    }
+
+    let exception = build_exception(src, checker, &base, name, table)?;
+
+    Ok(Port {
+        name: name.clone(),
+        device,
+        mtu,
+        mac,
+        addresses,
+        exception,
+    })
+}
+
+fn build_exception(
+    src: &Source<'_>,
+    checker: &mut PortChecker,
+    base: &str,
+    port_name: &str,
+    port_table: &Spanned<Table<RawPort>>,
+) -> Result<Exception> {
+    let raw = port_table.get_ref().exception.as_ref();
+    let key = |k: &str| format!("{base}.exception.{k}");
+    let enabled = raw
+        .and_then(|e| e.enabled.as_ref())
+        .is_none_or(|v| *v.get_ref());
+
+    let iface = match raw.and_then(|e| e.iface.as_ref()) {
+        Some(v) => {
+            net::check_ifname(v.get_ref()).map_err(|m| src.at(v, key("iface"), m))?;
+            checker.iface(src, v.span().start, v.get_ref(), &key("iface"))?;
+            v.get_ref().clone()
+        }
+        None => {
+            let name = format!("rip-{port_name}");
+            // Point at the port's table, where the key would go.
+            let at = port_table.span().start;
+            if name.len() > MAX_IFNAME_LEN {
+                return Err(src.error(
+                    at,
+                    key("iface"),
+                    format!("default \"{name}\" is longer than {MAX_IFNAME_LEN} bytes; set it explicitly"),
+                ));
+            }
+            checker.iface(src, at, &name, &key("iface"))?;
+            name
+        }
+    };
+
+    let device = match raw.and_then(|e| e.device.as_ref()) {
+        None => None,
+        Some(v) => {
+            let (name, args) =
+                net::parse_vdev(v.get_ref()).map_err(|m| src.at(v, key("device"), m))?;
+            checker.vdev(src, v, &name, &args, &key("device"))?;
+            Some(v.get_ref().clone())
+        }
+    };
+
+    Ok(Exception {
+        enabled,
+        iface,
+        device,
+    })
+}
+
+// ------------------------------------------------- routes and neighbours
+
+/// Where `ip` is one of the director's own addresses.
+fn own_address(ports: &[Port], ip: IpAddr) -> Option<String> {
+    ports.iter().enumerate().find_map(|(pi, p)| {
+        p.addresses
+            .iter()
+            .position(|a| a.addr == ip)
+            .map(|ai| format!("ports[{pi}].addresses[{ai}]"))
+    })
+}
+
+fn lookup_port<'p>(
+    src: &Source<'_>,
+    ports: &'p [Port],
+    name: &Spanned<String>,
+    key: &str,
+) -> Result<&'p Port> {
+    ports
+        .iter()
+        .find(|p| p.name == *name.get_ref())
+        .ok_or_else(|| src.at(name, key, format!("no port named `{}`", name.get_ref())))
+}
+
+/// A host address (`via` of a route, `address` of a neighbour) that must
+/// lie in a connected network: of `port` if given, else of exactly one
+/// port, whose name is returned.
+fn connected_port(
+    src: &Source<'_>,
+    ports: &[Port],
+    port: Option<&Spanned<String>>,
+    port_key: &str,
+    value: &Spanned<String>,
+    key: &str,
+    what: &str,
+) -> Result<String> {
+    let ip = IpAddr::V4(parse_host(src, value, key)?);
+    if let Some(own) = own_address(ports, ip) {
+        return Err(src.at(
+            value,
+            key,
+            format!("{what} {ip} is an address of this director ({own})"),
+        ));
+    }
+    if let Some(port) = port {
+        let p = lookup_port(src, ports, port, port_key)?;
+        if p.is_connected(ip) {
+            return Ok(p.name.clone());
+        }
+        let nets = if p.addresses.is_empty() {
+            "it has no addresses".to_string()
+        } else {
+            let nets: Vec<String> = p
+                .addresses
+                .iter()
+                .map(|a| format!("{}/{}", a.network(), a.prefix_len))
+                .collect();
+            nets.join(", ")
+        };
+        return Err(src.at(
+            value,
+            key,
+            format!(
+                "{what} {ip} is not inside a connected network of port `{}` ({nets})",
+                p.name
+            ),
+        ));
+    }
+    let candidates: Vec<&Port> = ports.iter().filter(|p| p.is_connected(ip)).collect();
+    match candidates[..] {
+        [p] => Ok(p.name.clone()),
+        [] => Err(src.at(
+            value,
+            key,
+            format!("{what} {ip} is not inside any port's connected network"),
+        )),
+        _ => {
+            let names: Vec<String> = candidates.iter().map(|p| format!("`{}`", p.name)).collect();
+            Err(src.at(
+                value,
+                key,
+                format!(
+                    "{what} {ip} is inside connected networks of several ports ({}); set `port`",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// A plain IPv4 host address.
+fn parse_host(src: &Source<'_>, value: &Spanned<String>, key: &str) -> Result<Ipv4Addr> {
+    net::parse_v4(value.get_ref())
+        .and_then(|a| net::check_host(a).map(|()| a))
+        .map_err(|m| src.at(value, key, m))
+}
+
+fn build_routes(
+    src: &Source<'_>,
+    raw: &[Spanned<Table<RawRoute>>],
+    ports: &[Port],
+) -> Result<Vec<Route>> {
+    let mut routes: Vec<Route> = Vec::new();
+    for (i, table) in raw.iter().enumerate() {
+        let r = table.get_ref();
+        let key = |k: &str| format!("routes[{i}].{k}");
+        let (prefix, prefix_len) = net::parse_route_prefix(r.prefix.get_ref())
+            .map_err(|m| src.at(&r.prefix, key("prefix"), m))?;
+        let prefix = IpAddr::V4(prefix);
+        if let Some(j) = routes
+            .iter()
+            .position(|o| o.prefix == prefix && o.prefix_len == prefix_len)
+        {
+            return Err(src.at(
+                &r.prefix,
+                key("prefix"),
+                format!("duplicate route {prefix}/{prefix_len} (also routes[{j}])"),
+            ));
+        }
+        let (via, port) = match (&r.via, &r.port) {
+            (None, None) => {
+                return Err(src.at(
+                    table,
+                    key("port"),
+                    "missing required key (a route needs `port`, `via` or both)",
+                ))
+            }
+            (None, Some(port)) => (
+                None,
+                lookup_port(src, ports, port, &key("port"))?.name.clone(),
+            ),
+            (Some(via), port) => {
+                let name = connected_port(
+                    src,
+                    ports,
+                    port.as_ref(),
+                    &key("port"),
+                    via,
+                    &key("via"),
+                    "via",
+                )?;
+                let ip = net::parse_v4(via.get_ref()).map(IpAddr::V4).ok();
+                (ip, name)
+            }
+        };
+        routes.push(Route {
+            prefix,
+            prefix_len,
+            via,
+            port,
+        });
+    }
+    Ok(routes)
+}
+
+fn build_neighbours(
+    src: &Source<'_>,
+    raw: &[Spanned<Table<RawNeighbour>>],
+    ports: &[Port],
+) -> Result<Vec<Neighbour>> {
+    let mut out: Vec<Neighbour> = Vec::new();
+    for (i, table) in raw.iter().enumerate() {
+        let n = table.get_ref();
+        let key = |k: &str| format!("neighbours[{i}].{k}");
+        let port = connected_port(
+            src,
+            ports,
+            n.port.as_ref(),
+            &key("port"),
+            &n.address,
+            &key("address"),
+            "address",
+        )?;
+        let addr = IpAddr::V4(parse_host(src, &n.address, &key("address"))?);
+        if let Some(j) = out.iter().position(|o| o.addr == addr && o.port == port) {
+            return Err(src.at(
+                &n.address,
+                key("address"),
+                format!("duplicate neighbour {addr} on port `{port}` (also neighbours[{j}])"),
+            ));
+        }
+        let mac = net::parse_mac(n.mac.get_ref()).map_err(|m| src.at(&n.mac, key("mac"), m))?;
+        out.push(Neighbour { addr, mac, port });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------- [[services]]
+
+fn build_services(src: &Source<'_>, raw: &[Spanned<Table<RawService>>]) -> Result<Vec<Service>> {
+    let mut out: Vec<Service> = Vec::new();
+    for (i, table) in raw.iter().enumerate() {
+        let s = build_service(src, i, table.get_ref())?;
+        if let Some(j) = out
+            .iter()
+            .position(|o| (o.protocol, o.vip, o.port) == (s.protocol, s.vip, s.port))
+        {
+            return Err(src.at(
+                &table.get_ref().vip,
+                format!("services[{i}].vip"),
+                format!(
+                    "duplicate service {} {}:{} (also services[{j}])",
+                    s.protocol, s.vip, s.port
+                ),
+            ));
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+fn build_service(src: &Source<'_>, i: usize, s: &RawService) -> Result<Service> {
+    let key = |k: &str| format!("services[{i}].{k}");
+    let protocol = match s.protocol.get_ref().as_str() {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "sctp" => Protocol::Sctp,
+        other => {
+            return Err(src.at(
+                &s.protocol,
+                key("protocol"),
+                format!("invalid protocol \"{other}\" (expected \"tcp\", \"udp\" or \"sctp\")"),
+            ))
+        }
+    };
+    let vip = IpAddr::V4(parse_host(src, &s.vip, &key("vip"))?);
+    let port = int(src, &s.port, &key("port"), 0, 65535)?;
+    Ok(Service {
+        protocol,
+        vip,
+        port,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcore_options_are_spotted() {
+        for a in [
+            "-l",
+            "-l1-3",
+            "-c",
+            "-c0x3",
+            "--lcores",
+            "--lcores=1@2",
+            "--main-lcore=0",
+            "--master-lcore",
+        ] {
+            assert!(sets_lcores(a), "{a}");
+        }
+        for a in [
+            "--log-level=error",
+            "-m",
+            "--no-huge",
+            "--lcoresx",
+            "--no-pci",
+        ] {
+            assert!(!sets_lcores(a), "{a}");
+        }
+    }
+
+    #[test]
+    fn port_names() {
+        assert!(valid_port_name("p0"));
+        assert!(valid_port_name("wan_side-1"));
+        assert!(valid_port_name("abcdefghijklmno"));
+        assert!(!valid_port_name("abcdefghijklmnop"));
+        assert!(!valid_port_name(""));
+        assert!(!valid_port_name("P0"));
+        assert!(!valid_port_name("p 0"));
+    }
+}

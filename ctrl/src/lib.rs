@@ -1,0 +1,7 @@
+//! ripvs control plane. It meets the data plane at one narrow interface,
+//! as Katran's does: immutable config snapshots go in ([`snapshot`]), and
+//! per-core counters come out to be summed and reported ([`report`]).
+//! Nothing here runs per packet.
+
+pub mod report;
+pub mod snapshot;

@@ -1,0 +1,136 @@
+//! Turns a validated [`conf::Config`] into the data plane's [`HostConfig`].
+//!
+//! The config names ports; the data plane numbers them (config order, which
+//! is also the order the daemon gives them to the workers' I/O). MACs come
+//! from the devices, which only the daemon can ask, so they are an input.
+
+use conf::Config;
+use fastpath::wire::MacAddr;
+use fastpath::{HostConfig, PortConfig, StaticNeighbour, StaticRoute};
+use std::net::{IpAddr, Ipv4Addr};
+
+/// Neighbour entries per worker: far more next hops than a director talks
+/// to (real servers, gateways), small enough to scan every tick.
+pub const NEIGH_LIMIT: usize = 4096;
+
+fn v4(a: IpAddr) -> Option<Ipv4Addr> {
+    match a {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+/// `macs[i]` is the MAC of `cfg.ports[i]`. IPv6 entries are skipped: the
+/// config rejects them today, and the data plane is IPv4-only for now.
+pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
+    let index = |name: &str| cfg.ports.iter().position(|p| p.name == name).expect("validated: port exists");
+    let ports = cfg
+        .ports
+        .iter()
+        .zip(macs)
+        .map(|(p, &mac)| PortConfig {
+            mac,
+            mtu: p.mtu,
+            addrs: p.addresses.iter().filter_map(|a| v4(a.addr).map(|x| (x, a.prefix_len))).collect(),
+            exception: p.exception.enabled,
+        })
+        .collect();
+    let mut vips: Vec<Ipv4Addr> = cfg.services.iter().filter_map(|s| v4(s.vip)).collect();
+    vips.sort();
+    vips.dedup();
+    let routes = cfg
+        .routes
+        .iter()
+        .filter_map(|r| {
+            Some(StaticRoute {
+                net: v4(r.prefix)?,
+                prefix_len: r.prefix_len,
+                via: r.via.and_then(v4),
+                port: index(&r.port),
+            })
+        })
+        .collect();
+    let neighbours = cfg
+        .neighbours
+        .iter()
+        .filter_map(|n| Some(StaticNeighbour { port: index(&n.port), ip: v4(n.addr)?, mac: MacAddr(n.mac) }))
+        .collect();
+    HostConfig { ports, vips, routes, neighbours, neigh_limit: NEIGH_LIMIT }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_routes_neighbours_and_vips_map_by_index() {
+        let text = r#"
+[[ports]]
+name = "client"
+device = "net_ring0"
+addresses = ["10.0.0.1/24"]
+
+[[ports]]
+name = "server"
+device = "net_ring1"
+addresses = ["10.1.0.1/24", "10.2.0.1/16"]
+mtu = 9000
+exception = { enabled = false }
+
+[[routes]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "client"
+
+[[routes]]
+prefix = "172.16.0.0/12"
+via = "10.2.7.7"
+port = "server"
+
+[[neighbours]]
+address = "10.1.0.9"
+mac = "02:00:00:00:00:09"
+port = "server"
+
+[[services]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+
+[[services]]
+protocol = "udp"
+vip = "10.0.0.100"
+port = 53
+
+[[services]]
+protocol = "tcp"
+vip = "10.0.0.5"
+port = 443
+"#;
+        let cfg = conf::parse(text, "t.toml").unwrap();
+        let macs = [MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])];
+        let h = host_config(&cfg, &macs);
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            h.ports,
+            vec![
+                PortConfig { mac: macs[0], mtu: 1500, addrs: vec![(ip("10.0.0.1"), 24)], exception: true },
+                PortConfig {
+                    mac: macs[1],
+                    mtu: 9000,
+                    addrs: vec![(ip("10.1.0.1"), 24), (ip("10.2.0.1"), 16)],
+                    exception: false
+                },
+            ]
+        );
+        assert_eq!(h.vips, vec![ip("10.0.0.5"), ip("10.0.0.100")]);
+        assert_eq!(
+            h.routes,
+            vec![
+                StaticRoute { net: ip("0.0.0.0"), prefix_len: 0, via: Some(ip("10.0.0.254")), port: 0 },
+                StaticRoute { net: ip("172.16.0.0"), prefix_len: 12, via: Some(ip("10.2.7.7")), port: 1 },
+            ]
+        );
+        assert_eq!(h.neighbours, vec![StaticNeighbour { port: 1, ip: ip("10.1.0.9"), mac: MacAddr([2, 0, 0, 0, 0, 9]) }]);
+    }
+}
