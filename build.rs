@@ -1,0 +1,7 @@
+// Fails early, in one sentence, when DPDK or libclang is missing.
+include!("build-support/check.rs");
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    check_prerequisites();
+}

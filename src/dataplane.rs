@@ -1,0 +1,378 @@
+//! Bring-up and tear-down of the DPDK side: EAL, one mbuf pool per NUMA
+//! socket, ports and their exception taps, rings between workers, worker
+//! launch, and the final counters at stop.
+
+use crate::dpdk_io::{DevIo, DpdkIo, PortIo, ProxyDrain, TxPath};
+use conf::{Config, Device};
+use ctrl::report::{self, PortCounters};
+use dpdk_sys::mempool::{PktPool, DEFAULT_DATA_ROOM};
+use dpdk_sys::{eal, ethdev, ring};
+use fastpath::wire::MacAddr;
+use fastpath::{Worker, WorkerStats};
+use std::collections::{btree_map, BTreeMap};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+type Result<T> = std::result::Result<T, String>;
+
+/// Ring slots for worker-to-worker hand-offs and tx proxies.
+const RING_SIZE: u32 = 1024;
+
+/// The EAL command line: the config's args, the lcores, one `-a`/`--vdev`
+/// per port (and per exception device given as a vdev), then the extras
+/// from ripvsd's own command line.
+pub fn eal_args(cfg: &Config, extra: &[String]) -> Vec<String> {
+    let mut a = cfg.eal.args.clone();
+    let mut lcores = vec![cfg.eal.main_lcore];
+    lcores.extend(&cfg.eal.worker_lcores);
+    let list: Vec<String> = lcores.iter().map(|l| l.to_string()).collect();
+    a.push("-l".into());
+    a.push(list.join(","));
+    a.push(format!("--main-lcore={}", cfg.eal.main_lcore));
+    for p in &cfg.ports {
+        match &p.device {
+            Device::Pci(addr) => {
+                a.push("-a".into());
+                a.push(addr.clone());
+            }
+            Device::Vdev { .. } => a.push(format!("--vdev={}", p.device)),
+        }
+        if let (true, Some(d)) = (p.exception.enabled, &p.exception.device) {
+            a.push(format!("--vdev={d}"));
+        }
+    }
+    a.extend(extra.iter().cloned());
+    a
+}
+
+fn dev_name(spec: &str) -> &str {
+    spec.split(',').next().unwrap_or(spec)
+}
+
+/// One configured DPDK device: how many queue pairs it got.
+struct Dev {
+    id: u16,
+    label: String,
+    device: String,
+    queues: u16,
+}
+
+/// What every device's queue setup needs to know.
+struct Plan<'a> {
+    cfg: &'a Config,
+    nworkers: u16,
+    /// NUMA socket of each worker's lcore.
+    worker_socket: Vec<i32>,
+    pools: BTreeMap<i32, PktPool>,
+}
+
+impl Plan<'_> {
+    /// Configures and starts one device: a queue pair per worker when it
+    /// has that many, else one; queue `q`'s descriptors and buffers on the
+    /// socket of worker `q`, which polls it.
+    fn setup_dev(&self, id: u16, label: String, device: String, mtu: Option<u16>) -> Result<Dev> {
+        let ctx = |e: dpdk_sys::Error| format!("{label} ({device}): {e}");
+        let info = ethdev::info(id).map_err(ctx)?;
+        let n = self.nworkers;
+        let queues = if info.max_rx_queues >= n && info.max_tx_queues >= n {
+            n
+        } else {
+            1
+        };
+        ethdev::configure(id, queues, queues, queues > 1, mtu.unwrap_or(0)).map_err(ctx)?;
+        if let Some(m) = mtu {
+            // Virtual devices often cannot change their MTU; the data plane
+            // enforces the configured one on output regardless.
+            if let Err(e) = ethdev::set_mtu(id, m) {
+                log::warn!("{label}: MTU {m} not set on the device: {e}");
+            }
+        }
+        let dp = &self.cfg.dataplane;
+        for q in 0..queues {
+            let socket = self.worker_socket[q as usize];
+            ethdev::rx_queue_setup(id, q, dp.rx_descriptors, socket, &self.pools[&socket])
+                .map_err(ctx)?;
+            ethdev::tx_queue_setup(id, q, dp.tx_descriptors, socket).map_err(ctx)?;
+        }
+        ethdev::start(id).map_err(ctx)?;
+        // Not every driver can set link state; a link that is down shows in
+        // the port counters, not as a start-up failure.
+        let _ = ethdev::link_up(id);
+        Ok(Dev {
+            id,
+            label,
+            device,
+            queues,
+        })
+    }
+}
+
+/// Gives the kernel end of an exception tap the port's addresses, so its
+/// stack answers for them (SSH, BGP...). Start-up only.
+fn configure_kernel_tap(iface: &str, addrs: &[conf::IfAddr]) -> Result<()> {
+    let run = |args: &[&str]| -> Result<()> {
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("running ip: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    };
+    for a in addrs {
+        run(&[
+            "addr",
+            "replace",
+            &format!("{}/{}", a.addr, a.prefix_len),
+            "dev",
+            iface,
+        ])?;
+    }
+    run(&["link", "set", "dev", iface, "up"])
+}
+
+fn counters(d: &Dev) -> PortCounters {
+    let s = ethdev::stats(d.id).unwrap_or_default();
+    PortCounters {
+        label: d.label.clone(),
+        device: d.device.clone(),
+        rx_packets: s.ipackets,
+        rx_bytes: s.ibytes,
+        tx_packets: s.opackets,
+        tx_bytes: s.obytes,
+        rx_missed: s.imissed,
+        rx_errors: s.ierrors,
+        tx_errors: s.oerrors,
+        rx_nombuf: s.rx_nombuf,
+    }
+}
+
+pub fn run(cfg: &Config, eal_extra: &[String]) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    let eal = eal::init(&eal_args(cfg, eal_extra)).map_err(|e| format!("EAL init failed: {e}"))?;
+    let result = run_eal(cfg, &stop);
+    // On an error after some workers started, they must stop before EAL
+    // cleanup waits for them.
+    stop.store(true, Ordering::Relaxed);
+    if let Err(e) = eal.cleanup() {
+        log::warn!("EAL cleanup: {e}");
+    }
+    result
+}
+
+fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
+    let workers = &cfg.eal.worker_lcores;
+    let nworkers = workers.len();
+    let worker_socket: Vec<i32> = workers
+        .iter()
+        .map(|&l| eal::lcore_socket(l).max(0))
+        .collect();
+    let mut pools = BTreeMap::new();
+    let dp = &cfg.dataplane;
+    for &s in &worker_socket {
+        if let btree_map::Entry::Vacant(slot) = pools.entry(s) {
+            let name = format!("ripvs_mbufs_s{s}");
+            let pool = PktPool::create(
+                &name,
+                dp.mbufs_per_socket,
+                dp.mbuf_cache,
+                DEFAULT_DATA_ROOM,
+                s,
+            )
+            .map_err(|e| format!("mbuf pool on socket {s}: {e}"))?;
+            slot.insert(pool);
+        }
+    }
+    let plan = Plan {
+        cfg,
+        nworkers: nworkers as u16,
+        worker_socket,
+        pools,
+    };
+
+    // Ports, their MACs, and their exception devices.
+    let mut nics = Vec::new();
+    let mut excs = Vec::new();
+    let mut macs = Vec::new();
+    for (i, p) in cfg.ports.iter().enumerate() {
+        let device = p.device.to_string();
+        let id = ethdev::port_by_name(dev_name(&device))
+            .ok_or_else(|| format!("port {}: DPDK has no device {}", p.name, dev_name(&device)))?;
+        let mac = match p.mac {
+            Some(m) => {
+                // A device that cannot change its MAC (most virtual ones) is
+                // put in promiscuous mode instead: the data plane filters on
+                // the configured MAC in software either way.
+                if ethdev::set_mac_addr(id, m).is_err() {
+                    ethdev::promiscuous(id, true)
+                        .map_err(|e| format!("port {}: MAC {}: {e}", p.name, MacAddr(m)))?;
+                }
+                MacAddr(m)
+            }
+            None => MacAddr(ethdev::mac_addr(id).map_err(|e| format!("port {}: {e}", p.name))?),
+        };
+        macs.push(mac);
+        nics.push(plan.setup_dev(id, format!("port {}", p.name), device, Some(p.mtu))?);
+        excs.push(if p.exception.enabled {
+            Some(exception_dev(&plan, i, p, mac)?)
+        } else {
+            None
+        });
+    }
+
+    // Worker-to-worker rings: one single-producer ring per ordered pair.
+    let mut to_peers: Vec<Vec<Option<ring::RingTx>>> = (0..nworkers).map(|_| Vec::new()).collect();
+    let mut from_peers: Vec<Vec<ring::RingRx>> = (0..nworkers).map(|_| Vec::new()).collect();
+    for (a, outs) in to_peers.iter_mut().enumerate() {
+        for (b, ins) in from_peers.iter_mut().enumerate() {
+            if a == b {
+                outs.push(None);
+                continue;
+            }
+            let (tx, rx) = ring::create(
+                &format!("ripvs_peer_{a}_{b}"),
+                RING_SIZE,
+                plan.worker_socket[b],
+            )
+            .map_err(|e| format!("peer ring: {e}"))?;
+            outs.push(Some(tx));
+            ins.push(rx);
+        }
+    }
+    // Each worker's view of each device; tx proxies where it has no queue.
+    let mut proxies: Vec<Vec<ProxyDrain>> = (0..nworkers).map(|_| Vec::new()).collect();
+    let mut dev_io = |d: &Dev, w: usize| -> Result<DevIo> {
+        let q = d.queues as usize;
+        if w < q {
+            return Ok(DevIo::new(d.id, Some(w as u16), TxPath::Queue(w as u16)));
+        }
+        let owner = w % q;
+        let (tx, rx) = ring::create(
+            &format!("ripvs_txp_{}_{w}", d.id),
+            RING_SIZE,
+            plan.worker_socket[owner],
+        )
+        .map_err(|e| format!("tx proxy ring: {e}"))?;
+        proxies[owner].push(ProxyDrain {
+            ring: rx,
+            id: d.id,
+            queue: owner as u16,
+        });
+        Ok(DevIo::new(d.id, None, TxPath::Proxy(tx)))
+    };
+    let mut ports_of = Vec::new();
+    for w in 0..nworkers {
+        let mut ports = Vec::new();
+        for (nic, exc) in nics.iter().zip(&excs) {
+            let exception = exc.as_ref().map(|e| dev_io(e, w)).transpose()?;
+            ports.push(PortIo {
+                nic: dev_io(nic, w)?,
+                exception,
+            });
+        }
+        ports_of.push(ports);
+    }
+
+    let host = ctrl::snapshot::host_config(cfg, &macs);
+    let stats: Vec<Arc<WorkerStats>> = (0..nworkers)
+        .map(|_| Arc::new(WorkerStats::default()))
+        .collect();
+    let tsc_per_ms = (eal::tsc_hz() / 1000).max(1);
+    let per_worker = ports_of
+        .into_iter()
+        .zip(to_peers)
+        .zip(from_peers)
+        .zip(proxies);
+    for (w, (((ports, to_peers), from_peers), proxies)) in per_worker.enumerate() {
+        let mut io = DpdkIo {
+            worker: w,
+            nworkers,
+            ports,
+            pool: plan.pools[&plan.worker_socket[w]].clone(),
+            to_peers,
+            from_peers,
+            proxies,
+            tsc_per_ms,
+            dropped: 0,
+        };
+        let (host, stats, stop) = (host.clone(), stats[w].clone(), stop.clone());
+        eal::remote_launch(workers[w], move || {
+            let mut worker = Worker::new(&host, stats);
+            while !stop.load(Ordering::Relaxed) {
+                worker.poll(&mut io);
+            }
+            0
+        })
+        .map_err(|e| format!("launching worker on lcore {}: {e}", workers[w]))?;
+    }
+
+    let names: Vec<String> = nics
+        .iter()
+        .map(|d| format!("{} ({} queue(s))", d.label, d.queues))
+        .collect();
+    println!(
+        "ripvsd: running, {nworkers} worker(s) on lcores {workers:?}; {}",
+        names.join(", ")
+    );
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &l in workers {
+        eal::wait_lcore(l);
+    }
+    let all: Vec<&Dev> = nics.iter().chain(excs.iter().flatten()).collect();
+    for d in &all {
+        if let Err(e) = ethdev::stop(d.id) {
+            eprintln!("ripvsd: {}: stop: {e}", d.label);
+        }
+    }
+    let port_counters: Vec<PortCounters> = all.iter().map(|d| counters(d)).collect();
+    let refs: Vec<&WorkerStats> = stats.iter().map(|s| s.as_ref()).collect();
+    print!(
+        "ripvsd: stopped\n{}",
+        report::final_counters(&port_counters, &refs)
+    );
+    for d in &all {
+        if let Err(e) = ethdev::close(d.id) {
+            eprintln!("ripvsd: {}: close: {e}", d.label);
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's share of port `i`: a vdev given in the config (tests use a
+/// pcap), or by default a tap with the port's MAC and addresses.
+fn exception_dev(plan: &Plan, i: usize, p: &conf::Port, mac: MacAddr) -> Result<Dev> {
+    let (spec, kernel_tap) = match &p.exception.device {
+        Some(spec) => (spec.clone(), false),
+        None => {
+            let (name, args) = (
+                format!("net_tap_ripvs{i}"),
+                format!("iface={},mac={mac}", p.exception.iface),
+            );
+            eal::vdev_init(&name, &args)
+                .map_err(|e| format!("exception tap {}: {e}", p.exception.iface))?;
+            (format!("{name},{args}"), true)
+        }
+    };
+    let name = dev_name(&spec);
+    let id = ethdev::port_by_name(name)
+        .ok_or_else(|| format!("exception of {}: no device {name}", p.name))?;
+    let dev = plan.setup_dev(id, format!("exception {}", p.name), spec.clone(), None)?;
+    if kernel_tap {
+        configure_kernel_tap(&p.exception.iface, &p.addresses)
+            .map_err(|e| format!("exception tap {}: {e}", p.exception.iface))?;
+    }
+    Ok(dev)
+}

@@ -1,0 +1,185 @@
+//! Shared helpers for tests that run ripvsd as a separate process: pcap
+//! files in and out, config files in a scratch directory, and the daemon's
+//! final counters.
+
+#![allow(dead_code)]
+
+pub mod frames;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A scratch directory removed when dropped (kept if KEEP_TEST_DIRS is set).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("ripvs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+    pub fn path(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Writes a classic (microsecond) pcap of Ethernet frames.
+pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&0i32.to_le_bytes());
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+    for (i, f) in frames.iter().enumerate() {
+        b.extend_from_slice(&(i as u32).to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        b.extend_from_slice(f);
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// Reads the frames of a pcap file (either timestamp resolution, either
+/// byte order); timestamps are ignored.
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let mut d = Vec::new();
+    std::fs::File::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .read_to_end(&mut d)
+        .unwrap();
+    assert!(d.len() >= 24, "{}: no pcap header", path.display());
+    let magic = u32::from_le_bytes(d[0..4].try_into().unwrap());
+    let le = matches!(magic, 0xa1b2c3d4 | 0xa1b23c4d);
+    assert!(
+        le || matches!(magic.swap_bytes(), 0xa1b2c3d4 | 0xa1b23c4d),
+        "bad pcap magic"
+    );
+    let u32at = |at: usize| {
+        let b: [u8; 4] = d[at..at + 4].try_into().unwrap();
+        if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= d.len() {
+        let caplen = u32at(at + 8) as usize;
+        frames.push(d[at + 16..at + 16 + caplen].to_vec());
+        at += 16 + caplen;
+    }
+    frames
+}
+
+pub fn ripvsd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ripvsd"))
+}
+
+/// A running ripvsd whose output is collected line by line.
+pub struct Daemon {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub output: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts `ripvsd -c config` and waits until it reports it is running.
+    pub fn start(config: &Path) -> Daemon {
+        let mut child = ripvsd()
+            .arg("-c")
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ripvsd");
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        let mut d = Daemon {
+            child,
+            lines: rx,
+            output: Vec::new(),
+        };
+        d.wait_for("ripvsd: running", Duration::from_secs(30));
+        d
+    }
+
+    /// Waits for a line containing `needle`; panics with all output so far.
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        loop {
+            if self.output.iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.output.push(l),
+                Err(_) => {
+                    let status = self.child.try_wait().ok().flatten();
+                    panic!(
+                        "no `{needle}` from ripvsd (exit: {status:?}); output:\n{}",
+                        self.output.join("\n")
+                    );
+                }
+            }
+        }
+    }
+
+    /// SIGTERM, wait for exit, return the whole output.
+    pub fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.output.push(l);
+        }
+        assert!(
+            status.success(),
+            "ripvsd exited with {status}; output:\n{}",
+            self.output.join("\n")
+        );
+        std::mem::take(&mut self.output)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value of a `drop NAME N` / `event NAME N` line in the final counters.
+pub fn counter(output: &[String], kind: &str, name: &str) -> u64 {
+    let prefix = format!("{kind} {name} ");
+    output
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix).map(|n| n.trim().parse().unwrap()))
+        .unwrap_or(0)
+}

@@ -1,0 +1,188 @@
+//! Packet-exact tests: ripvsd runs as its own process on `net_pcap`
+//! devices; frames go in from a pcap file and every frame that comes out
+//! (of the port, or of the exception path) is compared byte for byte.
+
+mod common;
+
+use common::frames::{arp, echo, eth, ipv4, tcp_syn, BCAST};
+use common::{counter, read_pcap, write_pcap, Daemon, Scratch};
+
+const DIR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+const CLIENT_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0x02];
+const OTHER_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0x03];
+
+struct Run {
+    out: Vec<Vec<u8>>,
+    to_kernel: Vec<Vec<u8>>,
+    log: Vec<String>,
+}
+
+/// Runs ripvsd with one pcap port (10.0.0.1/24, VIP 10.0.0.100) whose
+/// exception path is another pcap, feeding `input`; `extra` is appended to
+/// the config.
+fn run(name: &str, input: &[Vec<u8>], extra: &str) -> Run {
+    let dir = Scratch::new(name);
+    write_pcap(&dir.path("in.pcap"), input);
+    write_pcap(&dir.path("none.pcap"), &[]);
+    let cfg = format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
+main_lcore = 0
+worker_lcores = [1]
+
+[[ports]]
+name = "p0"
+device = "net_pcap0,rx_pcap={d}/in.pcap,tx_pcap={d}/out.pcap"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.1/24"]
+exception = {{ device = "net_pcap1,rx_pcap={d}/none.pcap,tx_pcap={d}/kernel.pcap" }}
+
+[[services]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+{extra}
+"#,
+        d = dir.0.display()
+    );
+    std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
+    let d = Daemon::start(&dir.path("ripvs.toml"));
+    // net_pcap replays its file at once; give the worker time to drain it.
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let log = d.stop();
+    Run {
+        out: read_pcap(&dir.path("out.pcap")),
+        to_kernel: read_pcap(&dir.path("kernel.pcap")),
+        log,
+    }
+}
+
+fn garps() -> Vec<Vec<u8>> {
+    ["10.0.0.1", "10.0.0.100"]
+        .iter()
+        .map(|a| eth(BCAST, DIR_MAC, 0x0806, &arp(1, DIR_MAC, a, [0; 6], a)))
+        .collect()
+}
+
+fn ping(src: &str, dst: &str, mac: [u8; 6]) -> Vec<u8> {
+    eth(
+        DIR_MAC,
+        mac,
+        0x0800,
+        &ipv4(src, dst, 1, 64, &echo(8, 0x4242, 1, &[0x61; 56])),
+    )
+}
+
+fn pong(src: &str, dst: &str, mac: [u8; 6]) -> Vec<u8> {
+    eth(
+        mac,
+        DIR_MAC,
+        0x0800,
+        &ipv4(src, dst, 1, 64, &echo(0, 0x4242, 1, &[0x61; 56])),
+    )
+}
+
+#[test]
+fn arp_request_for_a_vip_gets_the_exact_reply() {
+    let req = eth(
+        BCAST,
+        CLIENT_MAC,
+        0x0806,
+        &arp(1, CLIENT_MAC, "10.0.0.2", [0; 6], "10.0.0.100"),
+    );
+    let r = run("arp-vip", &[req], "");
+    let reply = eth(
+        CLIENT_MAC,
+        DIR_MAC,
+        0x0806,
+        &arp(2, DIR_MAC, "10.0.0.100", CLIENT_MAC, "10.0.0.2"),
+    );
+    assert_eq!(r.out, [garps(), vec![reply]].concat());
+    assert_eq!(counter(&r.log, "event", "arp_replies_sent"), 1);
+}
+
+#[test]
+fn echo_to_an_interface_address_gets_the_exact_reply() {
+    // A static neighbour, so the reply needs no resolution.
+    let neigh =
+        "[[neighbours]]\naddress = \"10.0.0.2\"\nmac = \"02:c0:00:00:00:02\"\nport = \"p0\"\n";
+    let r = run(
+        "echo-iface",
+        &[ping("10.0.0.2", "10.0.0.1", CLIENT_MAC)],
+        neigh,
+    );
+    assert_eq!(
+        r.out,
+        [garps(), vec![pong("10.0.0.1", "10.0.0.2", CLIENT_MAC)]].concat()
+    );
+    assert_eq!(counter(&r.log, "event", "echo_replies_sent"), 1);
+    assert_eq!(counter(&r.log, "drops", "total"), 0, "{:?}", r.log);
+}
+
+#[test]
+fn a_frame_to_an_unknown_address_is_dropped_and_counted() {
+    let r = run("unknown", &[ping("10.0.0.2", "10.0.0.77", CLIENT_MAC)], "");
+    assert_eq!(r.out, garps());
+    assert!(r.to_kernel.is_empty());
+    assert_eq!(
+        counter(&r.log, "drop", "unknown_destination"),
+        1,
+        "{:?}",
+        r.log
+    );
+    assert!(r.log.iter().any(|l| l == "drops total 1"), "{:?}", r.log);
+    assert!(
+        r.log
+            .iter()
+            .any(|l| l.starts_with("port p0 (net_pcap0,") && l.contains("rx_packets 1 ")),
+        "{:?}",
+        r.log
+    );
+}
+
+#[test]
+fn ssh_syn_to_the_director_comes_out_of_the_exception_path() {
+    let syn = eth(
+        DIR_MAC,
+        CLIENT_MAC,
+        0x0800,
+        &tcp_syn("10.0.0.2", "10.0.0.1", 40000, 22),
+    );
+    let r = run("exception", std::slice::from_ref(&syn), "");
+    assert_eq!(r.to_kernel, vec![syn]);
+    assert_eq!(r.out, garps());
+    assert_eq!(counter(&r.log, "event", "exception_to_kernel"), 1);
+}
+
+#[test]
+fn unresolved_next_hop_is_asked_for_and_the_packet_sent_on_reply() {
+    let reply = eth(
+        DIR_MAC,
+        OTHER_MAC,
+        0x0806,
+        &arp(2, OTHER_MAC, "10.0.0.3", DIR_MAC, "10.0.0.1"),
+    );
+    let r = run(
+        "resolve",
+        &[ping("10.0.0.3", "10.0.0.100", OTHER_MAC), reply.clone()],
+        "",
+    );
+    let who_has = eth(
+        BCAST,
+        DIR_MAC,
+        0x0806,
+        &arp(1, DIR_MAC, "10.0.0.1", [0; 6], "10.0.0.3"),
+    );
+    assert_eq!(
+        r.out,
+        [
+            garps(),
+            vec![who_has, pong("10.0.0.100", "10.0.0.3", OTHER_MAC)]
+        ]
+        .concat()
+    );
+    // The ARP reply also reached the kernel's side, for its own cache.
+    assert_eq!(r.to_kernel, vec![reply]);
+    assert_eq!(counter(&r.log, "event", "neigh_resolved"), 1);
+}
