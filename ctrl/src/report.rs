@@ -51,7 +51,10 @@ pub fn final_counters(ports: &[PortCounters], workers: &[&WorkerStats]) -> Strin
             p.rx_nombuf
         );
     }
-    let drops: u64 = DropReason::ALL.iter().map(|&r| total_drops(workers, r)).sum();
+    let drops: u64 = DropReason::ALL
+        .iter()
+        .map(|&r| total_drops(workers, r))
+        .sum();
     let _ = writeln!(s, "drops total {drops}");
     for &r in DropReason::ALL {
         let n = total_drops(workers, r);

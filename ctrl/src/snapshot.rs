@@ -23,7 +23,12 @@ fn v4(a: IpAddr) -> Option<Ipv4Addr> {
 /// `macs[i]` is the MAC of `cfg.ports[i]`. IPv6 entries are skipped: the
 /// config rejects them today, and the data plane is IPv4-only for now.
 pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
-    let index = |name: &str| cfg.ports.iter().position(|p| p.name == name).expect("validated: port exists");
+    let index = |name: &str| {
+        cfg.ports
+            .iter()
+            .position(|p| p.name == name)
+            .expect("validated: port exists")
+    };
     let ports = cfg
         .ports
         .iter()
@@ -31,7 +36,11 @@ pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
         .map(|(p, &mac)| PortConfig {
             mac,
             mtu: p.mtu,
-            addrs: p.addresses.iter().filter_map(|a| v4(a.addr).map(|x| (x, a.prefix_len))).collect(),
+            addrs: p
+                .addresses
+                .iter()
+                .filter_map(|a| v4(a.addr).map(|x| (x, a.prefix_len)))
+                .collect(),
             exception: p.exception.enabled,
         })
         .collect();
@@ -53,9 +62,21 @@ pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
     let neighbours = cfg
         .neighbours
         .iter()
-        .filter_map(|n| Some(StaticNeighbour { port: index(&n.port), ip: v4(n.addr)?, mac: MacAddr(n.mac) }))
+        .filter_map(|n| {
+            Some(StaticNeighbour {
+                port: index(&n.port),
+                ip: v4(n.addr)?,
+                mac: MacAddr(n.mac),
+            })
+        })
         .collect();
-    HostConfig { ports, vips, routes, neighbours, neigh_limit: NEIGH_LIMIT }
+    HostConfig {
+        ports,
+        vips,
+        routes,
+        neighbours,
+        neigh_limit: NEIGH_LIMIT,
+    }
 }
 
 #[cfg(test)]
@@ -114,7 +135,12 @@ port = 443
         assert_eq!(
             h.ports,
             vec![
-                PortConfig { mac: macs[0], mtu: 1500, addrs: vec![(ip("10.0.0.1"), 24)], exception: true },
+                PortConfig {
+                    mac: macs[0],
+                    mtu: 1500,
+                    addrs: vec![(ip("10.0.0.1"), 24)],
+                    exception: true
+                },
                 PortConfig {
                     mac: macs[1],
                     mtu: 9000,
@@ -127,10 +153,27 @@ port = 443
         assert_eq!(
             h.routes,
             vec![
-                StaticRoute { net: ip("0.0.0.0"), prefix_len: 0, via: Some(ip("10.0.0.254")), port: 0 },
-                StaticRoute { net: ip("172.16.0.0"), prefix_len: 12, via: Some(ip("10.2.7.7")), port: 1 },
+                StaticRoute {
+                    net: ip("0.0.0.0"),
+                    prefix_len: 0,
+                    via: Some(ip("10.0.0.254")),
+                    port: 0
+                },
+                StaticRoute {
+                    net: ip("172.16.0.0"),
+                    prefix_len: 12,
+                    via: Some(ip("10.2.7.7")),
+                    port: 1
+                },
             ]
         );
-        assert_eq!(h.neighbours, vec![StaticNeighbour { port: 1, ip: ip("10.1.0.9"), mac: MacAddr([2, 0, 0, 0, 0, 9]) }]);
+        assert_eq!(
+            h.neighbours,
+            vec![StaticNeighbour {
+                port: 1,
+                ip: ip("10.1.0.9"),
+                mac: MacAddr([2, 0, 0, 0, 0, 9])
+            }]
+        );
     }
 }

@@ -7,18 +7,16 @@ use fastpath::io::mem::VecBuf;
 use fastpath::stats::{DropReason, Event};
 use fastpath::wire::MacAddr;
 use fastpath::{HostConfig, PortConfig, StaticNeighbour, StaticRoute, Worker, WorkerStats};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
+
+#[path = "../../tests/common/frames.rs"]
+mod frames;
+use frames::{arp, echo, eth, ip, ipv4, BCAST};
 
 const P0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 const P1_MAC: [u8; 6] = [0x02, 0, 0, 0, 1, 0x01];
 const CLIENT_MAC: [u8; 6] = [0x02, 0xc0, 0, 0, 0, 0x02];
 const GW_MAC: [u8; 6] = [0x02, 0xee, 0, 0, 0, 0xfe];
-const BCAST: [u8; 6] = [0xff; 6];
-
-fn ip(s: &str) -> Ipv4Addr {
-    s.parse().unwrap()
-}
 
 fn config() -> HostConfig {
     HostConfig {
@@ -95,67 +93,6 @@ impl Rig {
     fn total_drops(&self) -> u64 {
         DropReason::ALL.iter().map(|&r| self.stats.drops(r)).sum()
     }
-}
-
-// ---- an independent frame builder ----
-
-fn csum(data: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in data.chunks(2) {
-        s += (c[0] as u32) << 8 | *c.get(1).unwrap_or(&0) as u32;
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-fn eth(dst: [u8; 6], src: [u8; 6], ty: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = [dst.as_slice(), src.as_slice(), &ty.to_be_bytes(), payload].concat();
-    if f.len() < 60 {
-        f.resize(60, 0);
-    }
-    f
-}
-
-fn arp(op: u16, sha: [u8; 6], spa: &str, tha: [u8; 6], tpa: &str) -> Vec<u8> {
-    [
-        &[0, 1, 8, 0, 6, 4][..],
-        &op.to_be_bytes(),
-        &sha,
-        &ip(spa).octets(),
-        &tha,
-        &ip(tpa).octets(),
-    ]
-    .concat()
-}
-
-fn ipv4(src: &str, dst: &str, proto: u8, ttl: u8, payload: &[u8]) -> Vec<u8> {
-    let len = (20 + payload.len()) as u16;
-    let mut h = [
-        &[0x45, 0][..],
-        &len.to_be_bytes(),
-        &[0x12, 0x34, 0x40, 0, ttl, proto, 0, 0],
-        &ip(src).octets(),
-        &ip(dst).octets(),
-    ]
-    .concat();
-    let c = csum(&h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    [h, payload.to_vec()].concat()
-}
-
-fn echo(ty: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let mut m = [
-        &[ty, 0, 0, 0][..],
-        &id.to_be_bytes(),
-        &seq.to_be_bytes(),
-        data,
-    ]
-    .concat();
-    let c = csum(&m);
-    m[2..4].copy_from_slice(&c.to_be_bytes());
-    m
 }
 
 fn ping(src: &str, dst: &str) -> Vec<u8> {
@@ -280,7 +217,7 @@ fn echo_to_unresolved_client_resolves_then_sends() {
         0x0806,
         &arp(2, CLIENT_MAC, "10.0.0.2", P0_MAC, "10.0.0.1"),
     );
-    let (out, _) = r.run(0, &[reply.clone()]);
+    let (out, _) = r.run(0, std::slice::from_ref(&reply));
     assert_eq!(out, vec![pong("10.0.0.1", "10.0.0.2", CLIENT_MAC)]);
     // The reply to our request is also copied up to the kernel's tap.
     assert_eq!(r.io.take_to_kernel(0), vec![reply]);
