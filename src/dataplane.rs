@@ -319,7 +319,8 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
 
     let names: Vec<String> = nics
         .iter()
-        .map(|d| format!("{} ({} queue(s))", d.label, d.queues))
+        .zip(&macs)
+        .map(|(d, mac)| format!("{} {mac} ({} queue(s))", d.label, d.queues))
         .collect();
     println!(
         "ripvsd: running, {nworkers} worker(s) on lcores {workers:?}; {}",
