@@ -23,7 +23,12 @@ port = 80
 fn check(dir: &Scratch, name: &str, text: &str) -> (i32, String, String) {
     let path = dir.path(name);
     std::fs::write(&path, text).unwrap();
-    let out = ripvsd().arg("-c").arg(&path).arg("--check").output().unwrap();
+    let out = ripvsd()
+        .arg("-c")
+        .arg(&path)
+        .arg("--check")
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8(out.stdout).unwrap(),
@@ -38,7 +43,10 @@ fn broken(name: &str, text: &str) -> String {
     assert_eq!(out, "");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     let prefix = format!("{}:", dir.path(name).display());
-    err.strip_prefix(&prefix).unwrap_or_else(|| panic!("names the file: {err}")).trim_end().to_string()
+    err.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("names the file: {err}"))
+        .trim_end()
+        .to_string()
 }
 
 #[test]
@@ -46,16 +54,34 @@ fn good_config_and_shipped_configs_pass() {
     let dir = Scratch::new("check-good");
     let (code, out, err) = check(&dir, "good.toml", GOOD);
     assert_eq!((code, err.as_str()), (0, ""));
-    assert_eq!(out, format!("{}: configuration is valid\n", dir.path("good.toml").display()));
+    assert_eq!(
+        out,
+        format!(
+            "{}: configuration is valid\n",
+            dir.path("good.toml").display()
+        )
+    );
     for shipped in ["conf/ripvs.toml", "conf/production.example.toml"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(shipped);
-        let out = ripvsd().arg("-c").arg(&path).arg("--check").output().unwrap();
-        assert!(out.status.success(), "{shipped}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = ripvsd()
+            .arg("-c")
+            .arg(&path)
+            .arg("--check")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{shipped}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     // No -c: the embedded default.
     let out = ripvsd().arg("--check").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "<embedded conf/ripvs.toml>: configuration is valid\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "<embedded conf/ripvs.toml>: configuration is valid\n"
+    );
 }
 
 #[test]
@@ -75,20 +101,30 @@ fn bad_address() {
         "7:14: key `ports[0].addresses[0]`: invalid IPv4 prefix \"10.0.0.300/24\" (expected ADDRESS/LEN)"
     );
     let text = GOOD.replace("vip = \"10.0.0.100\"", "vip = \"10.0.0\"");
-    assert_eq!(broken("badvip.toml", &text), "11:7: key `services[0].vip`: invalid IPv4 address \"10.0.0\"");
+    assert_eq!(
+        broken("badvip.toml", &text),
+        "11:7: key `services[0].vip`: invalid IPv4 address \"10.0.0\""
+    );
 }
 
 #[test]
 fn missing_port() {
     let text = "[eal]\nworker_lcores = [1]\n\n[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
-    assert_eq!(broken("noport.toml", text), "1:1: key `ports`: at least one [[ports]] is required");
+    assert_eq!(
+        broken("noport.toml", text),
+        "1:1: key `ports`: at least one [[ports]] is required"
+    );
     let text = GOOD.replace("device = \"net_ring0\"\n", "");
-    assert_eq!(broken("nodevice.toml", &text), "4:1: key `ports[0].device`: missing required key");
+    assert_eq!(
+        broken("nodevice.toml", &text),
+        "4:1: key `ports[0].device`: missing required key"
+    );
 }
 
 #[test]
 fn duplicate_vip() {
-    let text = format!("{GOOD}\n[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n");
+    let text =
+        format!("{GOOD}\n[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n");
     assert_eq!(
         broken("dupvip.toml", &text),
         "16:7: key `services[1].vip`: duplicate service tcp 10.0.0.100:80 (also services[0])"
@@ -97,7 +133,10 @@ fn duplicate_vip() {
 
 #[test]
 fn unreadable_file_and_bad_arguments() {
-    let out = ripvsd().args(["-c", "/nonexistent/ripvs.toml", "--check"]).output().unwrap();
+    let out = ripvsd()
+        .args(["-c", "/nonexistent/ripvs.toml", "--check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -105,5 +144,6 @@ fn unreadable_file_and_bad_arguments() {
     );
     let out = ripvsd().arg("--frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("ripvsd: unknown argument `--frobnicate`\nusage: ripvsd"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .starts_with("ripvsd: unknown argument `--frobnicate`\nusage: ripvsd"));
 }

@@ -9,8 +9,10 @@ use common::{Daemon, Scratch};
 use std::process::{Command, Output};
 
 fn sh(args: &[&str]) -> Output {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    out
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 fn ok(args: &[&str]) -> String {
@@ -48,7 +50,11 @@ impl Drop for Netns {
 
 fn require_root() {
     let uid = ok(&["id", "-u"]);
-    assert_eq!(uid.trim(), "0", "this test needs root (network namespaces and taps); run it as root");
+    assert_eq!(
+        uid.trim(),
+        "0",
+        "this test needs root (network namespaces and taps); run it as root"
+    );
 }
 
 #[test]
@@ -57,7 +63,11 @@ fn ping_arping_and_tcp_from_a_namespace() {
     let id = std::process::id() % 10000;
     let (port_if, exc_if, ns) = (format!("rvk{id}"), format!("rvx{id}"), format!("rvk{id}"));
     let net = 100 + (id % 100);
-    let (dir_ip, cli_ip, vip) = (format!("10.{net}.0.1"), format!("10.{net}.0.2"), format!("10.{net}.0.100"));
+    let (dir_ip, cli_ip, vip) = (
+        format!("10.{net}.0.1"),
+        format!("10.{net}.0.2"),
+        format!("10.{net}.0.100"),
+    );
     let dir = Scratch::new("kernel");
     let cfg = format!(
         r#"
@@ -79,38 +89,77 @@ port = 80
     );
     std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
     let ns = Netns::new(&ns);
-    let mut d = Daemon::start(&dir.path("ripvs.toml"));
+    let d = Daemon::start(&dir.path("ripvs.toml"));
     // "port p0 de:42:...:2a (1 queue(s))"
-    let running = d.output.iter().find(|l| l.contains("ripvsd: running")).unwrap().clone();
-    let mac = running.split("port p0 ").nth(1).unwrap().split(' ').next().unwrap().to_uppercase();
+    let running = d
+        .output
+        .iter()
+        .find(|l| l.contains("ripvsd: running"))
+        .unwrap()
+        .clone();
+    let mac = running
+        .split("port p0 ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_uppercase();
 
     // The exception tap carries the port's MAC and addresses.
     let exc = ok(&["ip", "-br", "addr", "show", "dev", &exc_if]);
     assert!(exc.contains(&format!("{dir_ip}/24")), "{exc}");
     let exc_link = ok(&["ip", "-br", "link", "show", "dev", &exc_if]);
-    assert!(exc_link.to_uppercase().contains(&mac), "{exc_link} vs {mac}");
+    assert!(
+        exc_link.to_uppercase().contains(&mac),
+        "{exc_link} vs {mac}"
+    );
 
     // The tap PMD gives its kernel end the port's MAC too: give the client
     // its own before using it.
     ok(&["ip", "link", "set", &port_if, "netns", &ns.0]);
     for cmd in [
         vec!["ip", "link", "set", "lo", "up"],
-        vec!["ip", "link", "set", &port_if, "address", "02:00:00:00:c0:02"],
-        vec!["ip", "addr", "add", &format!("{cli_ip}/24"), "dev", &port_if],
+        vec![
+            "ip",
+            "link",
+            "set",
+            &port_if,
+            "address",
+            "02:00:00:00:c0:02",
+        ],
+        vec![
+            "ip",
+            "addr",
+            "add",
+            &format!("{cli_ip}/24"),
+            "dev",
+            &port_if,
+        ],
         vec!["ip", "link", "set", &port_if, "up"],
     ] {
         let out = ns.exec(&cmd);
-        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     for target in [&dir_ip, &vip] {
         let out = ns.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", target]);
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && text.contains("3 received"), "ping {target}: {text}");
+        assert!(
+            out.status.success() && text.contains("3 received"),
+            "ping {target}: {text}"
+        );
     }
     let out = ns.exec(&["arping", "-c", "2", "-w", "4", "-I", &port_if, &vip]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&format!("reply from {vip} [{mac}]")), "arping: {text}");
+    assert!(
+        text.contains(&format!("reply from {vip} [{mac}]")),
+        "arping: {text}"
+    );
 
     // TCP to the director's own address goes through the exception path to
     // the kernel's stack and back, as SSH would.
@@ -122,12 +171,28 @@ port = 80
         s.write_all(b"hello from the director's kernel\n").unwrap();
         peer
     });
-    let out = ns.exec(&["bash", "-c", &format!("exec 3<>/dev/tcp/{dir_ip}/{port}; timeout 5 head -1 <&3")]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from the director's kernel\n");
+    let out = ns.exec(&[
+        "bash",
+        "-c",
+        &format!("exec 3<>/dev/tcp/{dir_ip}/{port}; timeout 5 head -1 <&3"),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from the director's kernel\n"
+    );
     assert_eq!(server.join().unwrap().ip().to_string(), cli_ip);
 
     let log = d.stop();
-    assert!(common::counter(&log, "event", "echo_replies_sent") >= 6, "{log:?}");
-    assert!(common::counter(&log, "event", "exception_to_kernel") >= 3, "{log:?}");
-    assert!(common::counter(&log, "event", "exception_from_kernel") >= 2, "{log:?}");
+    assert!(
+        common::counter(&log, "event", "echo_replies_sent") >= 6,
+        "{log:?}"
+    );
+    assert!(
+        common::counter(&log, "event", "exception_to_kernel") >= 3,
+        "{log:?}"
+    );
+    assert!(
+        common::counter(&log, "event", "exception_from_kernel") >= 2,
+        "{log:?}"
+    );
 }
