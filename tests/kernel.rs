@@ -183,6 +183,10 @@ port = 80
     assert_eq!(server.join().unwrap().ip().to_string(), cli_ip);
 
     let log = d.stop();
+    // Nothing is left behind that would stop an immediate restart: the same
+    // taps, the same names, at once.
+    let again = Daemon::start(&dir.path("ripvs.toml"));
+    again.stop();
     assert!(
         common::counter(&log, "event", "echo_replies_sent") >= 6,
         "{log:?}"

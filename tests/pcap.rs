@@ -58,6 +58,41 @@ port = 80
     }
 }
 
+/// tshark's verdict on a frame's IPv4 and ICMP checksums and its ICMP type:
+/// "ip.checksum.status,icmp.checksum.status,icmp.type" (status 1 is good,
+/// 0 bad, 2 unverified).
+fn tshark_checksums(frame: &[u8]) -> String {
+    let dir = Scratch::new("tshark");
+    write_pcap(&dir.path("f.pcap"), &[frame.to_vec()]);
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-E",
+            "separator=,",
+        ])
+        .args([
+            "-e",
+            "ip.checksum.status",
+            "-e",
+            "icmp.checksum.status",
+            "-e",
+            "icmp.type",
+            "-r",
+        ])
+        .arg(dir.path("f.pcap"))
+        .output()
+        .expect("tshark (tools/setup installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 fn garps() -> Vec<Vec<u8>> {
     ["10.0.0.1", "10.0.0.100"]
         .iter()
@@ -116,6 +151,8 @@ fn echo_to_an_interface_address_gets_the_exact_reply() {
         r.out,
         [garps(), vec![pong("10.0.0.1", "10.0.0.2", CLIENT_MAC)]].concat()
     );
+    // An independent decoder agrees the checksums are right.
+    assert_eq!(tshark_checksums(&r.out[2]), "1,1,0");
     assert_eq!(counter(&r.log, "event", "echo_replies_sent"), 1);
     assert_eq!(counter(&r.log, "drops", "total"), 0, "{:?}", r.log);
 }

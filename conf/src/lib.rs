@@ -34,6 +34,8 @@
 //! key itself for unknown keys; at the table (its `[header]` or `{`) for a
 //! missing required key. Columns count characters.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod model;
 mod net;

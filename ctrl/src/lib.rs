@@ -3,5 +3,7 @@
 //! per-core counters come out to be summed and reported ([`report`]).
 //! Nothing here runs per packet.
 
+#![forbid(unsafe_code)]
+
 pub mod report;
 pub mod snapshot;

@@ -229,3 +229,137 @@ pub mod mem {
         }
     }
 }
+
+pub mod replay {
+    //! An [`Io`] that replays a fixed set of frames on port 0 forever, with
+    //! buffers that return to a preallocated pool when dropped, as mbufs
+    //! return to their mempool. After construction it never touches the
+    //! heap: what benchmarks and the allocation test need to measure the
+    //! data plane alone.
+
+    use super::mem::BUF_ROOM;
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
+
+    pub struct PoolBuf {
+        bytes: Vec<u8>,
+        port: usize,
+        pool: Pool,
+    }
+
+    impl Drop for PoolBuf {
+        fn drop(&mut self) {
+            let mut b = core::mem::take(&mut self.bytes);
+            b.clear();
+            self.pool.borrow_mut().push(b);
+        }
+    }
+
+    impl Buf for PoolBuf {
+        fn data(&self) -> &[u8] {
+            &self.bytes
+        }
+        fn data_mut(&mut self) -> &mut [u8] {
+            &mut self.bytes
+        }
+        fn set_len(&mut self, len: usize) -> bool {
+            if len > BUF_ROOM {
+                return false;
+            }
+            self.bytes.resize(len, 0);
+            true
+        }
+        fn port(&self) -> usize {
+            self.port
+        }
+        fn set_port(&mut self, port: usize) {
+            self.port = port;
+        }
+    }
+
+    pub struct ReplayIo {
+        frames: Vec<Vec<u8>>,
+        next: usize,
+        pool: Pool,
+        pub now: u64,
+        /// Frames received, transmitted (any port), sent to the kernel.
+        pub rx: u64,
+        pub tx: u64,
+        pub to_kernel: u64,
+        nports: usize,
+    }
+
+    impl ReplayIo {
+        /// `buffers` bounds the frames in flight (held by neighbours too).
+        pub fn new(nports: usize, frames: Vec<Vec<u8>>, buffers: usize) -> Self {
+            let mut free = Vec::with_capacity(buffers);
+            free.extend((0..buffers).map(|_| Vec::with_capacity(BUF_ROOM)));
+            let pool = Rc::new(RefCell::new(free));
+            ReplayIo {
+                frames,
+                next: 0,
+                pool,
+                now: 0,
+                rx: 0,
+                tx: 0,
+                to_kernel: 0,
+                nports,
+            }
+        }
+
+        fn take(&self) -> Option<PoolBuf> {
+            let bytes = self.pool.borrow_mut().pop()?;
+            Some(PoolBuf {
+                bytes,
+                port: 0,
+                pool: self.pool.clone(),
+            })
+        }
+    }
+
+    impl Io for ReplayIo {
+        type Buf = PoolBuf;
+        fn nports(&self) -> usize {
+            self.nports
+        }
+        fn worker(&self) -> usize {
+            0
+        }
+        fn nworkers(&self) -> usize {
+            1
+        }
+        fn now_ms(&mut self) -> u64 {
+            self.now
+        }
+        fn rx_burst(&mut self, port: usize, out: &mut ArrayVec<PoolBuf, BURST>) {
+            if port != 0 || self.frames.is_empty() {
+                return;
+            }
+            while !out.is_full() {
+                let Some(mut b) = self.take() else { return };
+                b.bytes.extend_from_slice(&self.frames[self.next]);
+                self.next = (self.next + 1) % self.frames.len();
+                self.rx += 1;
+                out.push(b);
+            }
+        }
+        fn tx(&mut self, _port: usize, _pkt: PoolBuf) {
+            self.tx += 1;
+        }
+        fn rx_exception(&mut self, _port: usize, _out: &mut ArrayVec<PoolBuf, BURST>) {}
+        fn tx_exception(&mut self, _port: usize, _pkt: PoolBuf) {
+            self.to_kernel += 1;
+        }
+        fn to_peer(&mut self, _worker: usize, _pkt: PoolBuf) {}
+        fn rx_peers(&mut self, _out: &mut ArrayVec<PoolBuf, BURST>) {}
+        fn alloc(&mut self) -> Option<PoolBuf> {
+            self.take()
+        }
+        fn flush(&mut self) -> u64 {
+            0
+        }
+    }
+}
