@@ -70,22 +70,43 @@ pub mod mem {
     //! An [`Io`] over vectors, for tests and benchmarks.
 
     use super::*;
+    use std::cell::RefCell;
     use std::collections::VecDeque;
+    use std::rc::Rc;
 
     /// Room per buffer, like a default DPDK mbuf's data room.
     pub const BUF_ROOM: usize = 2048;
 
-    #[derive(Debug, Clone, PartialEq, Eq)]
+    /// Free buffers a [`VecBuf`] returns to when dropped, as an mbuf
+    /// returns to its mempool (see [`super::replay`]).
+    pub type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
+
+    #[derive(Debug, Default)]
     pub struct VecBuf {
         pub bytes: Vec<u8>,
         pub port: usize,
+        pub pool: Option<Pool>,
     }
 
     impl VecBuf {
         pub fn new(frame: &[u8]) -> Self {
             let mut bytes = Vec::with_capacity(BUF_ROOM);
             bytes.extend_from_slice(frame);
-            VecBuf { bytes, port: 0 }
+            VecBuf {
+                bytes,
+                port: 0,
+                pool: None,
+            }
+        }
+    }
+
+    impl Drop for VecBuf {
+        fn drop(&mut self) {
+            if let Some(pool) = self.pool.take() {
+                let mut b = core::mem::take(&mut self.bytes);
+                b.clear();
+                pool.borrow_mut().push(b);
+            }
         }
     }
 
@@ -204,7 +225,7 @@ pub mod mem {
             fill(&mut self.ports[port].from_kernel, out);
         }
         fn tx_exception(&mut self, port: usize, pkt: VecBuf) {
-            self.ports[port].to_kernel.push(pkt.bytes);
+            self.ports[port].to_kernel.push(pkt.data().to_vec());
         }
         fn to_peer(&mut self, worker: usize, pkt: VecBuf) {
             self.to_peers.push((worker, pkt));
@@ -223,7 +244,7 @@ pub mod mem {
         }
         fn flush(&mut self) -> u64 {
             for (port, pkt) in self.pending.drain(..) {
-                self.ports[port].tx.push(pkt.bytes);
+                self.ports[port].tx.push(pkt.data().to_vec());
             }
             std::mem::take(&mut self.dropped)
         }
@@ -237,48 +258,10 @@ pub mod replay {
     //! heap: what benchmarks and the allocation test need to measure the
     //! data plane alone.
 
-    use super::mem::BUF_ROOM;
+    use super::mem::{Pool, VecBuf, BUF_ROOM};
     use super::*;
     use std::cell::RefCell;
     use std::rc::Rc;
-
-    type Pool = Rc<RefCell<Vec<Vec<u8>>>>;
-
-    pub struct PoolBuf {
-        bytes: Vec<u8>,
-        port: usize,
-        pool: Pool,
-    }
-
-    impl Drop for PoolBuf {
-        fn drop(&mut self) {
-            let mut b = core::mem::take(&mut self.bytes);
-            b.clear();
-            self.pool.borrow_mut().push(b);
-        }
-    }
-
-    impl Buf for PoolBuf {
-        fn data(&self) -> &[u8] {
-            &self.bytes
-        }
-        fn data_mut(&mut self) -> &mut [u8] {
-            &mut self.bytes
-        }
-        fn set_len(&mut self, len: usize) -> bool {
-            if len > BUF_ROOM {
-                return false;
-            }
-            self.bytes.resize(len, 0);
-            true
-        }
-        fn port(&self) -> usize {
-            self.port
-        }
-        fn set_port(&mut self, port: usize) {
-            self.port = port;
-        }
-    }
 
     pub struct ReplayIo {
         frames: Vec<Vec<u8>>,
@@ -310,18 +293,18 @@ pub mod replay {
             }
         }
 
-        fn take(&self) -> Option<PoolBuf> {
+        fn take(&self) -> Option<VecBuf> {
             let bytes = self.pool.borrow_mut().pop()?;
-            Some(PoolBuf {
+            Some(VecBuf {
                 bytes,
                 port: 0,
-                pool: self.pool.clone(),
+                pool: Some(self.pool.clone()),
             })
         }
     }
 
     impl Io for ReplayIo {
-        type Buf = PoolBuf;
+        type Buf = VecBuf;
         fn nports(&self) -> usize {
             self.nports
         }
@@ -334,7 +317,7 @@ pub mod replay {
         fn now_ms(&mut self) -> u64 {
             self.now
         }
-        fn rx_burst(&mut self, port: usize, out: &mut ArrayVec<PoolBuf, BURST>) {
+        fn rx_burst(&mut self, port: usize, out: &mut ArrayVec<VecBuf, BURST>) {
             if port != 0 || self.frames.is_empty() {
                 return;
             }
@@ -346,16 +329,16 @@ pub mod replay {
                 out.push(b);
             }
         }
-        fn tx(&mut self, _port: usize, _pkt: PoolBuf) {
+        fn tx(&mut self, _port: usize, _pkt: VecBuf) {
             self.tx += 1;
         }
-        fn rx_exception(&mut self, _port: usize, _out: &mut ArrayVec<PoolBuf, BURST>) {}
-        fn tx_exception(&mut self, _port: usize, _pkt: PoolBuf) {
+        fn rx_exception(&mut self, _port: usize, _out: &mut ArrayVec<VecBuf, BURST>) {}
+        fn tx_exception(&mut self, _port: usize, _pkt: VecBuf) {
             self.to_kernel += 1;
         }
-        fn to_peer(&mut self, _worker: usize, _pkt: PoolBuf) {}
-        fn rx_peers(&mut self, _out: &mut ArrayVec<PoolBuf, BURST>) {}
-        fn alloc(&mut self) -> Option<PoolBuf> {
+        fn to_peer(&mut self, _worker: usize, _pkt: VecBuf) {}
+        fn rx_peers(&mut self, _out: &mut ArrayVec<VecBuf, BURST>) {}
+        fn alloc(&mut self) -> Option<VecBuf> {
             self.take()
         }
         fn flush(&mut self) -> u64 {
