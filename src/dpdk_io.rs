@@ -31,6 +31,14 @@ impl Buf for Pkt {
         self.0.set_len(len)
     }
     #[inline]
+    fn prepend(&mut self, n: usize) -> bool {
+        self.0.prepend(n)
+    }
+    #[inline]
+    fn adj(&mut self, n: usize) -> bool {
+        self.0.adj(n)
+    }
+    #[inline]
     fn port(&self) -> usize {
         self.0.port() as usize
     }

@@ -17,6 +17,11 @@ pub trait Buf: Sized {
     fn data_mut(&mut self) -> &mut [u8];
     /// Grows or shrinks the frame at its tail; false if it does not fit.
     fn set_len(&mut self, len: usize) -> bool;
+    /// Grows the frame at its head by `n` bytes (headroom, for
+    /// encapsulation); the new bytes are unspecified. False if no room.
+    fn prepend(&mut self, n: usize) -> bool;
+    /// Removes `n` bytes from the head (decapsulation); false if shorter.
+    fn adj(&mut self, n: usize) -> bool;
     /// The port index the frame arrived on, carried with it when it is
     /// handed to another worker.
     fn port(&self) -> usize;
@@ -122,6 +127,21 @@ pub mod mem {
                 return false;
             }
             self.bytes.resize(len, 0);
+            true
+        }
+        fn prepend(&mut self, n: usize) -> bool {
+            if self.bytes.len() + n > BUF_ROOM {
+                return false;
+            }
+            // A memmove where an mbuf would use its headroom: fine for tests.
+            self.bytes.splice(0..0, core::iter::repeat_n(0, n));
+            true
+        }
+        fn adj(&mut self, n: usize) -> bool {
+            if n > self.bytes.len() {
+                return false;
+            }
+            self.bytes.drain(..n);
             true
         }
         fn port(&self) -> usize {
