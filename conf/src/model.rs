@@ -22,6 +22,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     pub neighbours: Vec<Neighbour>,
     pub services: Vec<Service>,
+    pub fwmarks: Vec<Fwmark>,
+    pub ipvs: Ipvs,
 }
 
 impl Config {
@@ -229,8 +231,127 @@ impl fmt::Display for Protocol {
 /// `[[services]]`: a virtual service (IPVS "virtual server").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
+    /// For a fwmark service: TCP, as ipvsadm sets internally.
     pub protocol: Protocol,
+    /// For a fwmark service: 0.0.0.0.
     pub vip: IpAddr,
-    /// 0 means every port.
+    /// 0 means every port (persistent services only, as in IPVS).
     pub port: u16,
+    /// A fwmark service: packets matching this mark's `[[fwmarks]]` rules.
+    pub fwmark: Option<u32>,
+    /// One of the 14 IPVS scheduler names; `wlc` when omitted, as ipvsadm.
+    pub scheduler: String,
+    pub sched_flags: SchedFlags,
+    /// Persistence timeout in seconds; `None`: not persistent.
+    pub persistent: Option<u32>,
+    /// Persistence granularity (client network mask).
+    pub netmask: Ipv4Addr,
+    /// One-packet scheduling (UDP and fwmark services only).
+    pub one_packet: bool,
+    pub real_servers: Vec<RealServer>,
+}
+
+impl Service {
+    /// `tcp 10.0.0.100:80` or `fwmark 1`, as error messages name services.
+    pub fn label(&self) -> String {
+        match self.fwmark {
+            Some(m) => format!("fwmark {m}"),
+            None => format!("{} {}:{}", self.protocol, self.vip, self.port),
+        }
+    }
+}
+
+/// Scheduler flags (ipvsadm `-b`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedFlags {
+    pub sh_fallback: bool,
+    pub sh_port: bool,
+    pub mh_fallback: bool,
+    pub mh_port: bool,
+}
+
+/// How packets reach a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// Direct routing (`-g`, the ipvsadm default): MAC rewrite only.
+    Dr,
+    /// IP-in-IP tunnel (`-i`).
+    Tun,
+    /// Masquerading (`-m`): destination rewritten, replies return through us.
+    Nat,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Dr => "dr",
+            Method::Tun => "tun",
+            Method::Nat => "nat",
+        }
+    }
+}
+
+/// `[[services.real_servers]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealServer {
+    pub addr: IpAddr,
+    /// The service port when omitted; always the service port for DR and
+    /// TUN on non-fwmark services (they cannot change ports).
+    pub port: u16,
+    pub method: Method,
+    /// 0..=65535; 0 is quiescent (no new connections).
+    pub weight: u32,
+    /// Connection count at which the server is marked overloaded (0: none).
+    pub upper_threshold: u32,
+    /// Count below which the overload mark is cleared (0: 75 % of upper).
+    pub lower_threshold: u32,
+}
+
+/// `[[fwmarks]]`: ripvs has no iptables, so a firewall mark is defined by
+/// the packets it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fwmark {
+    pub mark: u32,
+    pub rules: Vec<MarkRule>,
+}
+
+/// `[[fwmarks.match]]`: one rule; a packet matching any rule gets the mark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarkRule {
+    /// `None`: TCP, UDP and SCTP.
+    pub protocol: Option<Protocol>,
+    pub dest: IpAddr,
+    pub dest_len: u8,
+    /// Inclusive destination port range; (0, 65535) when omitted.
+    pub ports: (u16, u16),
+}
+
+/// `[ipvs]`: the IPVS sysctls ripvs implements, and `--set` timeouts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ipvs {
+    pub expire_nodest_conn: bool,
+    pub expire_quiescent_template: bool,
+    /// 0..=3, default 1 (reference 5.4).
+    pub conn_reuse_mode: u8,
+    pub sloppy_tcp: bool,
+    pub sloppy_sctp: bool,
+    /// Seconds; TCP ESTABLISHED, TCP FIN_WAIT, UDP (as `ipvsadm --set`).
+    pub timeout_tcp: u32,
+    pub timeout_tcpfin: u32,
+    pub timeout_udp: u32,
+}
+
+impl Default for Ipvs {
+    fn default() -> Self {
+        Ipvs {
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            conn_reuse_mode: 1,
+            sloppy_tcp: false,
+            sloppy_sctp: false,
+            timeout_tcp: 900,
+            timeout_tcpfin: 120,
+            timeout_udp: 300,
+        }
+    }
 }

@@ -65,6 +65,9 @@ pub(crate) struct RawConfig {
     pub neighbours: Vec<Spanned<Table<RawNeighbour>>>,
     #[serde(default)]
     pub services: Vec<Spanned<Table<RawService>>>,
+    #[serde(default)]
+    pub fwmarks: Vec<Spanned<Table<RawFwmark>>>,
+    pub ipvs: Option<Table<RawIpvs>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,7 +127,55 @@ pub(crate) struct RawNeighbour {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a table")]
 pub(crate) struct RawService {
-    pub protocol: Spanned<String>,
-    pub vip: Spanned<String>,
-    pub port: Spanned<i64>,
+    pub protocol: Option<Spanned<String>>,
+    pub vip: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub fwmark: Option<Spanned<i64>>,
+    pub scheduler: Option<Spanned<String>>,
+    pub sched_flags: Option<Vec<Spanned<String>>>,
+    pub persistent: Option<Spanned<i64>>,
+    pub netmask: Option<Spanned<String>>,
+    pub one_packet: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub real_servers: Vec<Spanned<Table<RawRealServer>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawRealServer {
+    pub address: Spanned<String>,
+    pub port: Option<Spanned<i64>>,
+    pub method: Option<Spanned<String>>,
+    pub weight: Option<Spanned<i64>>,
+    pub upper_threshold: Option<Spanned<i64>>,
+    pub lower_threshold: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawFwmark {
+    pub mark: Spanned<i64>,
+    #[serde(rename = "match", default)]
+    pub rules: Vec<Spanned<Table<RawMarkRule>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawMarkRule {
+    pub protocol: Option<Spanned<String>>,
+    pub destination: Spanned<String>,
+    pub ports: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawIpvs {
+    pub expire_nodest_conn: Option<Spanned<bool>>,
+    pub expire_quiescent_template: Option<Spanned<bool>>,
+    pub conn_reuse_mode: Option<Spanned<i64>>,
+    pub sloppy_tcp: Option<Spanned<bool>>,
+    pub sloppy_sctp: Option<Spanned<bool>>,
+    pub timeout_tcp: Option<Spanned<i64>>,
+    pub timeout_tcpfin: Option<Spanned<i64>>,
+    pub timeout_udp: Option<Spanned<i64>>,
 }

@@ -20,7 +20,9 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
     let ports = build_ports(src, raw.ports.as_ref())?;
     let routes = build_routes(src, &raw.routes, &ports)?;
     let neighbours = build_neighbours(src, &raw.neighbours, &ports)?;
-    let services = build_services(src, &raw.services)?;
+    let fwmarks = build_fwmarks(src, &raw.fwmarks)?;
+    let services = build_services(src, &raw.services, &fwmarks)?;
+    let ipvs = build_ipvs(src, raw.ipvs.as_ref())?;
     Ok(Config {
         eal,
         dataplane,
@@ -28,6 +30,8 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
         routes,
         neighbours,
         services,
+        fwmarks,
+        ipvs,
     })
 }
 
@@ -621,21 +625,49 @@ fn build_neighbours(
 
 // ---------------------------------------------------------- [[services]]
 
-fn build_services(src: &Source<'_>, raw: &[Spanned<Table<RawService>>]) -> Result<Vec<Service>> {
+/// The scheduler names IPVS ships (reference 3.3).
+pub const SCHEDULERS: [&str; 14] = [
+    "rr", "wrr", "lc", "wlc", "sed", "nq", "lblc", "lblcr", "dh", "sh", "mh", "fo", "ovf", "twos",
+];
+
+/// Longest persistence ipvsadm accepts: 31 days.
+const MAX_PERSISTENT: i64 = 2_678_400;
+
+fn parse_protocol(src: &Source<'_>, v: &Spanned<String>, key: &str) -> Result<Protocol> {
+    match v.get_ref().as_str() {
+        "tcp" => Ok(Protocol::Tcp),
+        "udp" => Ok(Protocol::Udp),
+        "sctp" => Ok(Protocol::Sctp),
+        other => Err(src.at(
+            v,
+            key,
+            format!("invalid protocol \"{other}\" (expected \"tcp\", \"udp\" or \"sctp\")"),
+        )),
+    }
+}
+
+fn build_services(
+    src: &Source<'_>,
+    raw: &[Spanned<Table<RawService>>],
+    fwmarks: &[Fwmark],
+) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::new();
     for (i, table) in raw.iter().enumerate() {
-        let s = build_service(src, i, table.get_ref())?;
-        if let Some(j) = out
-            .iter()
-            .position(|o| (o.protocol, o.vip, o.port) == (s.protocol, s.vip, s.port))
-        {
-            return Err(src.at(
-                &table.get_ref().vip,
-                format!("services[{i}].vip"),
-                format!(
-                    "duplicate service {} {}:{} (also services[{j}])",
-                    s.protocol, s.vip, s.port
-                ),
+        let s = build_service(src, i, table, fwmarks)?;
+        let same = |o: &Service| {
+            (o.protocol, o.vip, o.port, o.fwmark) == (s.protocol, s.vip, s.port, s.fwmark)
+        };
+        if let Some(j) = out.iter().position(same) {
+            let r = table.get_ref();
+            let (span, k) = match (&r.fwmark, &r.vip) {
+                (Some(m), _) => (m.span(), "fwmark"),
+                (None, Some(v)) => (v.span(), "vip"),
+                (None, None) => (table.span(), "vip"),
+            };
+            return Err(src.error(
+                span.start,
+                format!("services[{i}].{k}"),
+                format!("duplicate service {} (also services[{j}])", s.label()),
             ));
         }
         out.push(s);
@@ -643,26 +675,326 @@ fn build_services(src: &Source<'_>, raw: &[Spanned<Table<RawService>>]) -> Resul
     Ok(out)
 }
 
-fn build_service(src: &Source<'_>, i: usize, s: &RawService) -> Result<Service> {
+fn build_service(
+    src: &Source<'_>,
+    i: usize,
+    table: &Spanned<Table<RawService>>,
+    fwmarks: &[Fwmark],
+) -> Result<Service> {
+    let s = table.get_ref();
     let key = |k: &str| format!("services[{i}].{k}");
-    let protocol = match s.protocol.get_ref().as_str() {
-        "tcp" => Protocol::Tcp,
-        "udp" => Protocol::Udp,
-        "sctp" => Protocol::Sctp,
-        other => {
+    let missing = |k: &str| src.at(table, key(k), "missing required key");
+    let (protocol, vip, port, fwmark) = match &s.fwmark {
+        Some(m) => {
+            for (k, set) in [
+                ("protocol", s.protocol.is_some()),
+                ("vip", s.vip.is_some()),
+                ("port", s.port.is_some()),
+            ] {
+                if set {
+                    return Err(src.at(m, key("fwmark"), format!("a fwmark service has no `{k}`: its packets are chosen by the mark's rules")));
+                }
+            }
+            let mark: u32 = int(src, m, &key("fwmark"), 1, u32::MAX as i64)?;
+            if !fwmarks.iter().any(|f| f.mark == mark) {
+                return Err(src.at(
+                    m,
+                    key("fwmark"),
+                    format!("no [[fwmarks]] defines mark {mark}"),
+                ));
+            }
+            (
+                Protocol::Tcp,
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                0,
+                Some(mark),
+            )
+        }
+        None => {
+            let protocol = parse_protocol(
+                src,
+                s.protocol.as_ref().ok_or_else(|| missing("protocol"))?,
+                &key("protocol"),
+            )?;
+            let vip = IpAddr::V4(parse_host(
+                src,
+                s.vip.as_ref().ok_or_else(|| missing("vip"))?,
+                &key("vip"),
+            )?);
+            let port = int(
+                src,
+                s.port.as_ref().ok_or_else(|| missing("port"))?,
+                &key("port"),
+                0,
+                65535,
+            )?;
+            (protocol, vip, port, None)
+        }
+    };
+    let scheduler = match &s.scheduler {
+        None => "wlc".to_string(),
+        Some(v) if SCHEDULERS.contains(&v.get_ref().as_str()) => v.get_ref().clone(),
+        Some(v) => {
             return Err(src.at(
-                &s.protocol,
-                key("protocol"),
-                format!("invalid protocol \"{other}\" (expected \"tcp\", \"udp\" or \"sctp\")"),
+                v,
+                key("scheduler"),
+                format!(
+                    "unknown scheduler \"{}\" (expected one of {})",
+                    v.get_ref(),
+                    SCHEDULERS.join(", ")
+                ),
             ))
         }
     };
-    let vip = IpAddr::V4(parse_host(src, &s.vip, &key("vip"))?);
-    let port = int(src, &s.port, &key("port"), 0, 65535)?;
+    let mut sched_flags = SchedFlags::default();
+    for (j, f) in s.sched_flags.iter().flatten().enumerate() {
+        let k = key(&format!("sched_flags[{j}]"));
+        let (needs, flag) = match f.get_ref().as_str() {
+            "sh-fallback" => ("sh", &mut sched_flags.sh_fallback),
+            "sh-port" => ("sh", &mut sched_flags.sh_port),
+            "mh-fallback" => ("mh", &mut sched_flags.mh_fallback),
+            "mh-port" => ("mh", &mut sched_flags.mh_port),
+            other => {
+                return Err(src.at(f, k, format!("invalid scheduler flag \"{other}\" (expected sh-fallback, sh-port, mh-fallback or mh-port)")))
+            }
+        };
+        if scheduler != needs {
+            return Err(src.at(
+                f,
+                k,
+                format!(
+                    "incompatible scheduler flag \"{}\": it is for the {needs} scheduler",
+                    f.get_ref()
+                ),
+            ));
+        }
+        *flag = true;
+    }
+    let persistent = s
+        .persistent
+        .as_ref()
+        .map(|p| int::<u32>(src, p, &key("persistent"), 1, MAX_PERSISTENT))
+        .transpose()?;
+    let netmask = match &s.netmask {
+        None => Ipv4Addr::BROADCAST,
+        Some(v) => net::parse_v4(v.get_ref())
+            .ok()
+            .filter(|m| {
+                m.to_bits().leading_ones() + m.to_bits().trailing_zeros() == 32
+                    && !m.is_unspecified()
+            })
+            .ok_or_else(|| {
+                src.at(
+                    v,
+                    key("netmask"),
+                    format!(
+                        "invalid netmask \"{}\" (expected a contiguous mask like 255.255.255.0)",
+                        v.get_ref()
+                    ),
+                )
+            })?,
+    };
+    if port == 0 && fwmark.is_none() && persistent.is_none() {
+        let at = s.port.as_ref().expect("non-fwmark services have a port");
+        return Err(src.at(
+            at,
+            key("port"),
+            "port 0 (all ports) is only allowed for persistent services, as in IPVS",
+        ));
+    }
+    let one_packet = match &s.one_packet {
+        Some(v) if *v.get_ref() && protocol != Protocol::Udp && fwmark.is_none() => {
+            return Err(src.at(
+                v,
+                key("one_packet"),
+                "one-packet scheduling is only for UDP and fwmark services",
+            ))
+        }
+        Some(v) => *v.get_ref(),
+        None => false,
+    };
+    let mut real_servers: Vec<RealServer> = Vec::new();
+    for (j, t) in s.real_servers.iter().enumerate() {
+        let rkey = |k: &str| key(&format!("real_servers[{j}].{k}"));
+        let r = t.get_ref();
+        let addr = IpAddr::V4(parse_host(src, &r.address, &rkey("address"))?);
+        let method = match r.method.as_ref().map(|m| (m, m.get_ref().as_str())) {
+            None | Some((_, "dr")) => Method::Dr,
+            Some((_, "tun")) => Method::Tun,
+            Some((_, "nat")) => Method::Nat,
+            Some((m, other)) => {
+                return Err(src.at(
+                    m,
+                    rkey("method"),
+                    format!("invalid method \"{other}\" (expected \"dr\", \"tun\" or \"nat\")"),
+                ))
+            }
+        };
+        let rport = match &r.port {
+            None => port,
+            Some(p) => {
+                let rp: u16 = int(src, p, &rkey("port"), 0, 65535)?;
+                if method != Method::Nat && fwmark.is_none() && rp != port {
+                    return Err(src.at(p, rkey("port"), format!(
+                        "a {} real server cannot change the port: it must be the service port {port} (or be left out)",
+                        method.as_str()
+                    )));
+                }
+                rp
+            }
+        };
+        let weight = opt_int(src, r.weight.as_ref(), &rkey("weight"), 0, 65535, 1)?;
+        let upper_threshold = opt_int(
+            src,
+            r.upper_threshold.as_ref(),
+            &rkey("upper_threshold"),
+            0,
+            i32::MAX as i64,
+            0,
+        )?;
+        let lower_threshold = opt_int(
+            src,
+            r.lower_threshold.as_ref(),
+            &rkey("lower_threshold"),
+            0,
+            i32::MAX as i64,
+            0,
+        )?;
+        if let Some(l) = &r.lower_threshold {
+            if lower_threshold > upper_threshold {
+                return Err(src.at(
+                    l,
+                    rkey("lower_threshold"),
+                    format!(
+                    "lower_threshold {lower_threshold} is above upper_threshold {upper_threshold}"
+                ),
+                ));
+            }
+        }
+        if let Some(k) = real_servers
+            .iter()
+            .position(|o| (o.addr, o.port) == (addr, rport))
+        {
+            return Err(src.at(
+                &r.address,
+                rkey("address"),
+                format!("duplicate real server {addr}:{rport} (also real_servers[{k}])"),
+            ));
+        }
+        real_servers.push(RealServer {
+            addr,
+            port: rport,
+            method,
+            weight,
+            upper_threshold,
+            lower_threshold,
+        });
+    }
     Ok(Service {
         protocol,
         vip,
         port,
+        fwmark,
+        scheduler,
+        sched_flags,
+        persistent,
+        netmask,
+        one_packet,
+        real_servers,
+    })
+}
+
+// ----------------------------------------------------------- [[fwmarks]]
+
+fn build_fwmarks(src: &Source<'_>, raw: &[Spanned<Table<RawFwmark>>]) -> Result<Vec<Fwmark>> {
+    let mut out: Vec<Fwmark> = Vec::new();
+    for (i, table) in raw.iter().enumerate() {
+        let f = table.get_ref();
+        let key = |k: &str| format!("fwmarks[{i}].{k}");
+        let mark: u32 = int(src, &f.mark, &key("mark"), 1, u32::MAX as i64)?;
+        if let Some(j) = out.iter().position(|o| o.mark == mark) {
+            return Err(src.at(
+                &f.mark,
+                key("mark"),
+                format!("duplicate mark {mark} (also fwmarks[{j}])"),
+            ));
+        }
+        if f.rules.is_empty() {
+            return Err(src.at(
+                &f.mark,
+                key("match"),
+                format!("mark {mark} has no [[fwmarks.match]] rule, so no packet could carry it"),
+            ));
+        }
+        let mut rules = Vec::new();
+        for (j, r) in f.rules.iter().enumerate() {
+            let r = r.get_ref();
+            let rkey = |k: &str| key(&format!("match[{j}].{k}"));
+            let protocol = r
+                .protocol
+                .as_ref()
+                .map(|p| parse_protocol(src, p, &rkey("protocol")))
+                .transpose()?;
+            let (dest, dest_len) = net::parse_route_prefix(r.destination.get_ref())
+                .map_err(|m| src.at(&r.destination, rkey("destination"), m))?;
+            let ports = match &r.ports {
+                None => (0, 65535),
+                Some(p) => parse_port_range(p.get_ref()).ok_or_else(|| {
+                    src.at(
+                        p,
+                        rkey("ports"),
+                        format!(
+                            "invalid port range \"{}\" (expected PORT or LOW-HIGH)",
+                            p.get_ref()
+                        ),
+                    )
+                })?,
+            };
+            rules.push(MarkRule {
+                protocol,
+                dest: IpAddr::V4(dest),
+                dest_len,
+                ports,
+            });
+        }
+        out.push(Fwmark { mark, rules });
+    }
+    Ok(out)
+}
+
+/// `80` or `1024-65535`.
+fn parse_port_range(s: &str) -> Option<(u16, u16)> {
+    let (lo, hi) = s.split_once('-').unwrap_or((s, s));
+    let (lo, hi): (u16, u16) = (lo.trim().parse().ok()?, hi.trim().parse().ok()?);
+    (lo <= hi).then_some((lo, hi))
+}
+
+// ---------------------------------------------------------------- [ipvs]
+
+fn build_ipvs(src: &Source<'_>, raw: Option<&Table<RawIpvs>>) -> Result<Ipvs> {
+    let d = Ipvs::default();
+    let Some(r) = raw else { return Ok(d) };
+    let flag = |v: &Option<Spanned<bool>>, default| v.as_ref().map_or(default, |b| *b.get_ref());
+    // 0 is not "keep" here (that is --set's meaning): the file states values.
+    let timeout = |v: &Option<Spanned<i64>>, k: &str, default| {
+        opt_int(src, v.as_ref(), k, 1, MAX_PERSISTENT, default)
+    };
+    Ok(Ipvs {
+        expire_nodest_conn: flag(&r.expire_nodest_conn, d.expire_nodest_conn),
+        expire_quiescent_template: flag(&r.expire_quiescent_template, d.expire_quiescent_template),
+        conn_reuse_mode: opt_int(
+            src,
+            r.conn_reuse_mode.as_ref(),
+            "ipvs.conn_reuse_mode",
+            0,
+            3,
+            d.conn_reuse_mode,
+        )?,
+        sloppy_tcp: flag(&r.sloppy_tcp, d.sloppy_tcp),
+        sloppy_sctp: flag(&r.sloppy_sctp, d.sloppy_sctp),
+        timeout_tcp: timeout(&r.timeout_tcp, "ipvs.timeout_tcp", d.timeout_tcp)?,
+        timeout_tcpfin: timeout(&r.timeout_tcpfin, "ipvs.timeout_tcpfin", d.timeout_tcpfin)?,
+        timeout_udp: timeout(&r.timeout_udp, "ipvs.timeout_udp", d.timeout_udp)?,
     })
 }
 

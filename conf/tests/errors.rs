@@ -47,11 +47,11 @@ fn error_fields_match_display() {
 fn unknown_key_top_level() {
     assert_eq!(
         err(&format!("bogus = 1\n{P0}")),
-        "t.toml:1:1: key `bogus`: unknown key `bogus`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`"
+        "t.toml:1:1: key `bogus`: unknown key `bogus`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`, `fwmarks`, `ipvs`"
     );
     assert_eq!(
         err(&format!("{P0}[eals]\n")),
-        "t.toml:5:2: key `eals`: unknown key `eals`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`"
+        "t.toml:5:2: key `eals`: unknown key `eals`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`, `fwmarks`, `ipvs`"
     );
 }
 
@@ -74,8 +74,8 @@ fn unknown_key_nested() {
         "t.toml:3:1: key `eal.workers`: unknown key `workers`, expected one of `args`, `main_lcore`, `worker_lcores`"
     );
     assert_eq!(
-        err(&with_p0("[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.9\"\nport = 1\nscheduler = \"rr\"\n")),
-        "t.toml:9:1: key `services[0].scheduler`: unknown key `scheduler`, expected one of `protocol`, `vip`, `port`"
+        err(&with_p0("[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.9\"\nport = 1\ncolour = \"rr\"\n")),
+        "t.toml:9:1: key `services[0].colour`: unknown key `colour`, expected one of `protocol`, `vip`, `port`, `fwmark`, `scheduler`, `sched_flags`, `persistent`, `netmask`, `one_packet`, `real_servers`"
     );
 }
 

@@ -10,6 +10,22 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(a, b, c, d))
 }
 
+/// A service with every optional key at its default.
+fn svc(protocol: Protocol, vip: IpAddr, port: u16) -> Service {
+    Service {
+        protocol,
+        vip,
+        port,
+        fwmark: None,
+        scheduler: "wlc".into(),
+        sched_flags: SchedFlags::default(),
+        persistent: None,
+        netmask: Ipv4Addr::BROADCAST,
+        one_packet: false,
+        real_servers: vec![],
+    }
+}
+
 #[test]
 fn default_config() {
     let c = parse(DEFAULT_CONFIG, "ripvs.toml").unwrap();
@@ -50,17 +66,11 @@ fn default_config() {
         routes: vec![],
         neighbours: vec![],
         services: vec![
-            Service {
-                protocol: Protocol::Tcp,
-                vip: v4(10, 10, 0, 100),
-                port: 80,
-            },
-            Service {
-                protocol: Protocol::Udp,
-                vip: v4(10, 10, 0, 100),
-                port: 53,
-            },
+            svc(Protocol::Tcp, v4(10, 10, 0, 100), 80),
+            svc(Protocol::Udp, v4(10, 10, 0, 100), 53),
         ],
+        fwmarks: vec![],
+        ipvs: Ipvs::default(),
     };
     assert_eq!(c, expected);
     assert_eq!(c.ports[0].device.to_string(), "net_tap0,iface=ripvs-p0");
@@ -265,8 +275,8 @@ fn valid_corners() {
     let text = format!(
         "{P0}mac = \"02:AA:bb:00:00:01\"\nmtu = 9000\n\
          [ports.exception]\nenabled = false\niface = \"x0\"\ndevice = \"net_pcap9,rx_pcap=a.pcap,tx_pcap=b.pcap\"\n\
-         [[services]]\nprotocol = \"sctp\"\nvip = \"10.0.0.1\"\nport = 0\n\
-         [[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.1\"\nport = 0\n"
+         [[services]]\nprotocol = \"sctp\"\nvip = \"10.0.0.1\"\nport = 0\npersistent = 300\n\
+         [[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.1\"\nport = 0\npersistent = 300\n"
     );
     let c = parse(&text, "t.toml").unwrap();
     let p = &c.ports[0];
@@ -284,9 +294,8 @@ fn valid_corners() {
     assert_eq!(
         c.services[0],
         Service {
-            protocol: Protocol::Sctp,
-            vip: v4(10, 0, 0, 1),
-            port: 0,
+            persistent: Some(300),
+            ..svc(Protocol::Sctp, v4(10, 0, 0, 1), 0)
         }
     );
     assert_eq!(c.services.len(), 2);
