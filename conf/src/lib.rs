@@ -46,6 +46,7 @@ use std::path::Path;
 
 pub use error::ConfigError;
 pub use model::*;
+pub use validate::SCHEDULERS;
 
 /// The configuration `ripvsd` uses when given none: one virtual (tap) port,
 /// no hugepages, no PCI, so it runs on any machine.

@@ -5,6 +5,7 @@
 //! from the devices, which only the daemon can ask, so they are an input.
 
 use conf::Config;
+use fastpath::service::{self, Dest, MarkRule, Method, SchedFlags, Service, ServiceTable};
 use fastpath::wire::MacAddr;
 use fastpath::{HostConfig, PortConfig, StaticNeighbour, StaticRoute};
 use std::net::{IpAddr, Ipv4Addr};
@@ -89,7 +90,91 @@ pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
         routes,
         neighbours,
         neigh_limit: NEIGH_LIMIT,
+        services: services(cfg),
     }
+}
+
+fn proto(p: conf::Protocol) -> u8 {
+    match p {
+        conf::Protocol::Tcp => service::TCP,
+        conf::Protocol::Udp => service::UDP,
+        conf::Protocol::Sctp => service::SCTP,
+    }
+}
+
+/// The service table of a validated config. Real servers are listed
+/// newest first, as IPVS keeps them: the file's order is the order they
+/// were added. Ids are positions for now (stable ids across reloads come
+/// with live changes).
+pub fn services(cfg: &Config) -> ServiceTable {
+    let mut next_dest = 0u32;
+    let services = cfg
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut dests: Vec<Dest> = s
+                .real_servers
+                .iter()
+                .filter_map(|r| {
+                    next_dest += 1;
+                    Some(Dest {
+                        id: next_dest - 1,
+                        addr: v4(r.addr)?,
+                        port: r.port,
+                        method: match r.method {
+                            conf::Method::Dr => Method::Dr,
+                            conf::Method::Tun => Method::Tun,
+                            conf::Method::Nat => Method::Nat,
+                        },
+                        weight: r.weight,
+                        u_threshold: r.upper_threshold,
+                        l_threshold: r.lower_threshold,
+                    })
+                })
+                .collect();
+            dests.reverse();
+            let f = s.sched_flags;
+            Service {
+                id: i as u32,
+                proto: proto(s.protocol),
+                vip: v4(s.vip).unwrap_or(Ipv4Addr::UNSPECIFIED),
+                port: s.port,
+                fwmark: s.fwmark,
+                scheduler: conf::SCHEDULERS
+                    .iter()
+                    .find(|&&n| n == s.scheduler)
+                    .copied()
+                    .unwrap_or("wlc"),
+                flags: SchedFlags {
+                    sh_fallback: f.sh_fallback,
+                    sh_port: f.sh_port,
+                    mh_fallback: f.mh_fallback,
+                    mh_port: f.mh_port,
+                },
+                persistent: s.persistent,
+                netmask: s.netmask,
+                ops: s.one_packet,
+                dests,
+            }
+        })
+        .collect();
+    let rules = cfg
+        .fwmarks
+        .iter()
+        .flat_map(|f| f.rules.iter().map(move |r| (f.mark, r)))
+        .filter_map(|(mark, r)| {
+            Some(MarkRule {
+                mark,
+                proto: r.protocol.map_or(0, proto),
+                dest: v4(r.dest)?,
+                dest_len: r.dest_len,
+                ports: r.ports,
+            })
+        })
+        .collect();
+    ServiceTable::new(services, rules)
+        .expect("a validated config has no duplicate services or unknown marks")
 }
 
 #[cfg(test)]
@@ -188,5 +273,75 @@ port = 443
                 mac: MacAddr([2, 0, 0, 0, 0, 9])
             }]
         );
+    }
+
+    #[test]
+    fn services_list_real_servers_newest_first_with_ids() {
+        let text = r#"
+[[ports]]
+name = "p0"
+device = "net_ring0"
+addresses = ["10.0.0.1/24"]
+
+[[fwmarks]]
+mark = 5
+[[fwmarks.match]]
+protocol = "udp"
+destination = "10.0.0.64/26"
+ports = "5000-5999"
+
+[[services]]
+protocol = "udp"
+vip = "10.0.0.100"
+port = 53
+scheduler = "sh"
+sched_flags = ["sh-port"]
+one_packet = true
+[[services.real_servers]]
+address = "10.0.0.11"
+[[services.real_servers]]
+address = "10.0.0.12"
+method = "nat"
+port = 5353
+weight = 4
+
+[[services]]
+fwmark = 5
+persistent = 60
+netmask = "255.255.255.0"
+[[services.real_servers]]
+address = "10.0.0.13"
+method = "tun"
+"#;
+        let cfg = conf::parse(text, "t.toml").unwrap();
+        let t = services(&cfg);
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let s0 = t.get(0);
+        assert_eq!(
+            (s0.proto, s0.vip, s0.port, s0.scheduler, s0.ops),
+            (service::UDP, ip("10.0.0.100"), 53, "sh", true)
+        );
+        assert!(s0.flags.sh_port && !s0.flags.sh_fallback);
+        let dests: Vec<_> = s0
+            .dests
+            .iter()
+            .map(|d| (d.id, d.addr, d.port, d.method, d.weight))
+            .collect();
+        assert_eq!(
+            dests,
+            vec![
+                (1, ip("10.0.0.12"), 5353, Method::Nat, 4),
+                (0, ip("10.0.0.11"), 53, Method::Dr, 1)
+            ]
+        );
+        let s1 = t.get(1);
+        assert_eq!(
+            (s1.fwmark, s1.persistent, s1.netmask),
+            (Some(5), Some(60), ip("255.255.255.0"))
+        );
+        assert_eq!(s1.dests[0].id, 2);
+        assert_eq!(t.lookup(service::UDP, ip("10.0.0.70"), 5001), Some(1));
+        assert_eq!(t.lookup(service::TCP, ip("10.0.0.70"), 5001), None);
+        assert_eq!(t.lookup(service::UDP, ip("10.0.0.100"), 53), Some(0));
     }
 }

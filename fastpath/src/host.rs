@@ -41,7 +41,7 @@ pub struct StaticNeighbour {
 }
 
 /// What the control plane tells the data plane about the director itself.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct HostConfig {
     /// Indexed by the port numbers [`Io`] uses.
     pub ports: Vec<PortConfig>,
@@ -51,6 +51,7 @@ pub struct HostConfig {
     pub neighbours: Vec<StaticNeighbour>,
     /// Neighbour entries per worker.
     pub neigh_limit: usize,
+    pub services: crate::service::ServiceTable,
 }
 
 /// What a destination address is to the director.

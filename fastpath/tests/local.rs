@@ -55,6 +55,7 @@ fn config() -> HostConfig {
             mac: MacAddr(GW_MAC),
         }],
         neigh_limit: 64,
+        ..Default::default()
     }
 }
 

@@ -59,6 +59,7 @@ fn steady_state_polling_does_not_allocate() {
             mac: MacAddr(CLI),
         }],
         neigh_limit: 64,
+        ..Default::default()
     };
     let ping = |src: &str, dst: &str| {
         eth(

@@ -109,6 +109,7 @@ fn main() {
             mac: MacAddr(CLI),
         }],
         neigh_limit: 64,
+        ..Default::default()
     };
     let mut io = ReplayIo::new(1, frames, 64);
     let mut w = Worker::new(&cfg, Arc::new(WorkerStats::default()));
