@@ -10,6 +10,8 @@
 //! ripvs has no iptables: a packet's firewall mark is computed here from the
 //! configured match rules (protocol, destination prefix, port range).
 
+pub mod counters;
+
 use core::net::Ipv4Addr;
 use hashbrown::HashMap;
 

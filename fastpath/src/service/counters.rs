@@ -1,0 +1,180 @@
+//! Per-core counters of services and real servers, and the cross-core load
+//! view the schedulers read.
+//!
+//! Each worker owns one [`CoreCounters`] block and is its only writer
+//! (plain load + store, no read-modify-write); the control thread and the
+//! other workers read every core's block and sum. A connection lives and
+//! dies on one core, so a core's ActiveConn/InActConn gauges never go
+//! below zero; their sum over cores is what `ipvsadm -L` shows and what the
+//! least-connection schedulers weigh.
+
+use crate::stats::Counter;
+use core::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+
+/// Real-server ids (and service ids) are below this; the counter blocks
+/// are sized for it up front so live changes never reallocate them.
+pub const MAX_DESTS: usize = 16384;
+pub const MAX_SERVICES: usize = 4096;
+
+/// A single-writer gauge that goes up and down.
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicI64);
+
+impl Gauge {
+    #[inline]
+    pub fn add(&self, n: i64) {
+        self.0.store(self.0.load(Relaxed) + n, Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> i64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// One real server's counters on one core: one cache line.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub struct DestCounters {
+    pub conns: Counter,
+    pub in_pkts: Counter,
+    pub out_pkts: Counter,
+    pub in_bytes: Counter,
+    pub out_bytes: Counter,
+    pub active: Gauge,
+    pub inactive: Gauge,
+    /// Persistence templates bound to the server (ipvsadm's PersistConn).
+    pub persist: Gauge,
+}
+
+/// One service's counters on one core.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub struct SvcCounters {
+    pub conns: Counter,
+    pub in_pkts: Counter,
+    pub out_pkts: Counter,
+    pub in_bytes: Counter,
+    pub out_bytes: Counter,
+}
+
+/// Everything one core counts about services.
+#[derive(Debug)]
+pub struct CoreCounters {
+    pub dests: Box<[DestCounters]>,
+    pub services: Box<[SvcCounters]>,
+}
+
+impl Default for CoreCounters {
+    fn default() -> Self {
+        CoreCounters {
+            dests: (0..MAX_DESTS).map(|_| DestCounters::default()).collect(),
+            services: (0..MAX_SERVICES).map(|_| SvcCounters::default()).collect(),
+        }
+    }
+}
+
+/// The overload mark of every real server (reference 3.2). Shared by all
+/// cores: whichever core binds or unbinds a connection re-evaluates it from
+/// the summed counts. Two cores racing can only delay the mark by one
+/// connection, which IPVS's own per-CPU counting also tolerates.
+#[derive(Debug)]
+pub struct Overload(Box<[AtomicBool]>);
+
+impl Default for Overload {
+    fn default() -> Self {
+        Overload((0..MAX_DESTS).map(|_| AtomicBool::new(false)).collect())
+    }
+}
+
+impl Overload {
+    #[inline]
+    pub fn get(&self, id: u32) -> bool {
+        self.0.get(id as usize).is_some_and(|b| b.load(Relaxed))
+    }
+    pub fn set(&self, id: u32, on: bool) {
+        if let Some(b) = self.0.get(id as usize) {
+            b.store(on, Relaxed);
+        }
+    }
+}
+
+/// Sums of one real server's gauges over all cores.
+#[inline]
+pub fn load(cores: &[&CoreCounters], id: u32) -> (u32, u32) {
+    let (mut a, mut i) = (0i64, 0i64);
+    for c in cores {
+        if let Some(d) = c.dests.get(id as usize) {
+            a += d.active.get();
+            i += d.inactive.get();
+        }
+    }
+    (a.max(0) as u32, i.max(0) as u32)
+}
+
+/// After a bind (`bound`) or unbind, the overload mark per reference 3.2:
+/// set at `active + inactive >= upper`; cleared below `lower`, or below 75 %
+/// of `upper` when there is no lower threshold, or unconditionally when
+/// there is neither.
+pub fn update_overload(ov: &Overload, id: u32, total: u32, upper: u32, lower: u32, bound: bool) {
+    if bound {
+        if upper != 0 && total >= upper {
+            ov.set(id, true);
+        }
+    } else if lower != 0 {
+        if total < lower {
+            ov.set(id, false);
+        }
+    } else if upper != 0 {
+        if (total as u64) * 4 < (upper as u64) * 3 {
+            ov.set(id, false);
+        }
+    } else {
+        ov.set(id, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauges_sum_over_cores() {
+        let (a, b) = (CoreCounters::default(), CoreCounters::default());
+        a.dests[7].active.add(3);
+        b.dests[7].active.add(2);
+        b.dests[7].inactive.add(5);
+        a.dests[7].active.add(-1);
+        assert_eq!(load(&[&a, &b], 7), (4, 5));
+        assert_eq!(load(&[&a, &b], 8), (0, 0));
+        assert_eq!(
+            load(&[&a, &b], MAX_DESTS as u32),
+            (0, 0),
+            "out of range reads as idle"
+        );
+        assert_eq!(core::mem::size_of::<DestCounters>(), 64);
+    }
+
+    #[test]
+    fn overload_hysteresis() {
+        let ov = Overload::default();
+        // upper 10, no lower: set at 10, cleared below 7.5.
+        update_overload(&ov, 1, 9, 10, 0, true);
+        assert!(!ov.get(1));
+        update_overload(&ov, 1, 10, 10, 0, true);
+        assert!(ov.get(1));
+        update_overload(&ov, 1, 8, 10, 0, false);
+        assert!(ov.get(1), "8 is not below 75 %");
+        update_overload(&ov, 1, 7, 10, 0, false);
+        assert!(!ov.get(1));
+        // upper 10, lower 4: cleared only below 4.
+        update_overload(&ov, 2, 10, 10, 4, true);
+        update_overload(&ov, 2, 4, 10, 4, false);
+        assert!(ov.get(2));
+        update_overload(&ov, 2, 3, 10, 4, false);
+        assert!(!ov.get(2));
+        // No thresholds: any unbind clears.
+        ov.set(3, true);
+        update_overload(&ov, 3, 100, 0, 0, false);
+        assert!(!ov.get(3));
+    }
+}
