@@ -13,6 +13,7 @@ pub mod input;
 pub mod io;
 pub mod local;
 pub mod output;
+pub mod proto;
 pub mod service;
 pub mod stats;
 pub mod wire;
