@@ -14,6 +14,7 @@ pub mod io;
 pub mod local;
 pub mod output;
 pub mod proto;
+pub mod sched;
 pub mod service;
 pub mod stats;
 pub mod wire;

@@ -2,39 +2,20 @@
 //! mix of traffic (ARP for a VIP, echo to a known neighbour, echo via an
 //! unresolved next hop that gets queued, frames to the kernel, drops of
 //! several kinds) makes zero allocations. A counting global allocator sees
-//! every allocation in this test process.
+//! every allocation the polling thread makes.
 
 use fastpath::io::replay::ReplayIo;
 use fastpath::wire::MacAddr;
 use fastpath::{HostConfig, PortConfig, StaticNeighbour, Worker, WorkerStats};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 #[path = "../../tests/common/frames.rs"]
 mod frames;
 use frames::{arp, echo, eth, ip, ipv4, tcp_syn, BCAST};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, Counting};
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -103,12 +84,12 @@ fn steady_state_polling_does_not_allocate() {
         io.now = t * 10;
         w.poll(&mut io);
     }
-    let before = ALLOCS.load(Ordering::Relaxed);
+    let before = allocations();
     for t in 500..5500 {
         io.now = t * 10;
         w.poll(&mut io);
     }
-    let allocs = ALLOCS.load(Ordering::Relaxed) - before;
+    let allocs = allocations() - before;
     assert!(
         io.rx > 100_000 && io.tx > 50_000 && io.to_kernel > 10_000,
         "{} {} {}",
