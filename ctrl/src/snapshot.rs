@@ -5,7 +5,8 @@
 //! from the devices, which only the daemon can ask, so they are an input.
 
 use conf::Config;
-use fastpath::service::{self, Dest, MarkRule, Method, SchedFlags, Service, ServiceTable};
+use fastpath::sched;
+use fastpath::service::{self, Dest, MarkRule, Method, Service, ServiceTable};
 use fastpath::wire::MacAddr;
 use fastpath::{HostConfig, PortConfig, StaticNeighbour, StaticRoute};
 use std::net::{IpAddr, Ipv4Addr};
@@ -128,6 +129,7 @@ pub fn services(cfg: &Config) -> ServiceTable {
                             conf::Method::Nat => Method::Nat,
                         },
                         weight: r.weight,
+                        last_weight: r.weight,
                         u_threshold: r.upper_threshold,
                         l_threshold: r.lower_threshold,
                     })
@@ -141,12 +143,8 @@ pub fn services(cfg: &Config) -> ServiceTable {
                 vip: v4(s.vip).unwrap_or(Ipv4Addr::UNSPECIFIED),
                 port: s.port,
                 fwmark: s.fwmark,
-                scheduler: conf::SCHEDULERS
-                    .iter()
-                    .find(|&&n| n == s.scheduler)
-                    .copied()
-                    .unwrap_or("wlc"),
-                flags: SchedFlags {
+                scheduler: s.scheduler.parse().expect("validated: a known scheduler"),
+                flags: sched::Flags {
                     sh_fallback: f.sh_fallback,
                     sh_port: f.sh_port,
                     mh_fallback: f.mh_fallback,
@@ -319,7 +317,7 @@ method = "tun"
         let s0 = t.get(0);
         assert_eq!(
             (s0.proto, s0.vip, s0.port, s0.scheduler, s0.ops),
-            (service::UDP, ip("10.0.0.100"), 53, "sh", true)
+            (service::UDP, ip("10.0.0.100"), 53, sched::Kind::Sh, true)
         );
         assert!(s0.flags.sh_port && !s0.flags.sh_fallback);
         let dests: Vec<_> = s0
@@ -343,5 +341,13 @@ method = "tun"
         assert_eq!(t.lookup(service::UDP, ip("10.0.0.70"), 5001), Some(1));
         assert_eq!(t.lookup(service::TCP, ip("10.0.0.70"), 5001), None);
         assert_eq!(t.lookup(service::UDP, ip("10.0.0.100"), 53), Some(0));
+    }
+
+    #[test]
+    fn config_scheduler_names_are_the_data_planes() {
+        // conf cannot depend on fastpath (ripvsadm links conf alone), so the
+        // list is kept twice; this keeps the two in step.
+        let names: Vec<&str> = sched::Kind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, conf::SCHEDULERS);
     }
 }

@@ -39,17 +39,12 @@ pub struct Dest {
     pub port: u16,
     pub method: Method,
     pub weight: u32,
+    /// The weight mh builds its table with (kernel rule: the weight when
+    /// added, then every non-zero weight set later), so quiescing a server
+    /// does not remap the Maglev table.
+    pub last_weight: u32,
     pub u_threshold: u32,
     pub l_threshold: u32,
-}
-
-/// Scheduler flags (ipvsadm `-b`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SchedFlags {
-    pub sh_fallback: bool,
-    pub sh_port: bool,
-    pub mh_fallback: bool,
-    pub mh_port: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +57,8 @@ pub struct Service {
     /// 0: all ports (persistent services only).
     pub port: u16,
     pub fwmark: Option<u32>,
-    /// One of the IPVS scheduler names.
-    pub scheduler: &'static str,
-    pub flags: SchedFlags,
+    pub scheduler: crate::sched::Kind,
+    pub flags: crate::sched::Flags,
     /// Persistence timeout in seconds.
     pub persistent: Option<u32>,
     /// Persistence granularity, as a mask on the client address.
@@ -197,8 +191,8 @@ mod tests {
             vip: ip(vip),
             port,
             fwmark,
-            scheduler: "wlc",
-            flags: SchedFlags::default(),
+            scheduler: crate::sched::Kind::Wlc,
+            flags: Default::default(),
             persistent: (port == 0).then_some(300),
             netmask: Ipv4Addr::BROADCAST,
             ops: false,
