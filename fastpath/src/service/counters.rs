@@ -8,8 +8,12 @@
 //! below zero; their sum over cores is what `ipvsadm -L` shows and what the
 //! least-connection schedulers weigh.
 
+use crate::sched::Dests;
+use crate::service::Dest;
 use crate::stats::Counter;
+use core::net::IpAddr;
 use core::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Real-server ids (and service ids) are below this; the counter blocks
 /// are sized for it up front so live changes never reallocate them.
@@ -111,6 +115,55 @@ pub fn load(cores: &[&CoreCounters], id: u32) -> (u32, u32) {
     (a.max(0) as u32, i.max(0) as u32)
 }
 
+/// What a scheduler sees of one service's real servers: configuration from
+/// the snapshot, load summed over every core's counters at the moment of
+/// asking.
+pub struct Load<'a> {
+    pub dests: &'a [Dest],
+    pub cores: &'a [Arc<CoreCounters>],
+    pub overload: &'a Overload,
+}
+
+impl Load<'_> {
+    fn sum(&self, i: usize, g: impl Fn(&DestCounters) -> &Gauge) -> u32 {
+        let id = self.dests[i].id as usize;
+        let n: i64 = self
+            .cores
+            .iter()
+            .filter_map(|c| c.dests.get(id))
+            .map(|d| g(d).get())
+            .sum();
+        n.max(0) as u32
+    }
+}
+
+impl Dests for Load<'_> {
+    fn len(&self) -> usize {
+        self.dests.len()
+    }
+    fn addr(&self, i: usize) -> IpAddr {
+        IpAddr::V4(self.dests[i].addr)
+    }
+    fn port(&self, i: usize) -> u16 {
+        self.dests[i].port
+    }
+    fn weight(&self, i: usize) -> u32 {
+        self.dests[i].weight
+    }
+    fn last_weight(&self, i: usize) -> u32 {
+        self.dests[i].last_weight
+    }
+    fn overloaded(&self, i: usize) -> bool {
+        self.overload.get(self.dests[i].id)
+    }
+    fn active(&self, i: usize) -> u32 {
+        self.sum(i, |d| &d.active)
+    }
+    fn inactive(&self, i: usize) -> u32 {
+        self.sum(i, |d| &d.inactive)
+    }
+}
+
 /// After a bind (`bound`) or unbind, the overload mark per reference 3.2:
 /// set at `active + inactive >= upper`; cleared below `lower`, or below 75 %
 /// of `upper` when there is no lower threshold, or unconditionally when
@@ -152,6 +205,53 @@ mod tests {
             "out of range reads as idle"
         );
         assert_eq!(core::mem::size_of::<DestCounters>(), 64);
+    }
+
+    #[test]
+    fn load_view_sums_cores_for_the_schedulers() {
+        use crate::service::Method;
+        let cores = [
+            Arc::new(CoreCounters::default()),
+            Arc::new(CoreCounters::default()),
+        ];
+        let dest = |id, w| Dest {
+            id,
+            addr: core::net::Ipv4Addr::new(10, 0, 0, id as u8),
+            port: 80,
+            method: Method::Dr,
+            weight: w,
+            last_weight: w,
+            u_threshold: 0,
+            l_threshold: 0,
+        };
+        let dests = [dest(4, 1), dest(5, 1)];
+        let ov = Overload::default();
+        // Server 4 is busier once both cores are counted: wlc picks 5.
+        cores[0].dests[4].active.add(1);
+        cores[1].dests[4].active.add(2);
+        cores[0].dests[5].active.add(2);
+        let load = Load {
+            dests: &dests,
+            cores: &cores,
+            overload: &ov,
+        };
+        assert_eq!((load.active(0), load.active(1)), (3, 2));
+        let mut wlc = crate::sched::new(crate::sched::Kind::Wlc, Default::default());
+        wlc.update(&load);
+        let pkt = crate::sched::Packet {
+            src: IpAddr::V4(core::net::Ipv4Addr::new(1, 1, 1, 1)),
+            dst: IpAddr::V4(core::net::Ipv4Addr::new(10, 0, 0, 100)),
+            sport: 1000,
+            dport: 80,
+            proto: 6,
+        };
+        assert_eq!(wlc.schedule(&load, &pkt, 0), Some(1));
+        ov.set(5, true);
+        assert_eq!(
+            wlc.schedule(&load, &pkt, 0),
+            Some(0),
+            "overloaded server skipped"
+        );
     }
 
     #[test]
