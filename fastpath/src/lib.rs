@@ -19,6 +19,7 @@ pub mod service;
 pub mod stats;
 pub mod wire;
 pub mod worker;
+pub mod xmit;
 
 pub use host::{HostConfig, PortConfig, StaticNeighbour, StaticRoute};
 pub use io::{Buf, Io, BURST};

@@ -1,6 +1,9 @@
 //! IPv4 headers (RFC 791). The checked constructor validates version, IHL
 //! and total length against the buffer, so `payload()` is the datagram's
 //! real payload even when the link layer padded the frame.
+//!
+//! [`QuotedIpv4`] is the other view: a datagram quoted inside an ICMP
+//! error, whose header is whole but whose payload was cut off.
 
 use super::{checksum, get_ipv4, get_u16, put_ipv4, put_u16, Error, Result};
 use core::net::Ipv4Addr;
@@ -58,6 +61,10 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// True for any fragment: MF set or a non-zero offset.
     pub fn is_fragment(&self) -> bool {
         get_u16(self.buf.as_ref(), 6) & (FLAG_MF | FRAG_OFFSET_MASK) != 0
+    }
+    /// Fragment offset in bytes (0 for whole datagrams and first fragments).
+    pub fn frag_offset(&self) -> u16 {
+        (get_u16(self.buf.as_ref(), 6) & FRAG_OFFSET_MASK) << 3
     }
     pub fn ttl(&self) -> u8 {
         self.buf.as_ref()[8]
@@ -119,6 +126,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_ttl(&mut self, ttl: u8) {
         self.buf.as_mut()[8] = ttl
     }
+    /// TTL minus one with the checksum updated incrementally (RFC 1624), as
+    /// a router forwards: a header that arrived with a bad checksum keeps a
+    /// bad one. Wraps at 0: callers check for TTL <= 1 first.
+    pub fn decrement_ttl(&mut self) {
+        let b = self.buf.as_mut();
+        let old = get_u16(b, 8);
+        b[8] = b[8].wrapping_sub(1);
+        let c = checksum::update16(get_u16(b, 10), old, get_u16(b, 8));
+        put_u16(b, 10, c);
+    }
+    pub fn set_tos(&mut self, tos: u8) {
+        self.buf.as_mut()[1] = tos
+    }
+    /// Sets or clears DF, leaving MF and the offset alone; checksum stale.
+    pub fn set_dont_frag(&mut self, df: bool) {
+        let b = self.buf.as_mut();
+        let f = get_u16(b, 6) & !FLAG_DF;
+        put_u16(b, 6, if df { f | FLAG_DF } else { f });
+    }
     pub fn set_src(&mut self, a: Ipv4Addr) {
         put_ipv4(self.buf.as_mut(), 12, a)
     }
@@ -137,6 +163,98 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (hl, tl) = (self.header_len(), self.total_len() as usize);
         &mut self.buf.as_mut()[hl..tl]
+    }
+}
+
+/// A datagram quoted in an ICMP error (RFC 792, RFC 1812 4.3.2.3): the
+/// whole IP header plus at least the first 8 bytes of what followed it.
+/// The total length field describes the original datagram, not the quote,
+/// so it is not checked; [`Self::l4`] is whatever part of the payload was
+/// quoted.
+#[derive(Debug, Clone)]
+pub struct QuotedIpv4<T: AsRef<[u8]>> {
+    buf: T,
+}
+
+/// Bytes of the original payload every ICMP error must quote.
+pub const QUOTED_L4_MIN: usize = 8;
+
+impl<T: AsRef<[u8]>> QuotedIpv4<T> {
+    /// `buf` is the ICMP error's data, from the quoted IP header to the end
+    /// of the message.
+    pub fn new_checked(buf: T) -> Result<Self> {
+        let b = buf.as_ref();
+        if b.len() < MIN_HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        if b[0] >> 4 != 4 {
+            return Err(Error::Malformed);
+        }
+        let hl = ((b[0] & 0x0f) as usize) * 4;
+        if hl < MIN_HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if hl + QUOTED_L4_MIN > b.len() {
+            return Err(Error::Truncated);
+        }
+        Ok(QuotedIpv4 { buf })
+    }
+    pub fn header_len(&self) -> usize {
+        ((self.buf.as_ref()[0] & 0x0f) as usize) * 4
+    }
+    pub fn tos(&self) -> u8 {
+        self.buf.as_ref()[1]
+    }
+    /// The original datagram's length (usually more than was quoted).
+    pub fn total_len(&self) -> u16 {
+        get_u16(self.buf.as_ref(), 2)
+    }
+    pub fn dont_frag(&self) -> bool {
+        get_u16(self.buf.as_ref(), 6) & FLAG_DF != 0
+    }
+    pub fn frag_offset(&self) -> u16 {
+        (get_u16(self.buf.as_ref(), 6) & FRAG_OFFSET_MASK) << 3
+    }
+    pub fn ttl(&self) -> u8 {
+        self.buf.as_ref()[8]
+    }
+    pub fn protocol(&self) -> u8 {
+        self.buf.as_ref()[9]
+    }
+    pub fn checksum(&self) -> u16 {
+        get_u16(self.buf.as_ref(), 10)
+    }
+    pub fn src(&self) -> Ipv4Addr {
+        get_ipv4(self.buf.as_ref(), 12)
+    }
+    pub fn dst(&self) -> Ipv4Addr {
+        get_ipv4(self.buf.as_ref(), 16)
+    }
+    pub fn verify_checksum(&self) -> bool {
+        checksum::fold(checksum::sum(&self.buf.as_ref()[..self.header_len()], 0)) == 0xffff
+    }
+    /// The quoted part of the payload: at least [`QUOTED_L4_MIN`] bytes.
+    pub fn l4(&self) -> &[u8] {
+        &self.buf.as_ref()[self.header_len()..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> QuotedIpv4<T> {
+    pub fn set_src(&mut self, a: Ipv4Addr) {
+        put_ipv4(self.buf.as_mut(), 12, a)
+    }
+    pub fn set_dst(&mut self, a: Ipv4Addr) {
+        put_ipv4(self.buf.as_mut(), 16, a)
+    }
+    pub fn fill_checksum(&mut self) {
+        put_u16(self.buf.as_mut(), 10, 0);
+        let hl = self.header_len();
+        let c = checksum::checksum(&self.buf.as_ref()[..hl]);
+        put_u16(self.buf.as_mut(), 10, c);
+    }
+    pub fn l4_mut(&mut self) -> &mut [u8] {
+        let hl = self.header_len();
+        &mut self.buf.as_mut()[hl..]
     }
 }
 
@@ -211,6 +329,69 @@ mod tests {
         assert!(!Ipv4Packet::new_checked(&bad_sum[..])
             .unwrap()
             .verify_checksum());
+    }
+
+    #[test]
+    fn ttl_tos_and_df_setters() {
+        let mut b = packet();
+        let mut p = Ipv4Packet::new_checked(&mut b[..]).unwrap();
+        p.decrement_ttl();
+        assert_eq!(p.ttl(), 63);
+        assert!(p.verify_checksum());
+        // Worked by hand: the TTL/protocol word drops by 0x0100, so the
+        // checksum rises by 0x0100.
+        assert_eq!(p.checksum(), 0x7bd9);
+        p.set_dont_frag(false);
+        assert!(!p.dont_frag());
+        p.set_tos(0xb8);
+        p.fill_checksum();
+        assert_eq!(b[1], 0xb8);
+        assert_eq!(b[6..8], [0, 0]);
+        let mut frag = packet();
+        frag[6..8].copy_from_slice(&0x2003u16.to_be_bytes()); // MF, offset 3
+        let p = Ipv4Packet::new_checked(&frag[..]).unwrap();
+        assert!(p.is_fragment());
+        assert_eq!(p.frag_offset(), 24);
+    }
+
+    #[test]
+    fn quoted_header_allows_a_cut_payload() {
+        // 84-byte datagram quoted with 8 bytes of payload.
+        let mut q = [0u8; 28];
+        q[..20].copy_from_slice(&HDR);
+        q[20..28].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(Ipv4Packet::new_checked(&q[..]).is_err());
+        let v = QuotedIpv4::new_checked(&q[..]).unwrap();
+        assert_eq!((v.total_len(), v.protocol(), v.ttl()), (84, PROTO_ICMP, 64));
+        assert_eq!(v.dst(), Ipv4Addr::new(10, 0, 0, 1));
+        assert!(v.verify_checksum() && v.dont_frag());
+        assert_eq!(v.l4(), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(
+            QuotedIpv4::new_checked(&q[..27]).unwrap_err(),
+            Error::Truncated
+        );
+        assert_eq!(
+            QuotedIpv4::new_checked(&q[..19]).unwrap_err(),
+            Error::Truncated
+        );
+        let mut bad = q;
+        bad[0] = 0x44;
+        assert_eq!(
+            QuotedIpv4::new_checked(&bad[..]).unwrap_err(),
+            Error::Malformed
+        );
+        bad[0] = 0x55;
+        assert_eq!(
+            QuotedIpv4::new_checked(&bad[..]).unwrap_err(),
+            Error::Malformed
+        );
+        let mut v = QuotedIpv4::new_checked(&mut q[..]).unwrap();
+        v.set_src(Ipv4Addr::new(192, 168, 1, 1));
+        assert!(!v.verify_checksum());
+        v.fill_checksum();
+        assert!(v.verify_checksum());
+        v.l4_mut()[0] = 9;
+        assert_eq!(q[20], 9);
     }
 
     #[test]

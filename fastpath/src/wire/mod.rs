@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod sctp;
 pub mod tcp;
 pub mod udp;
 
@@ -19,7 +20,8 @@ use core::fmt;
 pub use arp::ArpPacket;
 pub use ethernet::{EtherType, EthernetFrame};
 pub use icmpv4::Icmpv4Packet;
-pub use ipv4::Ipv4Packet;
+pub use ipv4::{Ipv4Packet, QuotedIpv4};
+pub use sctp::SctpPacket;
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;
 

@@ -1,12 +1,15 @@
 //! TCP headers (RFC 9293): ports, sequence numbers and flags.
 
-use super::{get_u16, get_u32, Error, Result};
+use super::{get_u16, get_u32, put_u16, Error, Result};
 
 pub const MIN_HEADER_LEN: usize = 20;
 pub const FLAG_FIN: u8 = 0x01;
 pub const FLAG_SYN: u8 = 0x02;
 pub const FLAG_RST: u8 = 0x04;
 pub const FLAG_ACK: u8 = 0x10;
+/// Offset of the checksum field: an ICMP error's quote of a TCP header
+/// holds it only if it is at least this long plus two.
+pub const CHECKSUM_AT: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct TcpPacket<T: AsRef<[u8]>> {
@@ -48,7 +51,19 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buf.as_ref()[13]
     }
     pub fn checksum(&self) -> u16 {
-        get_u16(self.buf.as_ref(), 16)
+        get_u16(self.buf.as_ref(), CHECKSUM_AT)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    pub fn set_src_port(&mut self, p: u16) {
+        put_u16(self.buf.as_mut(), 0, p)
+    }
+    pub fn set_dst_port(&mut self, p: u16) {
+        put_u16(self.buf.as_mut(), 2, p)
+    }
+    pub fn set_checksum(&mut self, c: u16) {
+        put_u16(self.buf.as_mut(), CHECKSUM_AT, c)
     }
 }
 
@@ -77,5 +92,21 @@ mod tests {
             TcpPacket::new_checked(&b[..]).unwrap_err(),
             Error::Malformed
         );
+    }
+
+    #[test]
+    fn setters_write_in_place() {
+        let mut b = [0u8; 20];
+        b[12] = 5 << 4;
+        let mut t = TcpPacket::new_checked(&mut b[..]).unwrap();
+        t.set_src_port(0x1234);
+        t.set_dst_port(0x5678);
+        t.set_checksum(0x9abc);
+        assert_eq!(
+            (t.src_port(), t.dst_port(), t.checksum()),
+            (0x1234, 0x5678, 0x9abc)
+        );
+        assert_eq!(b[..4], [0x12, 0x34, 0x56, 0x78]);
+        assert_eq!(b[16..18], [0x9a, 0xbc]);
     }
 }
