@@ -285,6 +285,12 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
     }
 
     let host = ctrl::snapshot::host_config(cfg, &macs);
+    // Persistence templates: one per client network, far fewer than
+    // connections; sized up front like everything the workers touch.
+    let shared = Arc::new(fastpath::ipvs::Shared::new(
+        nworkers,
+        host.max_connections / 4,
+    ));
     let stats: Vec<Arc<WorkerStats>> = (0..nworkers)
         .map(|_| Arc::new(WorkerStats::default()))
         .collect();
@@ -306,9 +312,10 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
             tsc_per_ms,
             dropped: 0,
         };
-        let (host, stats, stop) = (host.clone(), stats[w].clone(), stop.clone());
+        let (host, stats, stop, shared) =
+            (host.clone(), stats[w].clone(), stop.clone(), shared.clone());
         eal::remote_launch(workers[w], move || {
-            let mut worker = Worker::new(&host, stats);
+            let mut worker = Worker::with_shared(&host, stats, shared, w);
             while !stop.load(Ordering::Relaxed) {
                 worker.poll(&mut io);
             }

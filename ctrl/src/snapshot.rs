@@ -85,6 +85,19 @@ pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
             })
         })
         .collect();
+    let mut timeouts = fastpath::proto::Timeouts::default();
+    timeouts.set(
+        cfg.ipvs.timeout_tcp,
+        cfg.ipvs.timeout_tcpfin,
+        cfg.ipvs.timeout_udp,
+    );
+    let settings = fastpath::ipvs::Settings {
+        expire_nodest_conn: cfg.ipvs.expire_nodest_conn,
+        expire_quiescent_template: cfg.ipvs.expire_quiescent_template,
+        conn_reuse_mode: cfg.ipvs.conn_reuse_mode,
+        sloppy_tcp: cfg.ipvs.sloppy_tcp,
+        sloppy_sctp: cfg.ipvs.sloppy_sctp,
+    };
     HostConfig {
         ports,
         vips,
@@ -92,6 +105,9 @@ pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
         neighbours,
         neigh_limit: NEIGH_LIMIT,
         services: services(cfg),
+        settings,
+        timeouts,
+        max_connections: cfg.dataplane.max_connections as usize,
     }
 }
 

@@ -52,6 +52,10 @@ pub struct HostConfig {
     /// Neighbour entries per worker.
     pub neigh_limit: usize,
     pub services: crate::service::ServiceTable,
+    pub settings: crate::ipvs::Settings,
+    pub timeouts: crate::proto::Timeouts,
+    /// Connection entries, over all workers.
+    pub max_connections: usize,
 }
 
 /// What a destination address is to the director.
@@ -73,10 +77,17 @@ pub struct Host<B> {
     pub(crate) routes: RouteTable,
     pub(crate) neigh: NeighTable<B>,
     pub(crate) stats: Arc<WorkerStats>,
+    pub(crate) ipvs: crate::ipvs::Ipvs,
 }
 
 impl<B: Buf> Host<B> {
-    pub fn new(cfg: &HostConfig, stats: Arc<WorkerStats>) -> Self {
+    /// `shared`: what all workers share; `me`: this worker's index in it.
+    pub fn new(
+        cfg: &HostConfig,
+        stats: Arc<WorkerStats>,
+        shared: Arc<crate::ipvs::Shared>,
+        me: usize,
+    ) -> Self {
         let mut local = Vec::new();
         let mut routes = Vec::new();
         for (i, p) in cfg.ports.iter().enumerate() {
@@ -113,6 +124,14 @@ impl<B: Buf> Host<B> {
             routes: RouteTable::default(),
             neigh: NeighTable::new(cfg.neigh_limit.max(16)),
             stats,
+            ipvs: crate::ipvs::Ipvs::new(
+                cfg.services.clone(),
+                shared.clone(),
+                me,
+                cfg.max_connections / shared.cores.len().max(1),
+                cfg.timeouts,
+                cfg.settings,
+            ),
         };
         for r in &cfg.routes {
             let src = host.source_for(r.port, r.via.unwrap_or(r.net));
@@ -188,7 +207,18 @@ impl<B: Buf> Host<B> {
         let Ok(ip) = Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
             return self.stats.count_drop(DropReason::Malformed);
         };
-        let (dst, total) = (ip.dst(), ip.total_len());
+        let dst = ip.dst();
+        self.send_via(io, pkt, dst, now)
+    }
+
+    /// Sends an IPv4 frame towards `toward` rather than its destination
+    /// (direct routing: the real server is the next hop, the VIP stays the
+    /// destination).
+    pub fn send_via<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, toward: Ipv4Addr, now: u64) {
+        let Ok(ip) = Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
+            return self.stats.count_drop(DropReason::Malformed);
+        };
+        let (dst, total) = (toward, ip.total_len());
         let Some(r) = self.routes.lookup(dst) else {
             return self.stats.count_drop(DropReason::NoRoute);
         };

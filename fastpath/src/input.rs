@@ -30,14 +30,29 @@ impl<B: Buf> Host<B> {
         }
     }
 
-    /// A frame another worker handed over (today only ARP, to learn from).
+    /// A frame another worker handed over: ARP to learn from, or a packet of
+    /// a connection this worker owns.
     pub fn peer_input<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, now: u64) {
         let port = pkt.port();
         if port >= self.ports.len() {
             return self.stats.count_drop(DropReason::Malformed);
         }
-        match EthernetFrame::new_checked(pkt.data()).map(|e| e.ethertype()) {
+        let ty = EthernetFrame::new_checked(pkt.data()).map(|e| e.ethertype());
+        match ty {
             Ok(EtherType::ARP) => self.arp_input(io, port, pkt, now, true),
+            // Handed over because this worker owns the connection: to a
+            // VIP (or a marked destination) it is inbound, else a reply.
+            Ok(EtherType::IPV4) => {
+                let dst =
+                    Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]).map(|ip| ip.dst());
+                match dst {
+                    Ok(d) if self.is_vip(d) || self.ipvs.table.marks_dest(d) => {
+                        self.ipvs_in(io, port, pkt, now, true)
+                    }
+                    Ok(_) => self.ipvs_out(io, port, pkt, now, true),
+                    Err(_) => self.stats.count_drop(DropReason::Malformed),
+                }
+            }
             _ => self.stats.count_drop(DropReason::Malformed),
         }
     }
@@ -51,13 +66,15 @@ impl<B: Buf> Host<B> {
         }
         let echo = ip.protocol() == ipv4::PROTO_ICMP && icmp::is_echo_request(ip.payload());
         let frag = ip.is_fragment();
-        match self.classify(ip.dst()) {
+        let dst = ip.dst();
+        match self.classify(dst) {
             Some(Local::Vip) if echo && !frag => self.echo_reply(io, pkt, now),
-            Some(Local::Vip) if frag => self.stats.count_drop(DropReason::Fragment),
-            Some(Local::Vip) => self.stats.count_drop(DropReason::NoService),
+            Some(Local::Vip) => self.ipvs_in(io, port, pkt, now, false),
             Some(Local::Iface(_)) if echo && !frag => self.echo_reply(io, pkt, now),
             Some(Local::Iface(_)) | Some(Local::Broadcast) => self.to_kernel(io, port, pkt),
-            None => self.stats.count_drop(DropReason::UnknownDestination),
+            None if self.ipvs.table.marks_dest(dst) => self.ipvs_in(io, port, pkt, now, false),
+            // Not ours: a NAT real server's reply, or unknown.
+            None => self.ipvs_out(io, port, pkt, now, false),
         }
     }
 }

@@ -8,9 +8,11 @@
 
 #![forbid(unsafe_code)]
 
+pub mod conn;
 pub mod host;
 pub mod input;
 pub mod io;
+pub mod ipvs;
 pub mod local;
 pub mod output;
 pub mod proto;

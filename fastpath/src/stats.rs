@@ -53,6 +53,15 @@ counter_set! {
         ArpNotForUs => "arp_not_for_us",
         /// A VIP packet no service handles.
         NoService => "no_service",
+        /// Not a connection's first packet (a TCP segment without SYN, say)
+        /// and no connection matches.
+        NoConnection => "no_connection",
+        /// The scheduler found no available real server.
+        NoDestination => "no_destination",
+        /// The connection table is full: new connections are refused.
+        ConnTableFull => "conn_table_full",
+        /// TTL ran out on the way to a real server.
+        TtlExceeded => "ttl_exceeded",
         /// IPv4 fragment for an address we answer ourselves.
         Fragment => "fragment",
         /// No route to the destination.
@@ -85,6 +94,10 @@ counter_set! {
         ToKernel => "exception_to_kernel",
         FromKernel => "exception_from_kernel",
         PeerCopySent => "peer_copies_sent",
+        /// A packet arrived on a core that does not own its connection and
+        /// was handed to the owner.
+        Redirected => "redirected",
+        IcmpErrorSent => "icmp_errors_sent",
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::host::{Host, HostConfig};
 use crate::io::{Buf, Io, BURST};
+use crate::ipvs::Shared;
 use crate::stats::{DropReason, WorkerStats};
 use arrayvec::ArrayVec;
 use std::sync::Arc;
@@ -18,9 +19,20 @@ pub struct Worker<B: Buf> {
 }
 
 impl<B: Buf> Worker<B> {
+    /// A lone worker (tests, benchmarks): it shares nothing.
     pub fn new(cfg: &HostConfig, stats: Arc<WorkerStats>) -> Self {
+        Self::with_shared(cfg, stats, Arc::new(Shared::new(1, 1024)), 0)
+    }
+
+    /// Worker `me` of those sharing `shared`.
+    pub fn with_shared(
+        cfg: &HostConfig,
+        stats: Arc<WorkerStats>,
+        shared: Arc<Shared>,
+        me: usize,
+    ) -> Self {
         Worker {
-            host: Host::new(cfg, stats),
+            host: Host::new(cfg, stats, shared, me),
             next_tick: 0,
             announced: false,
         }
@@ -66,6 +78,7 @@ impl<B: Buf> Worker<B> {
         }
         if now >= self.next_tick {
             self.host.tick(io, now);
+            self.host.ipvs_tick(now);
             self.next_tick = now + TICK_MS;
         }
     }

@@ -1,0 +1,734 @@
+//! The IPVS engine of one worker: a packet for a virtual service finds its
+//! connection (or gets one: service, persistence, scheduler), moves the
+//! protocol state machine, and leaves by its real server's forwarding
+//! method; NAT replies find their connection the other way round.
+//!
+//! The shape is kernel IPVS's (`ip_vs_in`, `ip_vs_out`, `ip_vs_schedule`),
+//! with the table per core: the owner of a connection is a pure function of
+//! the client endpoint ([`crate::conn::owner_core`]), and a packet that
+//! arrives on another core is handed to the owner before anything looks at
+//! a table.
+
+pub mod template;
+
+use crate::conn::{self, ConnId, ConnKey, ConnTable};
+use crate::host::Host;
+use crate::io::{Buf, Io};
+use crate::proto::{self, CounterMove, Dir, Proto, Timeouts};
+use crate::sched::{self, Scheduler};
+use crate::service::counters::{update_overload, CoreCounters, Load, Overload};
+use crate::service::{Method, Service, ServiceTable};
+use crate::stats::{DropReason, Event};
+use crate::wire::{ethernet, ipv4, Ipv4Packet};
+use crate::xmit::{self, icmp, Endpoint, Verdict};
+use core::net::Ipv4Addr;
+use std::sync::Arc;
+use template::{Bound, Templates, TplKey};
+
+/// Workers a director can run (the counter views are fixed arrays of this).
+pub const MAX_WORKERS: usize = 64;
+
+/// The IPVS settings ripvs implements (`[ipvs]` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub expire_nodest_conn: bool,
+    pub expire_quiescent_template: bool,
+    pub conn_reuse_mode: u8,
+    pub sloppy_tcp: bool,
+    pub sloppy_sctp: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+            conn_reuse_mode: 1,
+            sloppy_tcp: false,
+            sloppy_sctp: false,
+        }
+    }
+}
+
+/// What all workers share: every core's counters (each written by its
+/// core only), the overload marks, and the persistence templates.
+pub struct Shared {
+    pub cores: Vec<Arc<CoreCounters>>,
+    pub overload: Overload,
+    pub templates: Templates,
+}
+
+impl Shared {
+    pub fn new(workers: usize, max_templates: usize) -> Self {
+        Shared {
+            cores: (0..workers)
+                .map(|_| Arc::new(CoreCounters::default()))
+                .collect(),
+            overload: Overload::default(),
+            templates: Templates::new(max_templates),
+        }
+    }
+}
+
+/// The fields of a packet the engine keys on, parsed once.
+#[derive(Debug, Clone, Copy)]
+struct L4 {
+    proto: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    /// TCP flags, or the first SCTP chunk type.
+    flags: u8,
+    /// The chunk after the first (SCTP), for ABORT bundling.
+    next_chunk: Option<u8>,
+    len: u64,
+}
+
+fn parse_l4(frame: &[u8]) -> Result<L4, DropReason> {
+    let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..])
+        .map_err(|_| DropReason::Malformed)?;
+    if ip.is_fragment() {
+        return Err(DropReason::Fragment);
+    }
+    let p = ip.payload();
+    let proto = ip.protocol();
+    let (flags, next_chunk, min) = match proto {
+        ipv4::PROTO_TCP => (p.get(13).copied().unwrap_or(0), None, 20),
+        ipv4::PROTO_UDP => (0, None, 8),
+        ipv4::PROTO_SCTP => {
+            let first = p.get(12).copied().unwrap_or(0);
+            let len = p
+                .get(14..16)
+                .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]) as usize);
+            let next = 12 + ((len + 3) & !3);
+            (first, p.get(next).copied().filter(|_| len >= 4), 16)
+        }
+        _ => return Err(DropReason::NoService),
+    };
+    if p.len() < min {
+        return Err(DropReason::Malformed);
+    }
+    Ok(L4 {
+        proto,
+        src: ip.src(),
+        dst: ip.dst(),
+        sport: u16::from_be_bytes([p[0], p[1]]),
+        dport: u16::from_be_bytes([p[2], p[3]]),
+        flags,
+        next_chunk,
+        len: ip.total_len() as u64,
+    })
+}
+
+/// The worker's engine state.
+pub struct Ipvs {
+    pub(crate) table: ServiceTable,
+    pub(crate) conns: ConnTable<Ipv4Addr>,
+    scheds: Vec<Box<dyn Scheduler>>,
+    shared: Arc<Shared>,
+    me: usize,
+    timeouts: Timeouts,
+    settings: Settings,
+    ident: u16,
+    tpl_cursor: usize,
+}
+
+fn ticks(ms: u32) -> conn::Tick {
+    ms / conn::TICK_MS
+}
+
+impl Ipvs {
+    pub fn new(
+        table: ServiceTable,
+        shared: Arc<Shared>,
+        me: usize,
+        capacity: usize,
+        timeouts: Timeouts,
+        settings: Settings,
+    ) -> Self {
+        let mut scheds = Vec::with_capacity(table.services().len());
+        for s in table.services() {
+            let mut sc = sched::new(s.scheduler, s.flags);
+            sc.update(&Load {
+                dests: &s.dests,
+                cores: &shared.cores,
+                overload: &shared.overload,
+            });
+            scheds.push(sc);
+        }
+        let seed = 0x5eed_0000_0000_0000 ^ me as u64;
+        Ipvs {
+            table,
+            conns: ConnTable::new(capacity.max(1), seed),
+            scheds,
+            shared,
+            me,
+            timeouts,
+            settings,
+            ident: (me as u16).wrapping_mul(0x3b1d),
+            tpl_cursor: 0,
+        }
+    }
+
+    fn mine(&self) -> &CoreCounters {
+        &self.shared.cores[self.me]
+    }
+
+    pub fn connections(&self) -> &ConnTable<Ipv4Addr> {
+        &self.conns
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The template key of a connection to `svc` from `client` for a
+    /// packet to `vport` (reference 4.5's table).
+    fn tpl_key(svc: &Service, client: Ipv4Addr, proto: u8, vport: u16) -> TplKey {
+        let snet = Ipv4Addr::from_bits(client.to_bits() & svc.netmask.to_bits());
+        match svc.fwmark {
+            Some(m) => TplKey {
+                proto: 0,
+                snet,
+                vaddr: Ipv4Addr::from_bits(m),
+                vport: 0,
+            },
+            None if svc.port == 0 || svc.port == 21 => TplKey {
+                proto,
+                snet,
+                vaddr: svc.vip,
+                vport: 0,
+            },
+            None => TplKey {
+                proto,
+                snet,
+                vaddr: svc.vip,
+                vport,
+            },
+        }
+    }
+
+    fn find_dest(svc: &Service, id: u32) -> Option<&crate::service::Dest> {
+        svc.dests.iter().find(|d| d.id == id)
+    }
+
+    /// Counts a new connection or template against its real server and
+    /// re-evaluates the overload mark (reference 3.2).
+    fn bind_counts(&self, svc: &Service, dest: u32, active: bool) {
+        let c = self.mine();
+        if let Some(d) = c.dests.get(dest as usize) {
+            d.conns.add(1);
+            if active { &d.active } else { &d.inactive }.add(1);
+        }
+        if let Some(s) = c.services.get(svc.id as usize) {
+            s.conns.add(1);
+        }
+        self.reload(svc, dest, true);
+    }
+
+    /// Re-evaluates a real server's overload mark from its summed load.
+    fn reload(&self, svc: &Service, dest: u32, bound: bool) {
+        if let Some(d) = Self::find_dest(svc, dest) {
+            let cores: arrayvec::ArrayVec<&CoreCounters, MAX_WORKERS> =
+                self.shared.cores.iter().map(|c| c.as_ref()).collect();
+            let (a, i) = crate::service::counters::load(&cores, dest);
+            update_overload(
+                &self.shared.overload,
+                dest,
+                a + i,
+                d.u_threshold,
+                d.l_threshold,
+                bound,
+            );
+        }
+    }
+}
+
+impl<B: Buf> Host<B> {
+    /// A packet addressed to a VIP (or matching a fwmark rule). `handed`:
+    /// another worker already found this worker owns it.
+    pub fn ipvs_in<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        port: usize,
+        mut pkt: B,
+        now: u64,
+        handed: bool,
+    ) {
+        let h = match parse_l4(pkt.data()) {
+            Ok(h) => h,
+            Err(r) => return self.stats.count_drop(r),
+        };
+        let n = io.nworkers();
+        if !handed && n > 1 {
+            let owner = conn::owner_core(h.src, h.sport, n);
+            if owner != io.worker() {
+                pkt.set_port(port);
+                self.stats.event(Event::Redirected);
+                return io.to_peer(owner, pkt);
+            }
+        }
+        let tick = (now / conn::TICK_MS as u64) as conn::Tick;
+        let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+        let mut found = self.ipvs.conns.lookup_in(&key);
+        if let Some(id) = found {
+            if self.reuse(id, &h) {
+                self.unbind(id, now);
+                self.ipvs.conns.remove(id);
+                found = None;
+            }
+        }
+        let id = match found {
+            Some(id) => id,
+            None => match self.new_conn(io, &h, key, &pkt, now, tick) {
+                Some(id) => id,
+                None => return,
+            },
+        };
+        self.on_packet(id, &h, Dir::Input, tick);
+        let Some(c) = self.ipvs.conns.get(id).copied() else {
+            return;
+        };
+        let c_svc = c.svc;
+        let in_c = self.ipvs.shared.cores[self.ipvs.me].clone();
+        if let Some(d) = in_c.dests.get(c.dest as usize) {
+            d.in_pkts.add(1);
+            d.in_bytes.add(h.len);
+        }
+        if let Some(s) = in_c.services.get(c_svc as usize) {
+            s.in_pkts.add(1);
+            s.in_bytes.add(h.len);
+        }
+        let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
+        self.forward(io, pkt, &c, now);
+        if one_packet {
+            self.unbind(id, now);
+            self.ipvs.conns.remove(id);
+        }
+    }
+
+    /// A packet that is not for us: a NAT real server's reply to a client,
+    /// or nothing we know.
+    pub fn ipvs_out<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        port: usize,
+        mut pkt: B,
+        now: u64,
+        handed: bool,
+    ) {
+        let h = match parse_l4(pkt.data()) {
+            Ok(h) => h,
+            Err(_) => return self.stats.count_drop(DropReason::UnknownDestination),
+        };
+        let n = io.nworkers();
+        if !handed && n > 1 {
+            let owner = conn::owner_core(h.dst, h.dport, n);
+            if owner != io.worker() {
+                pkt.set_port(port);
+                self.stats.event(Event::Redirected);
+                return io.to_peer(owner, pkt);
+            }
+        }
+        let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+        let Some(id) = self.ipvs.conns.lookup_out(&key) else {
+            return self.stats.count_drop(DropReason::UnknownDestination);
+        };
+        let tick = (now / conn::TICK_MS as u64) as conn::Tick;
+        self.on_packet(id, &h, Dir::Output, tick);
+        let Some(c) = self.ipvs.conns.get(id).copied() else {
+            return;
+        };
+        let me = self.ipvs.shared.cores[self.ipvs.me].clone();
+        if let Some(d) = me.dests.get(c.dest as usize) {
+            d.out_pkts.add(1);
+            d.out_bytes.add(h.len);
+        }
+        if let Some(s) = me.services.get(c.svc as usize) {
+            s.out_pkts.add(1);
+            s.out_bytes.add(h.len);
+        }
+        let mtu = self.mtu_towards(h.dst);
+        let v = xmit::nat::snat(
+            &mut pkt,
+            Endpoint::new(c.daddr, c.dport),
+            Endpoint::new(c.vaddr, c.vport),
+            mtu,
+        );
+        self.after_xmit(io, pkt, v, c.vaddr, now);
+    }
+
+    fn mtu_towards(&self, a: Ipv4Addr) -> u16 {
+        self.routes
+            .lookup(a)
+            .map_or(1500, |r| self.ports[r.port].mtu)
+    }
+
+    /// conn_reuse_mode / expire_nodest_conn (reference 5.4) for a new
+    /// connection's first packet matching an old entry.
+    fn reuse(&self, id: ConnId, h: &L4) -> bool {
+        let Some(c) = self.ipvs.conns.get(id) else {
+            return false;
+        };
+        let Some(p) = Proto::from_ip(h.proto) else {
+            return false;
+        };
+        let is_new = match p {
+            Proto::Tcp => proto::tcp::is_new_conn(h.flags),
+            Proto::Sctp => proto::sctp::is_new_conn(h.flags),
+            Proto::Udp => false,
+        };
+        if !is_new {
+            return false;
+        }
+        let svc = self.ipvs.table.services().get(c.svc as usize);
+        let quiesced = self.ipvs.settings.expire_nodest_conn
+            && svc
+                .and_then(|s| Ipvs::find_dest(s, c.dest))
+                .is_none_or(|d| d.weight == 0);
+        let check = proto::ReuseCheck {
+            proto: p,
+            state: c.state,
+            no_output: c.flags & conn::flags::NOOUTPUT != 0,
+            controlled: c.control != conn::NONE,
+            expire_quiesced: quiesced,
+            conn_reuse_mode: self.ipvs.settings.conn_reuse_mode,
+        };
+        check.decide() == proto::Reuse::Reschedule
+    }
+
+    /// A new connection for the packet `h` (reference 4.4): service,
+    /// persistence, scheduler, entry. None: the packet was dropped (counted)
+    /// or answered.
+    fn new_conn<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        h: &L4,
+        key: ConnKey<Ipv4Addr>,
+        pkt: &B,
+        now: u64,
+        tick: conn::Tick,
+    ) -> Option<ConnId> {
+        let may = match Proto::from_ip(h.proto) {
+            Some(Proto::Tcp) => proto::tcp::may_schedule(h.flags, self.ipvs.settings.sloppy_tcp),
+            Some(Proto::Sctp) => proto::sctp::may_schedule(h.flags, self.ipvs.settings.sloppy_sctp),
+            Some(Proto::Udp) => true,
+            None => false,
+        };
+        let Some(si) = self.ipvs.table.lookup(h.proto, h.dst, h.dport) else {
+            self.stats.count_drop(DropReason::NoService);
+            return None;
+        };
+        if !may {
+            self.stats.count_drop(DropReason::NoConnection);
+            return None;
+        }
+        let e = &mut self.ipvs;
+        let svc = &e.table.services()[si as usize];
+        let pkt_s = sched::Packet {
+            src: h.src.into(),
+            dst: h.dst.into(),
+            sport: h.sport,
+            dport: h.dport,
+            proto: h.proto,
+        };
+        let load = Load {
+            dests: &svc.dests,
+            cores: &e.shared.cores,
+            overload: &e.shared.overload,
+        };
+        let sched = &mut e.scheds[si as usize];
+        let mut pick = || sched.schedule(&load, &pkt_s, now).map(|i| &svc.dests[i]);
+        let mut controlled = false;
+        let chosen = match svc.persistent {
+            None => pick().map(|d| (d.id, d.addr, d.port)),
+            Some(secs) => {
+                let k = Ipvs::tpl_key(svc, h.src, h.proto, h.dport);
+                let quiescent_ok = !e.settings.expire_quiescent_template;
+                let valid = |t: &template::Tpl| {
+                    Ipvs::find_dest(svc, t.dest).is_some_and(|d| d.weight > 0 || quiescent_ok)
+                };
+                match e
+                    .shared
+                    .templates
+                    .bind(k, now, secs as u64 * 1000, valid, || {
+                        pick().map(|d| (d.id, d.addr, d.port))
+                    }) {
+                    Bound::Existing(t) => {
+                        controlled = true;
+                        Some((t.dest, t.daddr, t.dport))
+                    }
+                    Bound::Created(t) => {
+                        controlled = true;
+                        if let Some(d) = e.shared.cores[e.me].dests.get(t.dest as usize) {
+                            d.persist.add(1);
+                        }
+                        Some((t.dest, t.daddr, t.dport))
+                    }
+                    Bound::Unremembered(t) => Some((t.dest, t.daddr, t.dport)),
+                    Bound::NoDest => None,
+                }
+            }
+        };
+        let Some((dest_id, daddr, rport)) = chosen else {
+            self.stats.count_drop(DropReason::NoDestination);
+            self.icmp_error(io, pkt.data(), icmp::ErrorKind::PortUnreachable, h.dst, now);
+            return None;
+        };
+        let e = &mut self.ipvs;
+        let svc = &e.table.services()[si as usize];
+        let method = Ipvs::find_dest(svc, dest_id).map_or(Method::Dr, |d| d.method);
+        // The real server's port only replaces the packet's when the
+        // packet's port is the service's (not for port-0 or fwmark services).
+        let dport = if h.dport == svc.port && rport != 0 {
+            rport
+        } else {
+            h.dport
+        };
+        let mut c = conn::Conn::new(key, daddr, dport);
+        c.flags = method as u16 | conn::flags::INACTIVE;
+        if method != Method::Nat {
+            c.flags |= conn::flags::NOOUTPUT;
+        }
+        if svc.ops && h.proto == ipv4::PROTO_UDP {
+            c.flags |= conn::flags::ONE_PACKET;
+        }
+        c.dest = dest_id;
+        c.svc = svc.id;
+        c.control = if controlled { 0 } else { conn::NONE };
+        let id = match e.conns.insert(c, tick) {
+            Ok(id) => id,
+            Err(_) => {
+                if controlled {
+                    e.shared
+                        .templates
+                        .release(&Ipvs::tpl_key(svc, h.src, h.proto, h.dport));
+                }
+                self.stats.count_drop(DropReason::ConnTableFull);
+                return None;
+            }
+        };
+        e.bind_counts(svc, dest_id, false);
+        Some(id)
+    }
+
+    /// Moves the protocol state machine for one packet of connection `id`,
+    /// with the ActiveConn/InActConn and template bookkeeping it implies,
+    /// and restarts the entry's timer.
+    fn on_packet(&mut self, id: ConnId, h: &L4, dir: Dir, tick: conn::Tick) {
+        let e = &mut self.ipvs;
+        let Some(c) = e.conns.get_mut(id) else { return };
+        let (dir, no_output) = dir.resolve(c.flags & conn::flags::NOOUTPUT != 0);
+        if !no_output {
+            c.flags &= !conn::flags::NOOUTPUT;
+        }
+        let (state, timeout_ms, counters, assure) = match Proto::from_ip(c.proto()) {
+            Some(Proto::Tcp) => {
+                let Some(st) = proto::tcp::State::from_u8(c.state) else {
+                    return;
+                };
+                let t = proto::tcp::on_packet(&e.timeouts, st, dir, h.flags, false);
+                (t.state as u8, t.timeout_ms, t.counters, t.assure)
+            }
+            Some(Proto::Udp) => {
+                let t = proto::udp::on_packet(&e.timeouts, dir);
+                (t.state as u8, t.timeout_ms, t.counters, t.assure)
+            }
+            Some(Proto::Sctp) => {
+                let Some(st) = proto::sctp::State::from_u8(c.state) else {
+                    return;
+                };
+                let ev = proto::sctp::event(h.flags, h.next_chunk);
+                let t = proto::sctp::on_packet(&e.timeouts, st, dir, ev);
+                (t.state as u8, t.timeout_ms, t.counters, t.assure)
+            }
+            None => return,
+        };
+        c.state = state;
+        c.timeout = ticks(timeout_ms);
+        let (dest, svc_id, controlled, caddr, vport, proto_n) = (
+            c.dest,
+            c.svc,
+            c.control != conn::NONE,
+            c.caddr(),
+            c.vport,
+            c.proto(),
+        );
+        match counters {
+            CounterMove::Stay => {}
+            CounterMove::ToActive | CounterMove::ToInactive => {
+                c.flags ^= conn::flags::INACTIVE;
+                if let Some(d) = e.shared.cores[e.me].dests.get(dest as usize) {
+                    let up = counters == CounterMove::ToActive;
+                    d.active.add(if up { 1 } else { -1 });
+                    d.inactive.add(if up { -1 } else { 1 });
+                }
+            }
+        }
+        e.conns.touch(id, tick);
+        if assure && controlled {
+            if let Some(svc) = e.table.services().get(svc_id as usize) {
+                e.shared
+                    .templates
+                    .assure(&Ipvs::tpl_key(svc, caddr, proto_n, vport));
+            }
+        }
+    }
+
+    /// Undoes a connection's counts when it goes (reference 3.2, 4.3).
+    fn unbind(&mut self, id: ConnId, _now: u64) {
+        let e = &self.ipvs;
+        let Some(c) = e.conns.get(id) else { return };
+        let active = c.flags & conn::flags::INACTIVE == 0;
+        if let Some(d) = e.shared.cores[e.me].dests.get(c.dest as usize) {
+            if active { &d.active } else { &d.inactive }.add(-1);
+        }
+        if let Some(svc) = e.table.services().get(c.svc as usize) {
+            if c.control != conn::NONE {
+                e.shared
+                    .templates
+                    .release(&Ipvs::tpl_key(svc, c.caddr(), c.proto(), c.vport));
+            }
+            e.reload(svc, c.dest, false);
+        }
+    }
+
+    /// Sends a connection's packet by its real server's method.
+    fn forward<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        mut pkt: B,
+        c: &conn::Conn<Ipv4Addr>,
+        now: u64,
+    ) {
+        let mtu = self.mtu_towards(c.daddr);
+        match (c.flags & conn::flags::FWD_MASK) as u8 {
+            m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {
+                Verdict::Forward => self.send_via(io, pkt, c.daddr, now),
+                v => self.after_xmit(io, pkt, v, c.vaddr, now),
+            },
+            m if m == Method::Tun as u8 => {
+                let src = self
+                    .routes
+                    .lookup(c.daddr)
+                    .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src);
+                self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
+                let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
+                let v = xmit::tun::encapsulate(&mut pkt, &p);
+                self.after_xmit(io, pkt, v, c.vaddr, now);
+            }
+            _ => {
+                let v = xmit::nat::dnat(
+                    &mut pkt,
+                    Endpoint::new(c.vaddr, c.vport),
+                    Endpoint::new(c.daddr, c.dport),
+                    mtu,
+                );
+                self.after_xmit(io, pkt, v, c.vaddr, now);
+            }
+        }
+    }
+
+    /// Routes a rewritten packet, or answers and counts what xmit refused.
+    fn after_xmit<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        pkt: B,
+        v: Verdict,
+        err_src: Ipv4Addr,
+        now: u64,
+    ) {
+        match v {
+            Verdict::Forward => self.send_ip(io, pkt, now),
+            Verdict::TimeExceeded => {
+                self.stats.count_drop(DropReason::TtlExceeded);
+                self.icmp_error(io, pkt.data(), icmp::ErrorKind::TimeExceeded, err_src, now);
+            }
+            Verdict::FragNeeded { mtu } => {
+                self.stats.count_drop(DropReason::TooBig);
+                self.icmp_error(
+                    io,
+                    pkt.data(),
+                    icmp::ErrorKind::FragNeeded { mtu },
+                    err_src,
+                    now,
+                );
+            }
+            Verdict::NeedsFragmentation | Verdict::TunnelMtuTooSmall | Verdict::NoRoom => {
+                self.stats.count_drop(DropReason::TooBig)
+            }
+            Verdict::Fragment => self.stats.count_drop(DropReason::Fragment),
+            Verdict::BadChecksum => self.stats.count_drop(DropReason::BadChecksum),
+            Verdict::Malformed | Verdict::Mismatch => self.stats.count_drop(DropReason::Malformed),
+        }
+    }
+
+    /// Sends an ICMP error about `offending` back to its source.
+    fn icmp_error<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        offending: &[u8],
+        kind: icmp::ErrorKind,
+        src: Ipv4Addr,
+        now: u64,
+    ) {
+        let Some(mut out) = io.alloc() else {
+            return self.stats.count_drop(DropReason::NoBuffer);
+        };
+        self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
+        let p = icmp::ErrorParams {
+            src,
+            ident: self.ipvs.ident,
+            ttl: crate::local::icmp::DEFAULT_TTL,
+        };
+        if icmp::build_error(&mut out, offending, kind, &p) == icmp::Built::Ready {
+            self.stats.event(Event::IcmpErrorSent);
+            self.send_ip(io, out, now);
+        }
+    }
+
+    /// Expires connections and templates whose time is up: bounded work
+    /// per call, so a worker never stalls on a mass expiry.
+    pub fn ipvs_tick(&mut self, now: u64) {
+        let tick = (now / conn::TICK_MS as u64) as conn::Tick;
+        let e = &mut self.ipvs;
+        let (shared, me, table) = (&e.shared, e.me, &e.table);
+        e.conns.expire(tick, 4096, |_, c| {
+            if c.n_control > 0 {
+                return conn::ExpireAction::Rearm(ticks(proto::CONTROL_REARM_MS));
+            }
+            let active = c.flags & conn::flags::INACTIVE == 0;
+            if let Some(d) = shared.cores[me].dests.get(c.dest as usize) {
+                if active { &d.active } else { &d.inactive }.add(-1);
+            }
+            if let Some(svc) = table.services().get(c.svc as usize) {
+                if c.control != conn::NONE {
+                    shared
+                        .templates
+                        .release(&Ipvs::tpl_key(svc, c.caddr(), c.proto(), c.vport));
+                }
+                if let Some(d) = Ipvs::find_dest(svc, c.dest) {
+                    let cores: arrayvec::ArrayVec<&CoreCounters, MAX_WORKERS> =
+                        shared.cores.iter().map(|c| c.as_ref()).collect();
+                    let (a, i) = crate::service::counters::load(&cores, c.dest);
+                    update_overload(
+                        &shared.overload,
+                        c.dest,
+                        a + i,
+                        d.u_threshold,
+                        d.l_threshold,
+                        false,
+                    );
+                }
+            }
+            conn::ExpireAction::Remove
+        });
+        let mine = &shared.cores[me];
+        shared.templates.expire(now, &mut e.tpl_cursor, 1, |t| {
+            if let Some(d) = mine.dests.get(t.dest as usize) {
+                d.persist.add(-1);
+            }
+        });
+    }
+}

@@ -1,0 +1,275 @@
+//! Persistence templates (reference 4.5), shared by all workers.
+//!
+//! A client's connections are owned by the core its endpoint hashes to, so
+//! two connections from one client usually land on different cores; the
+//! template that sends both to the same real server must be visible to
+//! every core. Templates are only touched when a persistent service opens
+//! a connection and when one closes, never per packet, so a short lock per
+//! shard is cheap (design section 3, as DPVS does). Shards are sized at
+//! start-up; a full shard refuses new templates (the connection is then
+//! scheduled without persistence and counted) instead of allocating.
+
+use core::net::Ipv4Addr;
+use hashbrown::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+const SHARDS: usize = 64;
+
+/// What a template is keyed on (reference 4.5's table): protocol (0 for
+/// fwmark services), client network, VIP (or the mark), port (0 for port-0,
+/// FTP and fwmark services).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TplKey {
+    pub proto: u8,
+    pub snet: Ipv4Addr,
+    pub vaddr: Ipv4Addr,
+    pub vport: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tpl {
+    /// The real server's stable id, address and port.
+    pub dest: u32,
+    pub daddr: Ipv4Addr,
+    pub dport: u16,
+    pub expires_ms: u64,
+    /// Live connections it controls, on any core.
+    pub n_control: u32,
+    pub assured: bool,
+}
+
+/// The outcome of [`Templates::bind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    /// An existing template's server; its timer restarted.
+    Existing(Tpl),
+    /// The scheduler chose; a new template now holds the choice.
+    Created(Tpl),
+    /// The scheduler found no server.
+    NoDest,
+    /// The scheduler chose, but the shard is full: no persistence for this
+    /// connection.
+    Unremembered(Tpl),
+}
+
+pub struct Templates {
+    shards: Box<[Mutex<HashMap<TplKey, Tpl>>]>,
+    per_shard: usize,
+}
+
+impl Templates {
+    pub fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS).max(1);
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(HashMap::with_capacity(per_shard * 2)))
+            .collect();
+        Templates { shards, per_shard }
+    }
+
+    fn shard(&self, k: &TplKey) -> &Mutex<HashMap<TplKey, Tpl>> {
+        let h = k.snet.to_bits().wrapping_mul(0x9e37_79b1)
+            ^ (k.vport as u32)
+            ^ k.vaddr.to_bits().rotate_left(7);
+        &self.shards[(h >> 26) as usize % SHARDS]
+    }
+
+    /// Finds the client network's template, or runs `schedule` and records
+    /// its choice, for a new connection that the template will control.
+    /// `valid` says whether an existing template's server may still be used
+    /// (it exists, is available, and with expire_quiescent_template has a
+    /// weight); an invalid template is replaced, as IPVS invalidates it and
+    /// creates a fresh one.
+    pub fn bind(
+        &self,
+        k: TplKey,
+        now_ms: u64,
+        timeout_ms: u64,
+        valid: impl Fn(&Tpl) -> bool,
+        schedule: impl FnOnce() -> Option<(u32, Ipv4Addr, u16)>,
+    ) -> Bound {
+        let mut m = self
+            .shard(&k)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = m.get_mut(&k) {
+            // A template past its time but still controlling connections is
+            // alive (IPVS re-arms it); one with nothing left is gone.
+            let alive = t.expires_ms > now_ms || t.n_control > 0;
+            if alive && valid(t) {
+                t.n_control += 1;
+                t.expires_ms = now_ms + timeout_ms;
+                return Bound::Existing(*t);
+            }
+        }
+        let Some((dest, daddr, dport)) = schedule() else {
+            return Bound::NoDest;
+        };
+        let t = Tpl {
+            dest,
+            daddr,
+            dport,
+            expires_ms: now_ms + timeout_ms,
+            n_control: 1,
+            assured: false,
+        };
+        if m.len() >= self.per_shard && !m.contains_key(&k) {
+            return Bound::Unremembered(t);
+        }
+        // Connections still controlled by a replaced template keep their
+        // count in the new one, so it lives as long as they do.
+        let carried = m.get(&k).map_or(0, |old| old.n_control);
+        m.insert(
+            k,
+            Tpl {
+                n_control: t.n_control + carried,
+                ..t
+            },
+        );
+        Bound::Created(t)
+    }
+
+    /// A connection the template controlled has gone.
+    pub fn release(&self, k: &TplKey) {
+        let mut m = self.shard(k).lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = m.get_mut(k) {
+            t.n_control = t.n_control.saturating_sub(1);
+        }
+    }
+
+    /// A controlled connection was established (TCP) or answered (UDP).
+    pub fn assure(&self, k: &TplKey) {
+        let mut m = self.shard(k).lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = m.get_mut(k) {
+            t.assured = true;
+        }
+    }
+
+    /// Removes templates whose time is up and that control nothing, shard
+    /// by shard starting at `*cursor`, at most `shards` shards per call;
+    /// `gone` hears each removed template (to update PersistConn).
+    pub fn expire(
+        &self,
+        now_ms: u64,
+        cursor: &mut usize,
+        shards: usize,
+        mut gone: impl FnMut(&Tpl),
+    ) {
+        for _ in 0..shards.min(SHARDS) {
+            let i = *cursor % SHARDS;
+            *cursor = (i + 1) % SHARDS;
+            let mut m = self.shards[i]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            m.retain(|_, t| {
+                let keep = t.expires_ms > now_ms || t.n_control > 0;
+                if !keep {
+                    gone(t);
+                }
+                keep
+            });
+        }
+    }
+
+    pub fn get(&self, k: &TplKey) -> Option<Tpl> {
+        self.shard(k)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(k)
+            .copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(snet: [u8; 4]) -> TplKey {
+        TplKey {
+            proto: 6,
+            snet: Ipv4Addr::from(snet),
+            vaddr: Ipv4Addr::new(10, 0, 0, 100),
+            vport: 80,
+        }
+    }
+    const RS1: (u32, Ipv4Addr, u16) = (1, Ipv4Addr::new(10, 1, 0, 1), 80);
+    const RS2: (u32, Ipv4Addr, u16) = (2, Ipv4Addr::new(10, 1, 0, 2), 80);
+
+    #[test]
+    fn second_connection_reuses_and_restarts_the_template() {
+        let t = Templates::new(128);
+        let k = key([192, 168, 1, 0]);
+        assert!(
+            matches!(t.bind(k, 0, 300_000, |_| true, || Some(RS1)), Bound::Created(x) if x.dest == 1)
+        );
+        let b = t.bind(
+            k,
+            100_000,
+            300_000,
+            |_| true,
+            || panic!("must not schedule"),
+        );
+        assert!(
+            matches!(b, Bound::Existing(x) if x.dest == 1 && x.n_control == 2 && x.expires_ms == 400_000)
+        );
+    }
+
+    #[test]
+    fn expires_only_when_idle_and_past_its_time() {
+        let t = Templates::new(128);
+        let k = key([192, 168, 1, 0]);
+        t.bind(k, 0, 1000, |_| true, || Some(RS1));
+        let mut cursor = 0;
+        let mut gone = Vec::new();
+        t.expire(5000, &mut cursor, 64, |x| gone.push(x.dest));
+        assert!(gone.is_empty(), "a controlled connection keeps it");
+        t.release(&k);
+        t.expire(5000, &mut cursor, 64, |x| gone.push(x.dest));
+        assert_eq!(gone, vec![1]);
+        assert!(t.is_empty());
+        // After expiry the scheduler chooses again.
+        assert!(
+            matches!(t.bind(k, 6000, 1000, |_| true, || Some(RS2)), Bound::Created(x) if x.dest == 2)
+        );
+    }
+
+    #[test]
+    fn an_invalid_template_is_replaced() {
+        let t = Templates::new(128);
+        let k = key([192, 168, 1, 0]);
+        t.bind(k, 0, 1000, |_| true, || Some(RS1));
+        let b = t.bind(k, 10, 1000, |x| x.dest != 1, || Some(RS2));
+        assert!(matches!(b, Bound::Created(x) if x.dest == 2));
+        assert_eq!(
+            t.get(&k).unwrap().n_control,
+            2,
+            "the old connection still counts"
+        );
+        assert_eq!(t.bind(k, 20, 1000, |_| false, || None), Bound::NoDest);
+    }
+
+    #[test]
+    fn a_full_shard_refuses_to_remember() {
+        let t = Templates::new(1);
+        let mut unremembered = 0;
+        for i in 0..=255u8 {
+            if let Bound::Unremembered(_) =
+                t.bind(key([10, 9, i, 0]), 0, 1000, |_| true, || Some(RS1))
+            {
+                unremembered += 1;
+            }
+        }
+        assert_eq!(t.len() + unremembered, 256);
+        assert!(t.len() <= SHARDS);
+    }
+}
