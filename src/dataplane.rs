@@ -27,9 +27,7 @@ pub fn eal_args(cfg: &Config, extra: &[String]) -> Vec<String> {
     let mut a = cfg.eal.args.clone();
     let mut lcores = vec![cfg.eal.main_lcore];
     lcores.extend(&cfg.eal.worker_lcores);
-    let list: Vec<String> = lcores.iter().map(|l| l.to_string()).collect();
-    a.push("-l".into());
-    a.push(list.join(","));
+    a.push(format!("--lcores={}", lcore_map(&lcores, cpu_count())));
     a.push(format!("--main-lcore={}", cfg.eal.main_lcore));
     for p in &cfg.ports {
         match &p.device {
@@ -45,6 +43,27 @@ pub fn eal_args(cfg: &Config, extra: &[String]) -> Vec<String> {
     }
     a.extend(extra.iter().cloned());
     a
+}
+
+fn cpu_count() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) as u32
+}
+
+/// EAL's `--lcores` map: lcore N runs on CPU N. On a machine with fewer
+/// CPUs than the config names (a laptop, a CI runner), the extra lcores
+/// share CPUs round-robin: workers then take turns instead of polling in
+/// parallel, which is fine for tests and wrong for production, so ripvsd
+/// says so at start-up.
+pub fn lcore_map(lcores: &[u32], cpus: u32) -> String {
+    let cpus = cpus.max(1);
+    if lcores.iter().any(|&l| l >= cpus) {
+        eprintln!("ripvsd: warning: lcores {lcores:?} on {cpus} CPU(s): lcores share CPUs");
+    }
+    lcores
+        .iter()
+        .map(|&l| format!("{l}@{}", l % cpus))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn dev_name(spec: &str) -> &str {
@@ -383,4 +402,43 @@ fn exception_dev(plan: &Plan, i: usize, p: &conf::Port, mac: MacAddr) -> Result<
             .map_err(|e| format!("exception tap {}: {e}", p.exception.iface))?;
     }
     Ok(dev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lcores_map_to_their_cpus_or_share_them() {
+        assert_eq!(lcore_map(&[0, 1], 2), "0@0,1@1");
+        assert_eq!(lcore_map(&[0, 1, 2], 2), "0@0,1@1,2@0");
+        assert_eq!(lcore_map(&[1, 4, 5], 8), "1@1,4@4,5@5");
+    }
+
+    #[test]
+    fn eal_command_line() {
+        let cfg = conf::parse(
+            "[eal]\nargs = [\"--no-huge\"]\nmain_lcore = 0\nworker_lcores = [1]\n\
+             [[ports]]\nname = \"p0\"\ndevice = \"net_ring0\"\n\
+             [[ports]]\nname = \"p1\"\ndevice = \"0000:01:00.1\"\n\
+             exception = { device = \"net_pcap9,tx_pcap=x.pcap\" }\n",
+            "t.toml",
+        )
+        .unwrap();
+        let lcores = format!("--lcores={}", lcore_map(&[0, 1], cpu_count()));
+        assert_eq!(
+            eal_args(&cfg, &["--file-prefix=t".into()]),
+            [
+                "--no-huge",
+                &lcores,
+                "--main-lcore=0",
+                "--vdev=net_ring0",
+                "-a",
+                "0000:01:00.1",
+                "--vdev=net_pcap9,tx_pcap=x.pcap",
+                "--file-prefix=t"
+            ]
+            .map(String::from)
+        );
+    }
 }

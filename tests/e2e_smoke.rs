@@ -43,8 +43,14 @@ impl Drop for Topology {
     }
 }
 
-#[test]
-fn http_through_dr_and_nat_services() {
+/// One at a time within this binary too (nextest's test group covers
+/// separate processes): see .config/nextest.toml.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs the DR and NAT services on `workers` and returns ripvsd's final
+/// counters.
+fn through_ripvsd(prefix: &str, workers: &str) -> Vec<String> {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     assert_eq!(
         String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
             .unwrap()
@@ -52,14 +58,14 @@ fn http_through_dr_and_nat_services() {
         "0",
         "needs root (namespaces)"
     );
-    let p = format!("s{}", std::process::id() % 10000);
+    let p = format!("{prefix}{}", std::process::id() % 10000);
     let topo = Topology::up(&p);
     let dir = Scratch::new("e2e-smoke");
     let cfg = format!(
         r#"
 [eal]
 args = ["--no-huge", "--no-pci", "-m", "256", "--no-shconf", "--log-level=error"]
-worker_lcores = [1]
+worker_lcores = {workers}
 [dataplane]
 max_connections = 65536
 [[ports]]
@@ -107,4 +113,24 @@ method = "nat"
     let log = d.stop();
     assert_eq!(counter(&log, "drop", "no_connection"), 0, "{log:?}");
     assert_eq!(counter(&log, "drop", "unknown_destination"), 0, "{log:?}");
+    log
+}
+
+#[test]
+fn http_through_dr_and_nat_services() {
+    let log = through_ripvsd("s", "[1]");
+    assert_eq!(
+        counter(&log, "event", "redirected"),
+        0,
+        "one worker owns everything"
+    );
+}
+
+#[test]
+fn two_workers_hand_packets_to_their_owner() {
+    // af_packet ports have one queue: worker 0 receives everything and
+    // hands what worker 1 owns over (NAT replies included); worker 1
+    // transmits through worker 0's queue.
+    let log = through_ripvsd("w", "[1, 2]");
+    assert!(counter(&log, "event", "redirected") > 0, "{log:?}");
 }

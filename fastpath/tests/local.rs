@@ -409,21 +409,22 @@ fn workers_share_what_they_learn() {
         0x0806,
         &arp(2, CLIENT_MAC, "10.0.0.2", P0_MAC, "10.0.0.1"),
     );
-    // Worker 0 had no entry: a reply to someone else's request still
-    // reaches the peers only if worker 0 learned from it, so give worker 0
-    // an entry first by a request aimed at it.
-    w0.run(0, &[who_has("10.0.0.1")]);
+    // Worker 0 never asked and has no entry, yet the reply is to our own
+    // address: it hands a copy to its peer, which asked.
+    w0.run(0, &[reply]);
     let copies: Vec<_> = w0.io.to_peers.drain(..).collect();
     assert_eq!(copies.len(), 1);
-    assert_eq!(copies[0].0, 1);
-    assert_eq!(copies[0].1.port, 0);
-    w0.run(0, &[reply]);
+    assert_eq!((copies[0].0, copies[0].1.port), (1, 0));
+    assert!(
+        w0.w.host().neighbours().state(0, ip("10.0.0.2")).is_none(),
+        "worker 0 creates nothing"
+    );
     w1.io.from_peers.extend(copies.into_iter().map(|(_, b)| b));
-    w1.io
-        .from_peers
-        .extend(w0.io.to_peers.drain(..).map(|(_, b)| b));
     let (out, _) = w1.run(0, &[]);
     assert_eq!(out, vec![pong("10.0.0.1", "10.0.0.2", CLIENT_MAC)]);
+    // A request aimed at us teaches worker 0, which shares that too.
+    w0.run(0, &[who_has("10.0.0.1")]);
+    assert_eq!(w0.io.to_peers.len(), 1);
     // The peer only learns; it never answers a copy.
     assert_eq!(w1.stats.count(Event::ArpReplySent), 0);
 }

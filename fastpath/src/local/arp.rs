@@ -138,11 +138,18 @@ impl<B: Buf> Host<B> {
         if learnable {
             let confirmed = op == arp::OP_REPLY;
             let create = for_us && op == arp::OP_REQUEST;
-            if let Some(held) = self.neigh.learn(port, spa, sha, now, confirmed, create) {
+            let learned = self.neigh.learn(port, spa, sha, now, confirmed, create);
+            let is_learned = learned.is_some();
+            if let Some(held) = learned {
                 self.release(io, port, sha, held.into_iter());
-                if !from_peer {
-                    self.share_with_peers(io, port, &pkt);
-                }
+            }
+            // A reply to one of our addresses may answer another worker's
+            // request (all replies arrive on the queue RSS picks, often
+            // not the asker's): hand it over even if this worker had no
+            // entry. Peers only complete entries they asked for.
+            let maybe_theirs = op == arp::OP_REPLY && is_iface;
+            if !from_peer && (is_learned || maybe_theirs) {
+                self.share_with_peers(io, port, &pkt);
             }
         }
         if from_peer {
