@@ -98,6 +98,9 @@ counter_set! {
         /// was handed to the owner.
         Redirected => "redirected",
         IcmpErrorSent => "icmp_errors_sent",
+        /// An ICMP error about a connection, passed on to its real server
+        /// or its client.
+        IcmpRelayed => "icmp_relayed",
     }
 }
 

@@ -445,3 +445,78 @@ fn persistence_holds_across_cores() {
         .sum();
     assert_eq!(persist, 1);
 }
+
+#[test]
+fn icmp_errors_reach_the_other_side_of_their_connection() {
+    use frames::icmp;
+    let mut r = Rig::one(three_methods());
+    // A NAT connection: 10.0.0.2:40000 -> VIP:8080 -> 10.1.0.12:80.
+    r.run(0, &[from_client(8080, 40000, SYN)]);
+    // The real server reports a problem with a client packet; the client
+    // hears it from the VIP, about the packet it sent to the VIP.
+    let quoted = |dst: &str, dport| {
+        ipv4(
+            "10.0.0.2",
+            dst,
+            6,
+            64,
+            &tcp("10.0.0.2", dst, 40000, dport, SYN, &[]),
+        )
+    };
+    let err = icmp(3, 3, 0, &quoted("10.1.0.12", 80));
+    let (out0, _) = r.run(
+        1,
+        &[eth(
+            P1,
+            RS[1],
+            0x0800,
+            &ipv4("10.1.0.12", "10.0.0.2", 1, 64, &err),
+        )],
+    );
+    let want = icmp(3, 3, 0, &quoted("10.0.0.100", 8080));
+    assert_eq!(
+        out0,
+        vec![eth_raw(
+            CLI,
+            P0,
+            0x0800,
+            &ipv4("10.0.0.100", "10.0.0.2", 1, 63, &want)
+        )]
+    );
+    // A DR connection: the client's error about what it got from the VIP
+    // goes to the real server unchanged but for the TTL.
+    r.run(0, &[from_client(80, 40001, SYN)]);
+    let got = ipv4(
+        "10.0.0.100",
+        "10.0.0.2",
+        6,
+        64,
+        &tcp("10.0.0.100", "10.0.0.2", 80, 40001, SYN | ACK, &[]),
+    );
+    let err = ipv4("10.0.0.2", "10.0.0.100", 1, 64, &icmp(3, 4, 1400, &got));
+    let (_, out1) = r.run(0, &[eth(P0, CLI, 0x0800, &err)]);
+    let mut want = err.clone();
+    want[8] = 63;
+    let c = frames::csum(&[&want[..10], &[0, 0], &want[12..20]].concat());
+    want[10..12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(out1, vec![eth_raw(RS[0], P1, 0x0800, &want)]);
+    assert_eq!(r.stats.count(Event::IcmpRelayed), 2);
+    // About no connection we know: not relayed.
+    let stray = ipv4(
+        "10.0.0.100",
+        "10.0.0.2",
+        6,
+        64,
+        &tcp("10.0.0.100", "10.0.0.2", 80, 1, ACK, &[]),
+    );
+    r.run(
+        0,
+        &[eth(
+            P0,
+            CLI,
+            0x0800,
+            &ipv4("10.0.0.2", "10.0.0.100", 1, 64, &icmp(3, 3, 0, &stray)),
+        )],
+    );
+    assert_eq!(r.stats.drops(DropReason::NoConnection), 1);
+}

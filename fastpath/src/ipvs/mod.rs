@@ -85,6 +85,10 @@ struct L4 {
     len: u64,
 }
 
+fn is_icmp(frame: &[u8]) -> bool {
+    frame.get(ethernet::HEADER_LEN + 9) == Some(&ipv4::PROTO_ICMP)
+}
+
 fn parse_l4(frame: &[u8]) -> Result<L4, DropReason> {
     let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..])
         .map_err(|_| DropReason::Malformed)?;
@@ -256,6 +260,9 @@ impl<B: Buf> Host<B> {
         now: u64,
         handed: bool,
     ) {
+        if is_icmp(pkt.data()) {
+            return self.ipvs_icmp(io, port, pkt, now, handed, true);
+        }
         let h = match parse_l4(pkt.data()) {
             Ok(h) => h,
             Err(r) => return self.stats.count_drop(r),
@@ -318,6 +325,9 @@ impl<B: Buf> Host<B> {
         now: u64,
         handed: bool,
     ) {
+        if is_icmp(pkt.data()) {
+            return self.ipvs_icmp(io, port, pkt, now, handed, false);
+        }
         let h = match parse_l4(pkt.data()) {
             Ok(h) => h,
             Err(_) => return self.stats.count_drop(DropReason::UnknownDestination),
@@ -357,6 +367,106 @@ impl<B: Buf> Host<B> {
             mtu,
         );
         self.after_xmit(io, pkt, v, c.vaddr, now);
+    }
+
+    /// An ICMP error about a connection (reference 6.5). `inbound`: it
+    /// came to a VIP from the client side, about a packet the client got
+    /// (from the VIP); else from a NAT real server about a client packet.
+    /// Either way the quoted packet names the connection; the error goes
+    /// to the real server by the connection's method, or back to the
+    /// client from the VIP.
+    fn ipvs_icmp<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        port: usize,
+        mut pkt: B,
+        now: u64,
+        handed: bool,
+        inbound: bool,
+    ) {
+        let e = match icmp::classify(pkt.data()) {
+            // Errors from the path to a tunnel real server are not relayed
+            // yet (documented); nor is anything about other connections.
+            icmp::Classified::Error(e) if e.tunnel.is_none() => e,
+            icmp::Classified::BadChecksum => return self.stats.count_drop(DropReason::BadChecksum),
+            icmp::Classified::Malformed => return self.stats.count_drop(DropReason::Malformed),
+            icmp::Classified::Fragment | icmp::Classified::EmbeddedFragment => {
+                return self.stats.count_drop(DropReason::Fragment)
+            }
+            _ if inbound => return self.stats.count_drop(DropReason::NoService),
+            _ => return self.stats.count_drop(DropReason::UnknownDestination),
+        };
+        // The quoted packet went director/VIP → client (inbound) or
+        // client → real server (outbound): the client is its destination
+        // or its source.
+        let client = if inbound { e.dst } else { e.src };
+        let n = io.nworkers();
+        if !handed && n > 1 {
+            let owner = conn::owner_core(client.addr, client.port, n);
+            if owner != io.worker() {
+                pkt.set_port(port);
+                self.stats.event(Event::Redirected);
+                return io.to_peer(owner, pkt);
+            }
+        }
+        let key = ConnKey::new(e.proto, e.dst.addr, e.dst.port, e.src.addr, e.src.port);
+        let found = if inbound {
+            self.ipvs.conns.lookup_in(&key)
+        } else {
+            self.ipvs.conns.lookup_out(&key)
+        };
+        let Some(c) = found.and_then(|id| self.ipvs.conns.get(id)).copied() else {
+            let why = if inbound {
+                DropReason::NoConnection
+            } else {
+                DropReason::UnknownDestination
+            };
+            return self.stats.count_drop(why);
+        };
+        self.stats.event(Event::IcmpRelayed);
+        let (vip, rs) = (
+            Endpoint::new(c.vaddr, c.vport),
+            Endpoint::new(c.daddr, c.dport),
+        );
+        if !inbound {
+            let mtu = self.mtu_towards(client.addr);
+            let v = icmp::translate_to_client(&mut pkt, rs, vip, mtu);
+            return self.after_relay(io, pkt, v, now);
+        }
+        let mtu = self.mtu_towards(c.daddr);
+        match (c.flags & conn::flags::FWD_MASK) as u8 {
+            m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {
+                Verdict::Forward => self.send_via(io, pkt, c.daddr, now),
+                v => self.after_relay(io, pkt, v, now),
+            },
+            m if m == Method::Tun as u8 => {
+                let src = self
+                    .routes
+                    .lookup(c.daddr)
+                    .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src);
+                self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
+                let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
+                let v = xmit::tun::encapsulate(&mut pkt, &p);
+                self.after_relay(io, pkt, v, now);
+            }
+            _ => {
+                let v = icmp::translate_to_real_server(&mut pkt, vip, rs, mtu);
+                self.after_relay(io, pkt, v, now);
+            }
+        }
+    }
+
+    /// Sends a relayed ICMP error, or counts why not: no error is ever
+    /// sent about an ICMP error (RFC 1122).
+    fn after_relay<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, v: Verdict, now: u64) {
+        match v {
+            Verdict::Forward => self.send_ip(io, pkt, now),
+            Verdict::TimeExceeded => self.stats.count_drop(DropReason::TtlExceeded),
+            Verdict::BadChecksum => self.stats.count_drop(DropReason::BadChecksum),
+            Verdict::Fragment => self.stats.count_drop(DropReason::Fragment),
+            Verdict::Malformed | Verdict::Mismatch => self.stats.count_drop(DropReason::Malformed),
+            _ => self.stats.count_drop(DropReason::TooBig),
+        }
     }
 
     fn mtu_towards(&self, a: Ipv4Addr) -> u16 {
