@@ -231,6 +231,21 @@ impl Ipvs {
         self.reload(svc, dest, true);
     }
 
+    /// Counts a packet of connection `c` for its real server and service
+    /// (`inbound`: client to server).
+    #[inline]
+    fn count(&self, c: &conn::Conn<Ipv4Addr>, len: u64, inbound: bool) {
+        let me = self.mine();
+        if let Some(d) = me.dests.get(c.dest as usize) {
+            if inbound { &d.in_pkts } else { &d.out_pkts }.add(1);
+            if inbound { &d.in_bytes } else { &d.out_bytes }.add(len);
+        }
+        if let Some(s) = me.services.get(c.svc as usize) {
+            if inbound { &s.in_pkts } else { &s.out_pkts }.add(1);
+            if inbound { &s.in_bytes } else { &s.out_bytes }.add(len);
+        }
+    }
+
     /// Re-evaluates a real server's overload mark from its summed load.
     fn reload(&self, svc: &Service, dest: u32, bound: bool) {
         if let Some(d) = Self::find_dest(svc, dest) {
@@ -297,16 +312,7 @@ impl<B: Buf> Host<B> {
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
-        let c_svc = c.svc;
-        let in_c = self.ipvs.shared.cores[self.ipvs.me].clone();
-        if let Some(d) = in_c.dests.get(c.dest as usize) {
-            d.in_pkts.add(1);
-            d.in_bytes.add(h.len);
-        }
-        if let Some(s) = in_c.services.get(c_svc as usize) {
-            s.in_pkts.add(1);
-            s.in_bytes.add(h.len);
-        }
+        self.ipvs.count(&c, h.len, true);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
         self.forward(io, pkt, &c, now);
         if one_packet {
@@ -350,15 +356,7 @@ impl<B: Buf> Host<B> {
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
-        let me = self.ipvs.shared.cores[self.ipvs.me].clone();
-        if let Some(d) = me.dests.get(c.dest as usize) {
-            d.out_pkts.add(1);
-            d.out_bytes.add(h.len);
-        }
-        if let Some(s) = me.services.get(c.svc as usize) {
-            s.out_pkts.add(1);
-            s.out_bytes.add(h.len);
-        }
+        self.ipvs.count(&c, h.len, false);
         let mtu = self.mtu_towards(h.dst);
         let v = xmit::nat::snat(
             &mut pkt,
