@@ -520,3 +520,120 @@ fn icmp_errors_reach_the_other_side_of_their_connection() {
     );
     assert_eq!(r.stats.drops(DropReason::NoConnection), 1);
 }
+
+#[test]
+fn no_input_makes_the_engine_panic() {
+    // Every prefix and single-byte corruption of frames that reach each
+    // engine path (new and established TCP, NAT replies, ICMP errors both
+    // ways, UDP, SCTP): dropped and counted, or forwarded, never a panic.
+    use frames::{icmp, sctp};
+    let mut svcs = three_methods();
+    svcs.push(service(
+        3,
+        UDP,
+        53,
+        Kind::Sh,
+        vec![dest(3, 11, 53, Method::Nat, 1)],
+    ));
+    svcs.push(service(
+        4,
+        132,
+        9,
+        Kind::Mh,
+        vec![dest(4, 12, 9, Method::Nat, 1)],
+    ));
+    let mut r = Rig::one(svcs);
+    let init = sctp(
+        1000,
+        9,
+        0,
+        &[
+            1, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0x10, 0, 0, 1, 0, 1, 0, 0, 0, 1,
+        ],
+    );
+    let reply = tcp("10.1.0.12", "10.0.0.2", 80, 40000, SYN | ACK, &[]);
+    let quoted = ipv4(
+        "10.0.0.2",
+        "10.1.0.12",
+        6,
+        64,
+        &tcp("10.0.0.2", "10.1.0.12", 40000, 80, SYN, &[]),
+    );
+    let got = ipv4(
+        "10.0.0.100",
+        "10.0.0.2",
+        6,
+        64,
+        &tcp("10.0.0.100", "10.0.0.2", 80, 40000, ACK, &[]),
+    );
+    let inputs: Vec<(usize, Vec<u8>)> = vec![
+        (0, from_client(8080, 40000, SYN)),
+        (0, from_client(80, 40000, SYN)),
+        (0, from_client(80, 40000, ACK)),
+        (
+            1,
+            eth(
+                P1,
+                RS[1],
+                0x0800,
+                &ipv4("10.1.0.12", "10.0.0.2", 6, 64, &reply),
+            ),
+        ),
+        (
+            1,
+            eth(
+                P1,
+                RS[1],
+                0x0800,
+                &ipv4("10.1.0.12", "10.0.0.2", 1, 64, &icmp(3, 3, 0, &quoted)),
+            ),
+        ),
+        (
+            0,
+            eth(
+                P0,
+                CLI,
+                0x0800,
+                &ipv4("10.0.0.2", "10.0.0.100", 1, 64, &icmp(3, 4, 1400, &got)),
+            ),
+        ),
+        (
+            0,
+            eth(
+                P0,
+                CLI,
+                0x0800,
+                &ipv4(
+                    "10.0.0.2",
+                    "10.0.0.100",
+                    17,
+                    64,
+                    &udp("10.0.0.2", "10.0.0.100", 7, 53, b"x", true),
+                ),
+            ),
+        ),
+        (
+            0,
+            eth(
+                P0,
+                CLI,
+                0x0800,
+                &ipv4("10.0.0.2", "10.0.0.100", 132, 64, &init),
+            ),
+        ),
+    ];
+    for (port, f) in &inputs {
+        r.run(*port, std::slice::from_ref(f));
+        for len in 0..f.len() {
+            r.run(*port, &[f[..len].to_vec()]);
+        }
+        for i in 14..f.len() {
+            for x in [0x01, 0x80, 0xff] {
+                let mut g = f.clone();
+                g[i] ^= x;
+                r.run(*port, &[g]);
+            }
+        }
+    }
+    assert!(r.stats.drops(DropReason::Malformed) > 0);
+}
