@@ -193,6 +193,12 @@ pub fn run(cfg: &Config, eal_extra: &[String]) -> Result<()> {
 fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
     let workers = &cfg.eal.worker_lcores;
     let nworkers = workers.len();
+    if nworkers > fastpath::ipvs::MAX_WORKERS {
+        return Err(format!(
+            "{nworkers} workers: ripvsd runs at most {}",
+            fastpath::ipvs::MAX_WORKERS
+        ));
+    }
     let worker_socket: Vec<i32> = workers
         .iter()
         .map(|&l| eal::lcore_socket(l).max(0))

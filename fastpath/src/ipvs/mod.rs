@@ -59,7 +59,26 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Re-evaluates a real server's overload mark from its load summed
+    /// over every core, after a bind (`bound`) or an unbind.
+    fn reevaluate(&self, svc: &Service, dest: u32, bound: bool) {
+        if let Some(d) = Ipvs::find_dest(svc, dest) {
+            let cores: arrayvec::ArrayVec<&CoreCounters, MAX_WORKERS> =
+                self.cores.iter().map(|c| c.as_ref()).collect();
+            let (a, i) = crate::service::counters::load(&cores, dest);
+            update_overload(
+                &self.overload,
+                dest,
+                a + i,
+                d.u_threshold,
+                d.l_threshold,
+                bound,
+            );
+        }
+    }
+
     pub fn new(workers: usize, max_templates: usize) -> Self {
+        assert!(workers <= MAX_WORKERS, "at most {MAX_WORKERS} workers");
         Shared {
             cores: (0..workers)
                 .map(|_| Arc::new(CoreCounters::default()))
@@ -248,19 +267,7 @@ impl Ipvs {
 
     /// Re-evaluates a real server's overload mark from its summed load.
     fn reload(&self, svc: &Service, dest: u32, bound: bool) {
-        if let Some(d) = Self::find_dest(svc, dest) {
-            let cores: arrayvec::ArrayVec<&CoreCounters, MAX_WORKERS> =
-                self.shared.cores.iter().map(|c| c.as_ref()).collect();
-            let (a, i) = crate::service::counters::load(&cores, dest);
-            update_overload(
-                &self.shared.overload,
-                dest,
-                a + i,
-                d.u_threshold,
-                d.l_threshold,
-                bound,
-            );
-        }
+        self.shared.reevaluate(svc, dest, bound);
     }
 }
 
@@ -314,7 +321,7 @@ impl<B: Buf> Host<B> {
         };
         self.ipvs.count(&c, h.len, true);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
-        self.forward(io, pkt, &c, now);
+        self.forward(io, pkt, &c, now, false);
         if one_packet {
             self.unbind(id, now);
             self.ipvs.conns.remove(id);
@@ -422,36 +429,16 @@ impl<B: Buf> Host<B> {
             return self.stats.count_drop(why);
         };
         self.stats.event(Event::IcmpRelayed);
+        if inbound {
+            return self.forward(io, pkt, &c, now, true);
+        }
         let (vip, rs) = (
             Endpoint::new(c.vaddr, c.vport),
             Endpoint::new(c.daddr, c.dport),
         );
-        if !inbound {
-            let mtu = self.mtu_towards(client.addr);
-            let v = icmp::translate_to_client(&mut pkt, rs, vip, mtu);
-            return self.after_relay(io, pkt, v, now);
-        }
-        let mtu = self.mtu_towards(c.daddr);
-        match (c.flags & conn::flags::FWD_MASK) as u8 {
-            m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {
-                Verdict::Forward => self.send_via(io, pkt, c.daddr, now),
-                v => self.after_relay(io, pkt, v, now),
-            },
-            m if m == Method::Tun as u8 => {
-                let src = self
-                    .routes
-                    .lookup(c.daddr)
-                    .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src);
-                self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
-                let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
-                let v = xmit::tun::encapsulate(&mut pkt, &p);
-                self.after_relay(io, pkt, v, now);
-            }
-            _ => {
-                let v = icmp::translate_to_real_server(&mut pkt, vip, rs, mtu);
-                self.after_relay(io, pkt, v, now);
-            }
-        }
+        let mtu = self.mtu_towards(client.addr);
+        let v = icmp::translate_to_client(&mut pkt, rs, vip, mtu);
+        self.after_relay(io, pkt, v, now);
     }
 
     /// Sends a relayed ICMP error, or counts why not: no error is ever
@@ -702,19 +689,24 @@ impl<B: Buf> Host<B> {
         }
     }
 
-    /// Sends a connection's packet by its real server's method.
+    /// Sends a connection's packet to its real server by its method.
+    /// `relay`: the packet is an ICMP error about the connection, so NAT
+    /// translates the quoted packet too, and nothing answers a refusal.
     fn forward<I: Io<Buf = B>>(
         &mut self,
         io: &mut I,
         mut pkt: B,
         c: &conn::Conn<Ipv4Addr>,
         now: u64,
+        relay: bool,
     ) {
         let mtu = self.mtu_towards(c.daddr);
-        match (c.flags & conn::flags::FWD_MASK) as u8 {
+        let v = match (c.flags & conn::flags::FWD_MASK) as u8 {
             m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {
-                Verdict::Forward => self.send_via(io, pkt, c.daddr, now),
-                v => self.after_xmit(io, pkt, v, c.vaddr, now),
+                // The real server is the next hop; the VIP stays the
+                // destination.
+                Verdict::Forward => return self.send_via(io, pkt, c.daddr, now),
+                v => v,
             },
             m if m == Method::Tun as u8 => {
                 let src = self
@@ -723,18 +715,24 @@ impl<B: Buf> Host<B> {
                     .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src);
                 self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
                 let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
-                let v = xmit::tun::encapsulate(&mut pkt, &p);
-                self.after_xmit(io, pkt, v, c.vaddr, now);
+                xmit::tun::encapsulate(&mut pkt, &p)
             }
             _ => {
-                let v = xmit::nat::dnat(
-                    &mut pkt,
+                let (vip, rs) = (
                     Endpoint::new(c.vaddr, c.vport),
                     Endpoint::new(c.daddr, c.dport),
-                    mtu,
                 );
-                self.after_xmit(io, pkt, v, c.vaddr, now);
+                if relay {
+                    icmp::translate_to_real_server(&mut pkt, vip, rs, mtu)
+                } else {
+                    xmit::nat::dnat(&mut pkt, vip, rs, mtu)
+                }
             }
+        };
+        if relay {
+            self.after_relay(io, pkt, v, now)
+        } else {
+            self.after_xmit(io, pkt, v, c.vaddr, now)
         }
     }
 
@@ -816,19 +814,7 @@ impl<B: Buf> Host<B> {
                         .templates
                         .release(&Ipvs::tpl_key(svc, c.caddr(), c.proto(), c.vport));
                 }
-                if let Some(d) = Ipvs::find_dest(svc, c.dest) {
-                    let cores: arrayvec::ArrayVec<&CoreCounters, MAX_WORKERS> =
-                        shared.cores.iter().map(|c| c.as_ref()).collect();
-                    let (a, i) = crate::service::counters::load(&cores, c.dest);
-                    update_overload(
-                        &shared.overload,
-                        c.dest,
-                        a + i,
-                        d.u_threshold,
-                        d.l_threshold,
-                        false,
-                    );
-                }
+                shared.reevaluate(svc, c.dest, false);
             }
             conn::ExpireAction::Remove
         });
