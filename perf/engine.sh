@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Measures the IPVS engine on ReplayIo (frames from memory, no NIC, no
+# DPDK) over N_CONN established connections: Mpps of ripvs and of a bare
+# rx->tx forwarder over the same frames, alternated ROUNDS times in one
+# process (best of each, and their ratio); instructions per packet from
+# callgrind (the difference of two runs with 200k and 100k measured
+# packets after the same setup, so setup cancels); bytes per connection
+# of the table. Then where the DR path's instructions go, per function.
+# Needs valgrind (tools/setup installs it). See perf/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked -p ripvs-perf >/dev/null 2>&1
+cg=target/engine-cg
+mkdir -p "$cg"
+# A copy, so that a rebuild during the run cannot mix two versions.
+cp target/release/engine "$cg/engine"
+bin=$cg/engine
+rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- fastpath 2>/dev/null || echo +dirty)"
+N=${N:-10000000}              # measured packets per round, established modes
+export N_CONN=${N_CONN:-1048576}
+export N_SYN=${N_SYN:-262144} # new flows per SYN round
+CG_CONN=${CG_CONN:-$N_CONN}   # connections set up under callgrind
+# Transparent huge pages for the heap, so the connection table gets them
+# as ConnTable::with_memory_advice means it to (madvise(MADV_HUGEPAGE));
+# the worker builds its table with ConnTable::new, which fastpath cannot
+# advise without unsafe, and this machine's THP mode is `madvise`.
+export GLIBC_TUNABLES=${GLIBC_TUNABLES-glibc.malloc.hugetlb=1}
+
+# "bare ripvs ratio bytes-per-connection" from one alternating run.
+timing() {
+  local out
+  out=$("$bin" "$@" both)
+  echo "$out" >&2
+  printf '%s %s\n' \
+    "$(echo "$out" | sed -n 's/.*best of .*: bare \([0-9.]*\) Mpps, ripvs \([0-9.]*\) Mpps, ratio \([0-9.]*\).*/\1 \2 \3/p')" \
+    "$(echo "$out" | sed -n 's/.* = \([0-9.]*\) bytes per connection.*/\1/p')"
+}
+# Instructions of one run; its callgrind file is kept as $cg/NAME.out.
+ir() {
+  local name=$1
+  shift
+  N_CONN=$CG_CONN valgrind --tool=callgrind --callgrind-out-file="$cg/$name.out" "$bin" "$@" 2>&1 |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+per_packet() { echo $((($1 - $2) / 100000)); }
+
+rows=()
+for mode in dr tun nat nat-out syn; do
+  if [ "$mode" = syn ]; then
+    read -r b r ratio bytes < <(ROUNDS=${ROUNDS:-5} timing syn "$N_SYN")
+  else
+    read -r b r ratio bytes < <(ROUNDS=${ROUNDS:-3} timing "$mode" "$N")
+  fi
+  ib=$(per_packet "$(ir "$mode-bare-200k" "$mode" 200000 bare)" "$(ir "$mode-bare-100k" "$mode" 100000 bare)")
+  ir_=$(per_packet "$(ir "$mode-200k" "$mode" 200000)" "$(ir "$mode-100k" "$mode" 100000)")
+  rows+=("$(printf '%-8s %10s %10s %7s %12d %12d %12d %9s' "$mode" "$b" "$r" "$ratio" "$ib" "$ir_" $((ir_ - ib)) "$bytes")")
+done
+
+echo
+echo "fastpath at $rev; N_CONN=$N_CONN (callgrind: $CG_CONN), N=$N, N_SYN=$N_SYN, GLIBC_TUNABLES=$GLIBC_TUNABLES"
+printf '%-8s %10s %10s %7s %12s %12s %12s %9s\n' mode "bare Mpps" "ripvs Mpps" ratio "bare ins/p" "ripvs ins/p" "ripvs-bare" "B/conn"
+printf '%s\n' "${rows[@]}"
+echo
+"$bin" lookup "$N"
+echo
+echo "DR, instructions per packet by function (perf/cgdiff.sh):"
+perf/cgdiff.sh "$cg/dr-100k.out" "$cg/dr-200k.out" 100000
