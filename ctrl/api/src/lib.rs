@@ -1,0 +1,380 @@
+//! The control protocol between `ripvsd` and its clients (`ripvsadm`).
+//!
+//! Framing: every message is a 4-byte big-endian length followed by that
+//! many bytes of JSON. A client sends one [`Envelope`] and reads one
+//! [`Response`]; a connection may carry any number of such exchanges.
+//! The server refuses an envelope whose `version` is not [`VERSION`], and
+//! drops a peer that announces more than [`MAX_MESSAGE`] bytes.
+//!
+//! The types mirror what ipvsadm sends to the kernel and gets back, so
+//! ripvsadm can reproduce ipvsadm's messages and listings exactly: errors
+//! carry the kernel's errno (ipvsadm words its messages by errno and
+//! command), services and real servers carry the fields ipvsadm prints.
+//! This crate depends on nothing of the data plane: ripvsadm links it and
+//! `conf` only.
+
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+
+/// Protocol version; bump on any incompatible change.
+pub const VERSION: u32 = 1;
+
+/// Largest message either side accepts: room for a restore of 100,000
+/// real servers in one batch.
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// Default control socket.
+pub const DEFAULT_SOCKET: &str = "/run/ripvs/ripvsd.sock";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Proto {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Proto {
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+            Proto::Sctp => 132,
+        }
+    }
+}
+
+/// A virtual service, as `-t/-u/--sctp-service ADDR:PORT` or `-f MARK`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SvcKey {
+    Addr { proto: Proto, addr: IpAddr, port: u16 },
+    Fwmark { mark: u32, v6: bool },
+}
+
+/// Forwarding method; `Local` exists only in listings of old kernels and
+/// is never produced by ripvsd, but ipvsadm's words cover it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Method {
+    Nat,
+    Local,
+    Tun,
+    Dr,
+}
+
+/// Persistence granularity: a dotted mask for IPv4, a prefix length for IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Netmask {
+    V4(std::net::Ipv4Addr),
+    V6(u8),
+}
+
+/// Scheduler flag bits, as IPVS numbers them (reference 1.4).
+pub mod sched_flags {
+    pub const FLAG_1: u32 = 0x0008;
+    pub const FLAG_2: u32 = 0x0010;
+    pub const FLAG_3: u32 = 0x0020;
+}
+
+/// Everything `-A`/`-E` sends: an edit replaces all of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SvcSpec {
+    pub key: SvcKey,
+    /// The name as given; the daemon refuses unknown ones (ENOENT).
+    pub scheduler: String,
+    /// Persistence timeout in seconds; None: not persistent.
+    pub persistent: Option<u32>,
+    pub netmask: Netmask,
+    /// One-packet scheduling (`-o`).
+    pub ops: bool,
+    /// Persistence engine (`--pe`); ripvsd refuses every one (ENOENT):
+    /// it has no SIP engine.
+    pub pe: Option<String>,
+    /// [`sched_flags`] bits.
+    pub sched_flags: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TunType {
+    Ipip,
+    Gue,
+    Gre,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunSpec {
+    pub kind: TunType,
+    pub port: u16,
+    /// 0 nocsum, 1 csum, 2 remcsum (ipvsadm's numbering).
+    pub csum: u8,
+}
+
+/// Everything `-a`/`-e` sends for a real server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestSpec {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub method: Method,
+    pub weight: i32,
+    pub u_threshold: u32,
+    pub l_threshold: u32,
+    /// Tunnel options (`-i` only); None is plain IPIP.
+    pub tun: Option<TunSpec>,
+}
+
+/// A change. Each is validated completely and applied whole or not at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    AddService(SvcSpec),
+    EditService(SvcSpec),
+    DelService(SvcKey),
+    Clear,
+    AddDest(SvcKey, DestSpec),
+    EditDest(SvcKey, DestSpec),
+    DelDest { svc: SvcKey, addr: IpAddr, port: u16 },
+    /// Zero the counters of one service (and its real servers) or all.
+    Zero(Option<SvcKey>),
+    /// `--set tcp tcpfin udp`, seconds; 0 keeps the current value.
+    SetTimeouts { tcp: u32, tcpfin: u32, udp: u32 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Apply the commands in order, each on its own (as `ipvsadm -R` runs
+    /// its lines): one failing does not stop the rest. The workers see one
+    /// new snapshot after the last.
+    Apply(Vec<Command>),
+    /// Version line data.
+    Info,
+    /// Services (one, or all) with their real servers, counters and rates.
+    Services(Option<SvcKey>),
+    Timeouts,
+    /// A page of connection entries (and templates). `cursor` None starts
+    /// from the beginning; at most `max` entries come back.
+    Connections { cursor: Option<Cursor>, max: u32 },
+    /// Re-read the config file and apply the difference (ripvs extra).
+    Reload,
+}
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub request: Request,
+}
+
+/// The kernel errno a change failed with; ipvsadm words its message from
+/// this and the command (reference 1.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Errno {
+    Eexist,
+    Enoent,
+    Esrch,
+    Einval,
+    Erange,
+    Enomem,
+    Eperm,
+    Eopnotsupp,
+    Eafnosupport,
+    /// A failure IPVS has no errno for; ripvsadm prints `detail`.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub errno: Errno,
+    /// What exactly was wrong, for logs, `Other`, and ripvs's own extras.
+    pub detail: String,
+}
+
+impl ApiError {
+    pub fn new(errno: Errno, detail: impl Into<String>) -> Self {
+        ApiError {
+            errno,
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+/// The estimator's readout (reference 2.4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rates {
+    pub cps: u32,
+    pub inpps: u32,
+    pub outpps: u32,
+    pub inbps: u64,
+    pub outbps: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestInfo {
+    pub spec: DestSpec,
+    pub active: u32,
+    pub inactive: u32,
+    /// Persistence templates bound to it (PersistConn).
+    pub persist: u32,
+    pub stats: Stats,
+    pub rates: Rates,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub spec: SvcSpec,
+    pub stats: Stats,
+    pub rates: Rates,
+    /// Newest first, as the kernel lists them.
+    pub dests: Vec<DestInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// IPVS version ripvs mirrors ("1.2.1").
+    pub version: String,
+    /// Connection hash table size, the `size=` of the version line.
+    pub conn_tab_size: u32,
+    pub daemon_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub tcp: u32,
+    pub tcpfin: u32,
+    pub udp: u32,
+}
+
+/// The protocol column of a connection entry; `Ip` is a fwmark template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConnProto {
+    Tcp,
+    Udp,
+    Sctp,
+    Ip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnInfo {
+    pub proto: ConnProto,
+    pub caddr: IpAddr,
+    pub cport: u16,
+    /// For fwmark templates, the mark as an address (mark 7 → 0.0.0.7).
+    pub vaddr: IpAddr,
+    pub vport: u16,
+    pub daddr: IpAddr,
+    pub dport: u16,
+    /// State name as /proc/net/ip_vs_conn prints it (`ESTABLISHED`, `UDP`,
+    /// `NONE`, ...).
+    pub state: String,
+    /// Time left on the entry's timer, milliseconds.
+    pub expires_ms: u64,
+    pub template: bool,
+}
+
+/// Where the next page of connections starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Worker index, or `u32::MAX` for the shared template table.
+    pub source: u32,
+    pub pos: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnPage {
+    pub conns: Vec<ConnInfo>,
+    pub next: Option<Cursor>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// One result per command of an `Apply`, in order.
+    Applied(Vec<Result<(), ApiError>>),
+    Info(Info),
+    Services(Vec<ServiceInfo>),
+    Timeouts(Timeouts),
+    Connections(ConnPage),
+    Reloaded,
+    /// The request as a whole failed (bad version, undecodable, a listing
+    /// of a service that does not exist: `Esrch`).
+    Error(ApiError),
+}
+
+/// Writes one framed message.
+pub fn write_msg<T: Serialize>(w: &mut impl Write, msg: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    if body.len() > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("message of {} bytes exceeds {MAX_MESSAGE}", body.len()),
+        ));
+    }
+    w.write_all(&(body.len() as u32).to_be_bytes())?;
+    w.write_all(&body)?;
+    w.flush()
+}
+
+/// Reads one framed message's bytes. `Ok(None)`: the peer closed cleanly
+/// before a new message. Oversized announcements are `InvalidData`
+/// without reading the body.
+pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_MESSAGE {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {n} bytes exceeds {MAX_MESSAGE}"),
+        ));
+    }
+    let mut body = vec![0u8; n];
+    r.read_exact(&mut body)?;
+    Ok(Some(body))
+}
+
+/// Decodes a frame's bytes.
+pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> io::Result<T> {
+    serde_json::from_slice(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Reads and decodes one message; `Ok(None)` on a clean close.
+pub fn read_msg<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> io::Result<Option<T>> {
+    read_frame(r)?.map(|b| decode(&b)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_oversize_is_refused() {
+        let env = Envelope {
+            version: VERSION,
+            request: Request::Apply(vec![Command::DelService(SvcKey::Fwmark {
+                mark: 7,
+                v6: false,
+            })]),
+        };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &env).unwrap();
+        let back: Envelope = read_msg(&mut buf.as_slice()).unwrap().unwrap();
+        assert_eq!(back, env);
+        assert!(read_msg::<Envelope>(&mut &[][..]).unwrap().is_none());
+        let big = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
+        let e = read_frame(&mut &big[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        let garbage = [0, 0, 0, 3, b'x', b'y', b'z'];
+        assert!(read_msg::<Envelope>(&mut &garbage[..]).is_err());
+    }
+}
