@@ -78,6 +78,48 @@ pub struct Host<B> {
     pub(crate) neigh: NeighTable<B>,
     pub(crate) stats: Arc<WorkerStats>,
     pub(crate) ipvs: crate::ipvs::Ipvs,
+    /// Resolved next hops by destination, so forwarding to a real server
+    /// costs a tag compare instead of a route scan and a neighbour lookup.
+    nh: Box<[NextHop]>,
+}
+
+/// Entries in the next-hop cache: direct-mapped, a power of two.
+const NH_SLOTS: usize = 1024;
+
+/// Where a packet to `dst` leaves: valid while the neighbour table's
+/// generation is `gen` (routes never change under a worker). Only
+/// confirmed neighbours (reachable or static) are cached; anything else
+/// takes the full path, which drives the neighbour state machine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NextHop {
+    dst: u32,
+    gen: u32,
+    /// Port + 1: 0 is an empty slot.
+    port1: u16,
+    pub(crate) mtu: u16,
+    pub(crate) mac: MacAddr,
+    /// The director's source address on the route (the TUN outer source).
+    pub(crate) src: Ipv4Addr,
+}
+
+impl NextHop {
+    const EMPTY: NextHop = NextHop {
+        dst: 0,
+        gen: 0,
+        port1: 0,
+        mtu: 0,
+        mac: MacAddr::ZERO,
+        src: Ipv4Addr::UNSPECIFIED,
+    };
+
+    pub(crate) fn port(&self) -> usize {
+        self.port1 as usize - 1
+    }
+}
+
+#[inline]
+fn nh_slot(dst: Ipv4Addr) -> usize {
+    (dst.to_bits().wrapping_mul(0x9e37_79b1) >> 22) as usize & (NH_SLOTS - 1)
 }
 
 impl<B: Buf> Host<B> {
@@ -123,6 +165,7 @@ impl<B: Buf> Host<B> {
             vips,
             routes: RouteTable::default(),
             neigh: NeighTable::new(cfg.neigh_limit.max(16)),
+            nh: vec![NextHop::EMPTY; NH_SLOTS].into_boxed_slice(),
             stats,
             ipvs: crate::ipvs::Ipvs::new(
                 cfg.services.clone(),
@@ -211,6 +254,39 @@ impl<B: Buf> Host<B> {
         self.send_via(io, pkt, dst, now)
     }
 
+    /// The cached next hop towards `dst`, if it is resolved and current.
+    #[inline]
+    pub(crate) fn cached_hop(&self, dst: Ipv4Addr) -> Option<NextHop> {
+        let e = self.nh[nh_slot(dst)];
+        (e.port1 != 0 && e.dst == dst.to_bits() && e.gen == self.neigh.generation()).then_some(e)
+    }
+
+    /// The next hop towards `dst`, from the cache or filled into it when
+    /// its neighbour is confirmed.
+    #[inline]
+    pub(crate) fn next_hop(&mut self, dst: Ipv4Addr) -> Option<NextHop> {
+        if let Some(e) = self.cached_hop(dst) {
+            return Some(e);
+        }
+        let r = self.routes.lookup(dst)?;
+        let (port, hop, src) = (r.port, r.next_hop(dst), r.src);
+        let (state, mac) = self.neigh.state(port, hop)?;
+        use crate::output::neigh::State;
+        if !matches!(state, State::Reachable | State::Permanent) {
+            return None;
+        }
+        let e = NextHop {
+            dst: dst.to_bits(),
+            gen: self.neigh.generation(),
+            port1: port as u16 + 1,
+            mtu: self.ports[port].mtu,
+            mac,
+            src,
+        };
+        self.nh[nh_slot(dst)] = e;
+        Some(e)
+    }
+
     /// Sends an IPv4 frame towards `toward` rather than its destination
     /// (direct routing: the real server is the next hop, the VIP stays the
     /// destination).
@@ -219,6 +295,12 @@ impl<B: Buf> Host<B> {
             return self.stats.count_drop(DropReason::Malformed);
         };
         let (dst, total) = (toward, ip.total_len());
+        if let Some(nh) = self.cached_hop(dst) {
+            if total > nh.mtu {
+                return self.stats.count_drop(DropReason::TooBig);
+            }
+            return self.send_l2(io, nh.port(), nh.mac, pkt);
+        }
         let Some(r) = self.routes.lookup(dst) else {
             return self.stats.count_drop(DropReason::NoRoute);
         };

@@ -58,9 +58,7 @@ impl<B: Buf> Worker<B> {
             for p in &burst {
                 p.prefetch();
             }
-            for p in burst.drain(..) {
-                self.host.input(io, port, p, now);
-            }
+            self.host.input_burst(io, port, &mut burst, now);
             io.rx_exception(port, &mut burst);
             for p in burst.drain(..) {
                 self.host.from_kernel(io, port, p);

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 #[path = "../../tests/common/frames.rs"]
 mod frames;
-use frames::{eth, eth_raw, ip, ipv4, ipv4_with, tcp, udp};
+use frames::{arp, eth, eth_raw, ip, ipv4, ipv4_with, tcp, udp};
 
 const P0: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const P1: [u8; 6] = [2, 0, 0, 0, 1, 1];
@@ -636,4 +636,74 @@ fn no_input_makes_the_engine_panic() {
         }
     }
     assert!(r.stats.drops(DropReason::Malformed) > 0);
+}
+
+/// A full burst of established flows, looked up together, leaves in
+/// arrival order with exact bytes; a SYN and its ACK in one burst (the ACK
+/// misses the burst lookup, which ran before the SYN made its entry) take
+/// the same connection.
+#[test]
+fn a_burst_of_established_flows_is_forwarded_in_order() {
+    let mut r = Rig::one(three_methods());
+    let syns: Vec<_> = (0..31).map(|i| from_client(80, 41000 + i, SYN)).collect();
+    r.run(0, &syns);
+    let mut burst: Vec<_> = (0..31)
+        .rev()
+        .map(|i| from_client(80, 41000 + i, ACK))
+        .collect();
+    burst.push(from_client(80, 42000, SYN));
+    let (_, out) = r.run(0, &burst);
+    let want: Vec<_> = (0..31)
+        .rev()
+        .map(|i| 41000 + i)
+        .chain([42000])
+        .map(|sport| {
+            let flags = if sport == 42000 { SYN } else { ACK };
+            let seg = tcp("10.0.0.2", "10.0.0.100", sport, 80, flags, &[]);
+            eth_raw(
+                RS[0],
+                P1,
+                0x0800,
+                &ipv4("10.0.0.2", "10.0.0.100", 6, 63, &seg),
+            )
+        })
+        .collect();
+    assert_eq!(out, want);
+    let (_, out) = r.run(
+        0,
+        &[from_client(80, 42001, SYN), from_client(80, 42001, ACK)],
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(r.shared.cores[0].dests[0].conns.get(), 33);
+    assert_eq!(
+        r.load(0),
+        (33, 0),
+        "every ACK moved its entry to ESTABLISHED"
+    );
+}
+
+/// Next hops are cached per destination; a neighbour that changes its MAC
+/// (learned, not static) gets the next packet at the new MAC.
+#[test]
+fn forwarding_follows_a_neighbour_that_moves() {
+    let mut cfg = config(three_methods(), 1024);
+    cfg.neighbours.retain(|n| n.ip != ip("10.1.0.11"));
+    let mut r = Rig::new(&cfg, Arc::new(Shared::new(1, 64)), 0);
+    let (_, out) = r.run(0, &[from_client(80, 40000, SYN)]);
+    assert_eq!(out.len(), 1, "an ARP request for the real server");
+    assert_eq!(&out[0][12..14], &[0x08, 0x06]);
+    const A: [u8; 6] = [2, 0xaa, 0, 0, 0, 11];
+    const B: [u8; 6] = [2, 0xbb, 0, 0, 0, 11];
+    let reply = |mac| eth(P1, mac, 0x0806, &arp(2, mac, "10.1.0.11", P1, "10.1.0.1"));
+    let (_, out) = r.run(1, &[reply(A)]);
+    assert_eq!(out.len(), 1, "the held SYN");
+    assert_eq!(out[0][..6], A);
+    for _ in 0..2 {
+        let (_, out) = r.run(0, &[from_client(80, 40000, ACK)]);
+        assert_eq!(out[0][..6], A);
+    }
+    let (_, out) = r.run(1, &[reply(B)]);
+    assert!(out.is_empty());
+    let (_, out) = r.run(0, &[from_client(80, 40000, ACK)]);
+    assert_eq!(out[0][..6], B, "the cached next hop followed the new MAC");
 }

@@ -197,7 +197,7 @@ impl<A: Addr> Conn<A> {
     /// `__ip_vs_conn_in_get`. The NO_CPORT clause also keeps templates
     /// (cport 0, no NO_CPORT) out of connection lookups.
     #[inline(always)]
-    pub(super) fn matches_in(&self, k: &ConnKey<A>) -> bool {
+    pub fn matches_in(&self, k: &ConnKey<A>) -> bool {
         self.cport == k.sport
             && self.vport == k.dport
             && self.caddr == k.src
@@ -210,7 +210,7 @@ impl<A: Addr> Conn<A> {
     /// the VIP for the other methods. Templates never match (the kernel
     /// could match one for a reply to port 0 of a client network address).
     #[inline(always)]
-    pub(super) fn matches_out(&self, k: &ConnKey<A>) -> bool {
+    pub fn matches_out(&self, k: &ConnKey<A>) -> bool {
         let (saddr, sport) = if self.fwd() == flags::MASQ {
             (self.daddr, self.dport)
         } else {

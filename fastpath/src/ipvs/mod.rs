@@ -91,17 +91,17 @@ impl Shared {
 
 /// The fields of a packet the engine keys on, parsed once.
 #[derive(Debug, Clone, Copy)]
-struct L4 {
-    proto: u8,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    sport: u16,
-    dport: u16,
+pub(crate) struct L4 {
+    pub(crate) proto: u8,
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) sport: u16,
+    pub(crate) dport: u16,
     /// TCP flags, or the first SCTP chunk type.
-    flags: u8,
+    pub(crate) flags: u8,
     /// The chunk after the first (SCTP), for ABORT bundling.
-    next_chunk: Option<u8>,
-    len: u64,
+    pub(crate) next_chunk: Option<u8>,
+    pub(crate) len: u64,
 }
 
 fn is_icmp(frame: &[u8]) -> bool {
@@ -111,6 +111,12 @@ fn is_icmp(frame: &[u8]) -> bool {
 fn parse_l4(frame: &[u8]) -> Result<L4, DropReason> {
     let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..])
         .map_err(|_| DropReason::Malformed)?;
+    l4_of(&ip)
+}
+
+/// The connection key fields of a validated IPv4 datagram.
+#[inline]
+pub(crate) fn l4_of(ip: &Ipv4Packet<&[u8]>) -> Result<L4, DropReason> {
     if ip.is_fragment() {
         return Err(DropReason::Fragment);
     }
@@ -142,6 +148,14 @@ fn parse_l4(frame: &[u8]) -> Result<L4, DropReason> {
         next_chunk,
         len: ip.total_len() as u64,
     })
+}
+
+/// Whether a TCP segment with `flags` is a plain ACK class segment: what
+/// keeps an ESTABLISHED connection ESTABLISHED in every table.
+#[inline]
+fn established_ack(flags: u8) -> bool {
+    use crate::wire::tcp::{FLAG_ACK, FLAG_FIN, FLAG_RST, FLAG_SYN};
+    flags & (FLAG_ACK | FLAG_FIN | FLAG_RST | FLAG_SYN) == FLAG_ACK
 }
 
 /// The worker's engine state.
@@ -298,11 +312,25 @@ impl<B: Buf> Host<B> {
                 return io.to_peer(owner, pkt);
             }
         }
-        let tick = (now / conn::TICK_MS as u64) as conn::Tick;
         let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
-        let mut found = self.ipvs.conns.lookup_in(&key);
+        let found = self.ipvs.conns.lookup_in(&key);
+        self.ipvs_in_conn(io, pkt, &h, found, now);
+    }
+
+    /// An inbound packet this worker owns, parsed, with its connection
+    /// looked up (`found`).
+    #[inline]
+    pub(crate) fn ipvs_in_conn<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        pkt: B,
+        h: &L4,
+        mut found: Option<ConnId>,
+        now: u64,
+    ) {
+        let tick = (now / conn::TICK_MS as u64) as conn::Tick;
         if let Some(id) = found {
-            if self.reuse(id, &h) {
+            if self.reuse(id, h) {
                 self.unbind(id, now);
                 self.ipvs.conns.remove(id);
                 found = None;
@@ -310,12 +338,15 @@ impl<B: Buf> Host<B> {
         }
         let id = match found {
             Some(id) => id,
-            None => match self.new_conn(io, &h, key, &pkt, now, tick) {
-                Some(id) => id,
-                None => return,
-            },
+            None => {
+                let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+                match self.new_conn(io, h, key, &pkt, now, tick) {
+                    Some(id) => id,
+                    None => return,
+                }
+            }
         };
-        self.on_packet(id, &h, Dir::Input, tick);
+        self.on_packet(id, h, Dir::Input, tick);
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
@@ -358,8 +389,21 @@ impl<B: Buf> Host<B> {
         let Some(id) = self.ipvs.conns.lookup_out(&key) else {
             return self.stats.count_drop(DropReason::UnknownDestination);
         };
+        self.ipvs_out_conn(io, pkt, &h, id, now);
+    }
+
+    /// A reply of connection `id`, which this worker owns.
+    #[inline]
+    pub(crate) fn ipvs_out_conn<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        mut pkt: B,
+        h: &L4,
+        id: ConnId,
+        now: u64,
+    ) {
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
-        self.on_packet(id, &h, Dir::Output, tick);
+        self.on_packet(id, h, Dir::Output, tick);
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
@@ -454,7 +498,10 @@ impl<B: Buf> Host<B> {
         }
     }
 
-    fn mtu_towards(&self, a: Ipv4Addr) -> u16 {
+    fn mtu_towards(&mut self, a: Ipv4Addr) -> u16 {
+        if let Some(nh) = self.next_hop(a) {
+            return nh.mtu;
+        }
         self.routes
             .lookup(a)
             .map_or(1500, |r| self.ports[r.port].mtu)
@@ -462,10 +509,10 @@ impl<B: Buf> Host<B> {
 
     /// conn_reuse_mode / expire_nodest_conn (reference 5.4) for a new
     /// connection's first packet matching an old entry.
+    #[inline]
     fn reuse(&self, id: ConnId, h: &L4) -> bool {
-        let Some(c) = self.ipvs.conns.get(id) else {
-            return false;
-        };
+        // Only the first packet of a new connection can reuse an entry,
+        // so most packets are done after looking at their flags.
         let Some(p) = Proto::from_ip(h.proto) else {
             return false;
         };
@@ -477,6 +524,9 @@ impl<B: Buf> Host<B> {
         if !is_new {
             return false;
         }
+        let Some(c) = self.ipvs.conns.get(id) else {
+            return false;
+        };
         let svc = self.ipvs.table.services().get(c.svc as usize);
         let quiesced = self.ipvs.settings.expire_nodest_conn
             && svc
@@ -611,9 +661,23 @@ impl<B: Buf> Host<B> {
     /// Moves the protocol state machine for one packet of connection `id`,
     /// with the ActiveConn/InActConn and template bookkeeping it implies,
     /// and restarts the entry's timer.
+    #[inline]
     fn on_packet(&mut self, id: ConnId, h: &L4, dir: Dir, tick: conn::Tick) {
         let e = &mut self.ipvs;
         let Some(c) = e.conns.get_mut(id) else { return };
+        // The packet of nearly every TCP connection's life: a segment with
+        // neither SYN, FIN nor RST on an established connection, in either
+        // direction of any table, leaves it established and only restarts
+        // its timer (reference 5.2). Skip the tables for it.
+        if h.proto == ipv4::PROTO_TCP
+            && c.state == proto::tcp::State::Established as u8
+            && established_ack(h.flags)
+            && (dir == Dir::Input || c.flags & conn::flags::NOOUTPUT == 0)
+        {
+            c.timeout = ticks(e.timeouts.tcp(proto::tcp::State::Established));
+            e.conns.touch(id, tick);
+            return;
+        }
         let (dir, no_output) = dir.resolve(c.flags & conn::flags::NOOUTPUT != 0);
         if !no_output {
             c.flags &= !conn::flags::NOOUTPUT;
@@ -700,19 +764,31 @@ impl<B: Buf> Host<B> {
         now: u64,
         relay: bool,
     ) {
-        let mtu = self.mtu_towards(c.daddr);
+        let hop = self.next_hop(c.daddr);
+        let mtu = match hop {
+            Some(nh) => nh.mtu,
+            None => self.mtu_towards(c.daddr),
+        };
         let v = match (c.flags & conn::flags::FWD_MASK) as u8 {
             m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {
                 // The real server is the next hop; the VIP stays the
                 // destination.
-                Verdict::Forward => return self.send_via(io, pkt, c.daddr, now),
+                Verdict::Forward => {
+                    return match hop {
+                        Some(nh) => self.send_l2(io, nh.port(), nh.mac, pkt),
+                        None => self.send_via(io, pkt, c.daddr, now),
+                    }
+                }
                 v => v,
             },
             m if m == Method::Tun as u8 => {
-                let src = self
-                    .routes
-                    .lookup(c.daddr)
-                    .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src);
+                let src = match hop {
+                    Some(nh) => nh.src,
+                    None => self
+                        .routes
+                        .lookup(c.daddr)
+                        .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src),
+                };
                 self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
                 let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
                 xmit::tun::encapsulate(&mut pkt, &p)
@@ -824,5 +900,37 @@ impl<B: Buf> Host<B> {
                 d.persist.add(-1);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `on_packet` skips the state tables for [`established_ack`] segments
+    /// on ESTABLISHED entries; that is only right if the tables agree for
+    /// every such flag byte, in every direction and table, secure or not.
+    #[test]
+    fn the_established_shortcut_agrees_with_the_tables() {
+        let t = Timeouts::DEFAULT;
+        let est = proto::tcp::State::Established;
+        let mut checked = 0;
+        for flags in 0..=255u8 {
+            if !established_ack(flags) {
+                continue;
+            }
+            for dir in [Dir::Input, Dir::Output, Dir::InputOnly] {
+                for secure in [false, true] {
+                    let tr = proto::tcp::on_packet(&t, est, dir, flags, secure);
+                    assert_eq!(tr.state, est, "flags {flags:#x} {dir:?}");
+                    assert_eq!(tr.timeout_ms, t.tcp(est));
+                    assert_eq!(tr.counters, CounterMove::Stay);
+                    assert!(!tr.assure);
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 16 * 6, "every byte with ACK and no SYN/FIN/RST");
+        assert!(!established_ack(0) && !established_ack(0x11) && established_ack(0x18));
     }
 }

@@ -86,6 +86,9 @@ fn unkey(k: u64) -> (usize, Ipv4Addr) {
 pub struct NeighTable<B> {
     map: HashMap<u64, Entry<B>>,
     limit: usize,
+    /// Bumped by every change to any entry's MAC or state, so a cache of
+    /// resolved next hops (the host's) knows when to look again.
+    gen: u32,
 }
 
 impl<B> NeighTable<B> {
@@ -93,7 +96,14 @@ impl<B> NeighTable<B> {
         NeighTable {
             map: HashMap::with_capacity(limit * 2),
             limit,
+            gen: 0,
         }
+    }
+
+    /// Changes whenever any entry's MAC or state may have changed.
+    #[inline]
+    pub fn generation(&self) -> u32 {
+        self.gen
     }
 
     pub fn len(&self) -> usize {
@@ -114,6 +124,7 @@ impl<B> NeighTable<B> {
             queue: ArrayVec::new(),
         };
         self.map.insert(key(port, ip), e);
+        self.gen = self.gen.wrapping_add(1);
     }
 
     pub fn state(&self, port: usize, ip: Ipv4Addr) -> Option<(State, MacAddr)> {
@@ -129,6 +140,7 @@ impl<B> NeighTable<B> {
                 State::Reachable | State::Probe | State::Permanent => Resolve::Ready(e.mac, pkt),
                 State::Stale => {
                     // First use while unconfirmed: keep sending, probe now.
+                    self.gen = self.gen.wrapping_add(1);
                     e.state = State::Probe;
                     e.probes = 0;
                     e.deadline = now;
@@ -188,6 +200,7 @@ impl<B> NeighTable<B> {
             (State::Stale, now + STALE_GC_MS)
         };
         let room = self.map.len() < self.limit;
+        self.gen = self.gen.wrapping_add(1);
         match self.map.get_mut(&k) {
             Some(e) if e.state == State::Permanent => None,
             Some(e) => {
@@ -219,9 +232,13 @@ impl<B> NeighTable<B> {
     /// Runs due timers; O(table) but called every few milliseconds on a
     /// table of at most `limit` entries, never per packet.
     pub fn tick(&mut self, now: u64, mut act: impl FnMut(Timer<B>)) {
+        let gen = &mut self.gen;
         self.map.retain(|&k, e| {
             if now < e.deadline {
                 return true;
+            }
+            if e.state != State::Permanent {
+                *gen = gen.wrapping_add(1);
             }
             let (port, ip) = unkey(k);
             match e.state {
