@@ -70,10 +70,12 @@ pub enum Local {
 
 pub struct Host<B> {
     pub(crate) ports: Vec<PortConfig>,
-    /// Sorted by address for binary search; an interface address that is also
-    /// a VIP is listed as the interface (it answers as both).
+    /// Interface and broadcast addresses, sorted by address for binary
+    /// search; an interface address that is also a VIP counts as the
+    /// interface (it answers as both).
     local: Vec<(Ipv4Addr, Local)>,
-    vips: Vec<Ipv4Addr>,
+    /// Sorted; replaced with each service snapshot (ripvsadm adds VIPs).
+    vips: Arc<[Ipv4Addr]>,
     pub(crate) routes: RouteTable,
     pub(crate) neigh: NeighTable<B>,
     pub(crate) stats: Arc<WorkerStats>,
@@ -152,23 +154,18 @@ impl<B: Buf> Host<B> {
         let mut vips = cfg.vips.clone();
         vips.sort();
         vips.dedup();
-        for &v in &vips {
-            if !local.iter().any(|&(a, _)| a == v) {
-                local.push((v, Local::Vip));
-            }
-        }
         local.sort_by_key(|&(a, _)| a);
         local.dedup_by_key(|&mut (a, _)| a);
         let mut host = Host {
             ports: cfg.ports.clone(),
             local,
-            vips,
+            vips: vips.into(),
             routes: RouteTable::default(),
             neigh: NeighTable::new(cfg.neigh_limit.max(16)),
             nh: vec![NextHop::EMPTY; NH_SLOTS].into_boxed_slice(),
             stats,
             ipvs: crate::ipvs::Ipvs::new(
-                cfg.services.clone(),
+                Arc::new(cfg.services.clone()),
                 shared.clone(),
                 me,
                 cfg.max_connections / shared.cores.len().max(1),
@@ -198,10 +195,16 @@ impl<B: Buf> Host<B> {
         if dst.is_multicast() {
             return Some(Local::Broadcast);
         }
-        self.local
-            .binary_search_by_key(&dst, |&(a, _)| a)
-            .ok()
-            .map(|i| self.local[i].1)
+        if let Ok(i) = self.local.binary_search_by_key(&dst, |&(a, _)| a) {
+            return Some(self.local[i].1);
+        }
+        self.is_vip(dst).then_some(Local::Vip)
+    }
+
+    /// Takes the VIPs of a new snapshot (sorted, deduplicated); returns
+    /// the old set for the control thread to free.
+    pub fn set_vips(&mut self, vips: Arc<[Ipv4Addr]>) -> Arc<[Ipv4Addr]> {
+        core::mem::replace(&mut self.vips, vips)
     }
 
     pub fn is_vip(&self, a: Ipv4Addr) -> bool {

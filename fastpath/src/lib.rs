@@ -14,6 +14,7 @@ pub mod input;
 pub mod io;
 pub mod ipvs;
 pub mod local;
+pub mod mailbox;
 pub mod output;
 pub mod proto;
 pub mod sched;

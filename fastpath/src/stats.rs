@@ -58,6 +58,9 @@ counter_set! {
         NoConnection => "no_connection",
         /// The scheduler found no available real server.
         NoDestination => "no_destination",
+        /// A packet of a connection whose real server was removed, with
+        /// expire_nodest_conn off (reference 4.7).
+        DestRemoved => "dest_removed",
         /// The connection table is full: new connections are refused.
         ConnTableFull => "conn_table_full",
         /// TTL ran out on the way to a real server.

@@ -5,6 +5,7 @@
 use crate::host::{Host, HostConfig};
 use crate::io::{Buf, Io, BURST};
 use crate::ipvs::Shared;
+use crate::mailbox::{ConnRow, Mail, Mailbox, Reply};
 use crate::stats::{DropReason, WorkerStats};
 use arrayvec::ArrayVec;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub struct Worker<B: Buf> {
     host: Host<B>,
     next_tick: u64,
     announced: bool,
+    mailbox: Option<Mailbox>,
 }
 
 impl<B: Buf> Worker<B> {
@@ -35,7 +37,13 @@ impl<B: Buf> Worker<B> {
             host: Host::new(cfg, stats, shared, me),
             next_tick: 0,
             announced: false,
+            mailbox: None,
         }
+    }
+
+    /// Connects the worker to the control thread.
+    pub fn set_mailbox(&mut self, mb: Mailbox) {
+        self.mailbox = Some(mb);
     }
 
     pub fn host(&self) -> &Host<B> {
@@ -52,6 +60,7 @@ impl<B: Buf> Worker<B> {
             }
             self.announced = true;
         }
+        self.mail(io, now);
         let mut burst: ArrayVec<B, BURST> = ArrayVec::new();
         for port in 0..io.nports() {
             io.rx_burst(port, &mut burst);
@@ -78,6 +87,40 @@ impl<B: Buf> Worker<B> {
             self.host.tick(io, now);
             self.host.ipvs_tick(now);
             self.next_tick = now + TICK_MS;
+        }
+    }
+
+    /// Commands from the control thread, between bursts.
+    fn mail<I: Io<Buf = B>>(&mut self, io: &I, now: u64) {
+        let Some(mb) = &self.mailbox else { return };
+        while let Some(m) = mb.try_recv() {
+            match m {
+                Mail::Snapshot { snap, scheds } => {
+                    let ipvs = &mut self.host.ipvs;
+                    let (table, scheds) =
+                        ipvs.install(snap.table, scheds, snap.timeouts, snap.settings);
+                    let vips = self.host.set_vips(snap.vips);
+                    mb.reply(Reply::Retired {
+                        table,
+                        vips,
+                        scheds,
+                    });
+                }
+                Mail::Conns { cursor, mut rows } => {
+                    let tick = (now / crate::conn::TICK_MS as u64) as crate::conn::Tick;
+                    let max = rows.capacity();
+                    let next = self.host.ipvs.conns.page(cursor, max, |_, c| {
+                        if rows.len() < max {
+                            rows.push(ConnRow::of(c, tick));
+                        }
+                    });
+                    mb.reply(Reply::Conns {
+                        worker: io.worker(),
+                        rows,
+                        next,
+                    });
+                }
+            }
         }
     }
 }

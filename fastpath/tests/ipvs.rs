@@ -707,3 +707,153 @@ fn forwarding_follows_a_neighbour_that_moves() {
     let (_, out) = r.run(0, &[from_client(80, 40000, ACK)]);
     assert_eq!(out[0][..6], B, "the cached next hop followed the new MAC");
 }
+
+mod live {
+    use super::*;
+    use fastpath::mailbox::{mailboxes, Postbox, Snapshot};
+    use fastpath::proto::Timeouts;
+    use std::time::Duration;
+
+    fn publish(pb: &Postbox, services: Vec<Service>, vips: &[&str], nodest: bool) {
+        let table = Arc::new(ServiceTable::new(services, vec![]).unwrap());
+        let mut v: Vec<Ipv4Addr> = vips.iter().map(|a| ip(a)).collect();
+        v.sort();
+        let settings = fastpath::ipvs::Settings {
+            expire_nodest_conn: nodest,
+            ..Default::default()
+        };
+        let snap = Snapshot {
+            table: table.clone(),
+            vips: v.into(),
+            timeouts: Timeouts::DEFAULT,
+            settings,
+        };
+        pb.publish(&snap, |_| {
+            table
+                .services()
+                .iter()
+                .map(|s| fastpath::sched::new(s.scheduler, s.flags))
+                .collect()
+        })
+        .unwrap();
+    }
+
+    fn to(vip: &str, dport: u16, sport: u16, flags: u8) -> Vec<u8> {
+        let seg = tcp("10.0.0.2", vip, sport, dport, flags, &[]);
+        eth(P0, CLI, 0x0800, &ipv4("10.0.0.2", vip, 6, 64, &seg))
+    }
+
+    fn rr2() -> Service {
+        service(
+            0,
+            TCP,
+            80,
+            Kind::Rr,
+            vec![
+                dest(1, 12, 80, Method::Dr, 1),
+                dest(0, 11, 80, Method::Dr, 1),
+            ],
+        )
+    }
+
+    /// A snapshot adds a service on a new VIP and keeps the rr cursor of
+    /// the service it does not change; listing pages come back through
+    /// the mailbox.
+    #[test]
+    fn a_new_snapshot_is_picked_up_between_bursts() {
+        let mut r = Rig::one(vec![rr2()]);
+        let (pb, mut boxes) = mailboxes(1);
+        r.w.set_mailbox(boxes.remove(0));
+        let (_, out) = r.run(0, &[to("10.0.0.100", 80, 1000, SYN)]);
+        assert_eq!(out[0][5], 12, "rr starts at the head");
+        let (_, out) = r.run(0, &[to("10.0.0.200", 80, 1000, SYN)]);
+        assert!(out.is_empty(), "not a VIP yet");
+        let mut other = service(7, TCP, 80, Kind::Rr, vec![dest(5, 13, 80, Method::Dr, 1)]);
+        other.vip = ip("10.0.0.200");
+        publish(
+            &pb,
+            vec![rr2(), other],
+            &["10.0.0.100", "10.0.0.200"],
+            false,
+        );
+        let (_, out) = r.run(
+            0,
+            &[
+                to("10.0.0.100", 80, 1001, SYN),
+                to("10.0.0.200", 80, 1002, SYN),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0][5], 11, "the rr cursor survived the snapshot");
+        assert_eq!(out[1][5], 13, "the new service on the new VIP");
+        let arp_req = eth(
+            [0xff; 6],
+            CLI,
+            0x0806,
+            &arp(1, CLI, "10.0.0.2", [0; 6], "10.0.0.200"),
+        );
+        let (out0, _) = r.run(0, &[arp_req]);
+        assert_eq!(out0.len(), 1, "the new VIP answers ARP");
+        // A listing, two entries per page.
+        let w = std::thread::spawn(move || {
+            let mut rows = Vec::new();
+            let mut cursor = Some(0);
+            while let Some(c) = cursor {
+                let (page, next) = pb.conns(0, c, 2, Duration::from_secs(5)).unwrap();
+                assert!(page.len() <= 2);
+                rows.extend(page);
+                cursor = next;
+            }
+            rows
+        });
+        let rows = loop {
+            r.w.poll(&mut r.io);
+            if w.is_finished() {
+                break w.join().unwrap();
+            }
+        };
+        let mut got: Vec<_> = rows
+            .iter()
+            .map(|c| (c.cport, c.daddr.octets()[3], c.state))
+            .collect();
+        got.sort();
+        let syn_recv = fastpath::proto::tcp::State::SynRecv as u8;
+        assert_eq!(
+            got,
+            vec![
+                (1000, 12, syn_recv),
+                (1001, 11, syn_recv),
+                (1002, 13, syn_recv)
+            ]
+        );
+        assert!(rows
+            .iter()
+            .all(|c| c.expires_ms > 0 && c.expires_ms <= 60_000));
+    }
+
+    /// Reference 4.7: a removed real server's connections drop their
+    /// packets (expire_nodest_conn=0) or are expired and rescheduled (1).
+    #[test]
+    fn connections_of_a_removed_server_follow_expire_nodest_conn() {
+        for nodest in [false, true] {
+            let mut r = Rig::one(vec![rr2()]);
+            let (pb, mut boxes) = mailboxes(1);
+            r.w.set_mailbox(boxes.remove(0));
+            let (_, out) = r.run(0, &[to("10.0.0.100", 80, 1000, SYN)]);
+            assert_eq!(out[0][5], 12);
+            let only11 = service(0, TCP, 80, Kind::Rr, vec![dest(0, 11, 80, Method::Dr, 1)]);
+            publish(&pb, vec![only11], &["10.0.0.100"], nodest);
+            let (_, out) = r.run(0, &[to("10.0.0.100", 80, 1000, ACK)]);
+            assert!(out.is_empty(), "nodest={nodest}: the ACK is dropped");
+            let (_, out) = r.run(0, &[to("10.0.0.100", 80, 1000, SYN)]);
+            if nodest {
+                assert_eq!(out[0][5], 11, "expired, then scheduled anew");
+                assert_eq!(r.stats.drops(DropReason::NoConnection), 1);
+                assert_eq!(r.stats.drops(DropReason::DestRemoved), 0);
+            } else {
+                assert!(out.is_empty(), "still the removed server's connection");
+                assert_eq!(r.stats.drops(DropReason::DestRemoved), 2);
+            }
+        }
+    }
+}

@@ -160,7 +160,7 @@ fn established_ack(flags: u8) -> bool {
 
 /// The worker's engine state.
 pub struct Ipvs {
-    pub(crate) table: ServiceTable,
+    pub(crate) table: Arc<ServiceTable>,
     pub(crate) conns: ConnTable<Ipv4Addr>,
     scheds: Vec<Box<dyn Scheduler>>,
     shared: Arc<Shared>,
@@ -177,7 +177,7 @@ fn ticks(ms: u32) -> conn::Tick {
 
 impl Ipvs {
     pub fn new(
-        table: ServiceTable,
+        table: Arc<ServiceTable>,
         shared: Arc<Shared>,
         me: usize,
         capacity: usize,
@@ -210,6 +210,49 @@ impl Ipvs {
 
     fn mine(&self) -> &CoreCounters {
         &self.shared.cores[self.me]
+    }
+
+    /// Switches to a new snapshot (design section 4), between bursts.
+    /// `scheds` are fresh schedulers for `table`'s services, in its order,
+    /// built by the control thread; a service that keeps its id and its
+    /// scheduler keeps this worker's scheduler state instead (the rr
+    /// cursor, lblc's table), told of any change to its servers. Returns
+    /// what this worker no longer uses, for the control thread to free:
+    /// the worker itself never frees memory.
+    pub fn install(
+        &mut self,
+        table: Arc<ServiceTable>,
+        mut scheds: Vec<Box<dyn Scheduler>>,
+        timeouts: Timeouts,
+        settings: Settings,
+    ) -> (Arc<ServiceTable>, Vec<Box<dyn Scheduler>>) {
+        if scheds.len() != table.services().len() {
+            // Not a set for this table: keep running on the old one.
+            return (table, scheds);
+        }
+        for (i, s) in table.services().iter().enumerate() {
+            let kept = self.table.index_of(s.id).filter(|&o| {
+                let old = self.table.get(o);
+                old.scheduler == s.scheduler && old.flags == s.flags
+            });
+            if let Some(o) = kept {
+                core::mem::swap(&mut scheds[i], &mut self.scheds[o as usize]);
+            }
+            scheds[i].update(&Load {
+                dests: &s.dests,
+                cores: &self.shared.cores,
+                overload: &self.shared.overload,
+            });
+        }
+        let old_table = core::mem::replace(&mut self.table, table);
+        let old_scheds = core::mem::replace(&mut self.scheds, scheds);
+        self.timeouts = timeouts;
+        self.settings = settings;
+        (old_table, old_scheds)
+    }
+
+    pub fn table(&self) -> &ServiceTable {
+        &self.table
     }
 
     pub fn connections(&self) -> &ConnTable<Ipv4Addr> {
@@ -330,7 +373,17 @@ impl<B: Buf> Host<B> {
     ) {
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
         if let Some(id) = found {
-            if self.reuse(id, h) {
+            let gone = self
+                .ipvs
+                .conns
+                .get(id)
+                .is_some_and(|c| !self.ipvs.table.dest_live(c.dest));
+            if gone && !self.ipvs.settings.expire_nodest_conn {
+                // Reference 4.7: the real server was removed; the packet
+                // is dropped and the entry left to time out.
+                return self.stats.count_drop(DropReason::DestRemoved);
+            }
+            if gone || self.reuse(id, h) {
                 self.unbind(id, now);
                 self.ipvs.conns.remove(id);
                 found = None;
@@ -527,7 +580,7 @@ impl<B: Buf> Host<B> {
         let Some(c) = self.ipvs.conns.get(id) else {
             return false;
         };
-        let svc = self.ipvs.table.services().get(c.svc as usize);
+        let svc = self.ipvs.table.by_id(c.svc);
         let quiesced = self.ipvs.settings.expire_nodest_conn
             && svc
                 .and_then(|s| Ipvs::find_dest(s, c.dest))
@@ -727,7 +780,7 @@ impl<B: Buf> Host<B> {
         }
         e.conns.touch(id, tick);
         if assure && controlled {
-            if let Some(svc) = e.table.services().get(svc_id as usize) {
+            if let Some(svc) = e.table.by_id(svc_id) {
                 e.shared
                     .templates
                     .assure(&Ipvs::tpl_key(svc, caddr, proto_n, vport));
@@ -743,7 +796,7 @@ impl<B: Buf> Host<B> {
         if let Some(d) = e.shared.cores[e.me].dests.get(c.dest as usize) {
             if active { &d.active } else { &d.inactive }.add(-1);
         }
-        if let Some(svc) = e.table.services().get(c.svc as usize) {
+        if let Some(svc) = e.table.by_id(c.svc) {
             if c.control != conn::NONE {
                 e.shared
                     .templates
@@ -884,7 +937,7 @@ impl<B: Buf> Host<B> {
             if let Some(d) = shared.cores[me].dests.get(c.dest as usize) {
                 if active { &d.active } else { &d.inactive }.add(-1);
             }
-            if let Some(svc) = table.services().get(c.svc as usize) {
+            if let Some(svc) = table.by_id(c.svc) {
                 if c.control != conn::NONE {
                     shared
                         .templates

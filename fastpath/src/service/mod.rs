@@ -95,6 +95,12 @@ pub struct ServiceTable {
     exact: HashMap<(u8, Ipv4Addr, u16), u32>,
     by_mark: HashMap<u32, u32>,
     rules: Vec<MarkRule>,
+    /// Service id → index in `services` (`u32::MAX`: none). Connections
+    /// name their service by id, which outlives any one snapshot.
+    index: Vec<u32>,
+    /// Bit per real-server id: in this snapshot (IPVS's AVAILABLE flag; a
+    /// deleted server's connections live on without it).
+    live: Vec<u64>,
 }
 
 /// Why a table could not be built.
@@ -102,6 +108,8 @@ pub struct ServiceTable {
 pub enum TableError {
     Duplicate(String),
     UnknownMark(u32),
+    /// A service or real-server id beyond the counter blocks.
+    IdTooLarge(u32),
 }
 
 impl ServiceTable {
@@ -125,12 +133,63 @@ impl ServiceTable {
                 }
             }
         }
+        let mut index = Vec::new();
+        let mut live = Vec::new();
+        for (i, s) in services.iter().enumerate() {
+            if s.id as usize >= counters::MAX_SERVICES {
+                return Err(TableError::IdTooLarge(s.id));
+            }
+            if index.len() <= s.id as usize {
+                index.resize(s.id as usize + 1, u32::MAX);
+            }
+            index[s.id as usize] = i as u32;
+            for d in &s.dests {
+                if d.id as usize >= counters::MAX_DESTS {
+                    return Err(TableError::IdTooLarge(d.id));
+                }
+                let w = d.id as usize / 64;
+                if live.len() <= w {
+                    live.resize(w + 1, 0u64);
+                }
+                live[w] |= 1 << (d.id % 64);
+            }
+        }
         Ok(ServiceTable {
             services,
             exact,
             by_mark,
             rules,
+            index,
+            live,
         })
+    }
+
+    /// The service with stable id `id`, if this snapshot has it.
+    #[inline]
+    pub fn by_id(&self, id: u32) -> Option<&Service> {
+        let i = *self.index.get(id as usize)?;
+        self.services.get(i as usize)
+    }
+
+    /// The index of the service with id `id`.
+    #[inline]
+    pub fn index_of(&self, id: u32) -> Option<u32> {
+        self.index
+            .get(id as usize)
+            .copied()
+            .filter(|&i| i != u32::MAX)
+    }
+
+    /// Whether real server `id` is in this snapshot.
+    #[inline]
+    pub fn dest_live(&self, id: u32) -> bool {
+        self.live
+            .get(id as usize / 64)
+            .is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    pub fn rules(&self) -> &[MarkRule] {
+        &self.rules
     }
 
     pub fn services(&self) -> &[Service] {
