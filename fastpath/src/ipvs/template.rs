@@ -170,6 +170,16 @@ impl Templates {
         }
     }
 
+    /// Listing: calls `f` for every template of shard `shard` (one short
+    /// lock), and returns the next shard to list, or `None` after the last.
+    pub fn page(&self, shard: usize, mut f: impl FnMut(&TplKey, &Tpl)) -> Option<usize> {
+        let m = self.shards.get(shard)?;
+        for (k, t) in m.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            f(k, t);
+        }
+        (shard + 1 < SHARDS).then_some(shard + 1)
+    }
+
     pub fn get(&self, k: &TplKey) -> Option<Tpl> {
         self.shard(k)
             .lock()
