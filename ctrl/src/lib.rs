@@ -5,6 +5,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod control;
 pub mod model;
 pub mod report;
 pub mod snapshot;
+pub mod stats;
