@@ -8,5 +8,6 @@
 pub mod control;
 pub mod model;
 pub mod report;
+pub mod server;
 pub mod snapshot;
 pub mod stats;
