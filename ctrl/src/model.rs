@@ -63,13 +63,11 @@ impl SvcEntry {
         self.by_addr.get(&(addr, port)).map(|&i| &self.dests[i])
     }
 
-    fn reindex(&mut self) {
-        self.by_addr = self
-            .dests
-            .iter()
-            .enumerate()
-            .map(|(i, d)| ((d.spec.addr, d.spec.port), i))
-            .collect();
+    /// After a removal at `from`: the servers behind it moved up one.
+    fn reindex_from(&mut self, from: usize) {
+        for (i, d) in self.dests.iter().enumerate().skip(from) {
+            self.by_addr.insert((d.spec.addr, d.spec.port), i);
+        }
     }
 }
 
@@ -326,6 +324,14 @@ impl Model {
         }
     }
 
+    #[cfg(test)]
+    fn with_limits(cfg: &Config, svcs: usize, dests: usize) -> Model {
+        let mut m = Model::empty(cfg);
+        m.svc_ids = Ids::new(svcs);
+        m.dest_ids = Ids::new(dests);
+        m
+    }
+
     /// The config's table. Ids follow the file's order from 0: services by
     /// position, real servers counted across services.
     pub fn from_config(cfg: &Config) -> Result<Model, ApiError> {
@@ -367,8 +373,9 @@ impl Model {
                 Ok(())
             }
             Command::Clear => {
-                while !self.services.is_empty() {
-                    self.remove_service(self.services.len() - 1);
+                self.by_key.clear();
+                for s in std::mem::take(&mut self.services) {
+                    self.trash_service(s);
                 }
                 Ok(())
             }
@@ -383,7 +390,8 @@ impl Model {
                 };
                 let s = &mut self.services[si];
                 let d = s.dests.remove(di);
-                s.reindex();
+                s.by_addr.remove(&(d.spec.addr, d.spec.port));
+                s.reindex_from(di);
                 self.dest_trash.push(TrashDest {
                     id: d.id,
                     svc: *svc,
@@ -508,12 +516,13 @@ impl Model {
     fn remove_service(&mut self, i: usize) {
         let s = self.services.remove(i);
         self.by_key.remove(&s.spec.key);
-        for (k, v) in self.by_key.iter_mut() {
-            if *v > i {
-                *v -= 1;
-            }
-            debug_assert!(self.services[*v].spec.key == *k);
+        for (j, t) in self.services.iter().enumerate().skip(i) {
+            self.by_key.insert(t.spec.key, j);
         }
+        self.trash_service(s);
+    }
+
+    fn trash_service(&mut self, s: SvcEntry) {
         for d in &s.dests {
             self.dest_trash.push(TrashDest {
                 id: d.id,
@@ -871,4 +880,102 @@ pub fn config_commands(cfg: &Config) -> Vec<Command> {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[[ports]]
+name = "p0"
+device = "net_ring0"
+addresses = ["10.0.0.1/24"]
+"#;
+
+    fn cfg(services: &[(u16, &[&str])]) -> Config {
+        let mut t = BASE.to_string();
+        for (port, rs) in services {
+            t.push_str(&format!(
+                "[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = {port}\n"
+            ));
+            for a in rs.iter() {
+                t.push_str(&format!("[[services.real_servers]]\naddress = \"{a}\"\n"));
+            }
+        }
+        conf::parse(&t, "t.toml").unwrap()
+    }
+
+    fn key(port: u16) -> SvcKey {
+        SvcKey::Addr {
+            proto: Proto::Tcp,
+            addr: "10.0.0.100".parse().unwrap(),
+            port,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn indexes_follow_deletions_in_the_middle() {
+        let c = cfg(&[
+            (80, &["10.0.1.1", "10.0.1.2", "10.0.1.3"]),
+            (81, &[]),
+            (82, &["10.0.1.9"]),
+        ]);
+        let mut m = Model::from_config(&c).unwrap();
+        m.apply(&Command::DelDest {
+            svc: key(80),
+            addr: ip("10.0.1.2"),
+            port: 80,
+        })
+        .unwrap();
+        let s = m.service(&key(80)).unwrap();
+        assert_eq!(s.dest(ip("10.0.1.3"), 80).unwrap().id, 2);
+        assert_eq!(s.dest(ip("10.0.1.1"), 80).unwrap().id, 0);
+        assert!(s.dest(ip("10.0.1.2"), 80).is_none());
+        m.apply(&Command::DelService(key(81))).unwrap();
+        assert_eq!(m.service(&key(82)).unwrap().id, 2);
+        assert_eq!(
+            m.apply(&Command::DelService(key(81))).unwrap_err().errno,
+            Errno::Esrch
+        );
+        m.apply(&Command::Clear).unwrap();
+        assert_eq!(m.services().count(), 0);
+        assert_eq!(m.trash_len(), (3, 4));
+        // Nothing counts against them: freed on the second collection.
+        let cores = [Arc::new(CoreCounters::default())];
+        assert_eq!(m.collect_trash(&cores), 0);
+        assert_eq!(m.collect_trash(&cores), 7);
+        assert_eq!(m.trash_len(), (0, 0));
+    }
+
+    #[test]
+    fn a_reload_that_does_not_fit_changes_nothing() {
+        let c1 = cfg(&[(80, &["10.0.1.1"])]);
+        let mut m = Model::with_limits(&c1, 4, 2);
+        for cmd in config_commands(&c1) {
+            m.apply(&cmd).unwrap();
+        }
+        let c2 = cfg(&[(80, &["10.0.1.1", "10.0.1.2"]), (81, &["10.0.1.3"])]);
+        let before = format!("{:?}", m.to_table().unwrap().services());
+        let e = m.reload(&c2).unwrap_err();
+        assert_eq!(e.errno, Errno::Enomem);
+        assert_eq!(format!("{:?}", m.to_table().unwrap().services()), before);
+        assert_eq!(m.free_ids(), (3, 1));
+        // A deleted server's id stays in the trash until collected.
+        let c3 = cfg(&[(80, &["10.0.1.2"])]);
+        let cmds = m.reload(&c3).unwrap();
+        assert_eq!(cmds.len(), 2, "{cmds:?}");
+        assert_eq!(m.free_ids(), (3, 0));
+        let c4 = cfg(&[(80, &["10.0.1.2"]), (81, &["10.0.1.3"])]);
+        assert_eq!(m.reload(&c4).unwrap_err().errno, Errno::Enomem);
+        let cores = [Arc::new(CoreCounters::default())];
+        m.collect_trash(&cores);
+        m.collect_trash(&cores);
+        assert_eq!(m.reload(&c4).unwrap().len(), 2);
+        assert_eq!(m.free_ids(), (2, 0));
+    }
 }
