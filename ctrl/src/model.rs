@@ -507,6 +507,9 @@ impl Model {
         self.check_svc_spec(spec)?;
         let i = self.svc_index(&spec.key)?;
         let kind = self.check_sched_pe(spec)?;
+        if kind == sched::Kind::Mh && self.services[i].dests.len() > sched::mh::TAB_SIZE {
+            return Err(mh_full());
+        }
         let s = &mut self.services[i];
         s.spec = spec.clone();
         s.kind = kind;
@@ -616,6 +619,11 @@ impl Model {
                 Errno::Einval,
                 format!("real server address {addr} is not unicast"),
             ));
+        }
+        if self.services[si].kind == sched::Kind::Mh
+            && self.services[si].dests.len() >= sched::mh::TAB_SIZE
+        {
+            return Err(mh_full());
         }
         let restored = self
             .dest_trash
@@ -859,6 +867,14 @@ fn dest_label(a: IpAddr, port: u16) -> String {
     }
 }
 
+/// Maglev gives every server at least one slot, as the kernel's mh does.
+fn mh_full() -> ApiError {
+    err(
+        Errno::Einval,
+        format!("mh schedules at most {} real servers", sched::mh::TAB_SIZE),
+    )
+}
+
 fn no_dest(a: IpAddr, port: u16) -> ApiError {
     err(
         Errno::Enoent,
@@ -977,5 +993,39 @@ addresses = ["10.0.0.1/24"]
         m.collect_trash(&cores);
         assert_eq!(m.reload(&c4).unwrap().len(), 2);
         assert_eq!(m.free_ids(), (2, 0));
+    }
+
+    #[test]
+    fn mh_takes_at_most_its_table_size_of_servers() {
+        let mut m = Model::from_config(&cfg(&[])).unwrap();
+        let spec = SvcSpec {
+            key: key(80),
+            scheduler: "mh".into(),
+            persistent: None,
+            netmask: Netmask::V4(Ipv4Addr::BROADCAST),
+            ops: false,
+            pe: None,
+            sched_flags: 0,
+        };
+        m.apply(&Command::AddService(spec)).unwrap();
+        let add = |i: u32| {
+            Command::AddDest(
+                key(80),
+                DestSpec {
+                    addr: IpAddr::V4(Ipv4Addr::from(0x0b00_0000 + i)),
+                    port: 80,
+                    method: Method::Nat,
+                    weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                    tun: None,
+                },
+            )
+        };
+        for i in 0..sched::mh::TAB_SIZE as u32 {
+            m.apply(&add(i)).unwrap();
+        }
+        let e = m.apply(&add(99_999)).unwrap_err();
+        assert_eq!(e.errno, Errno::Einval);
     }
 }
