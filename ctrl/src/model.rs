@@ -281,9 +281,10 @@ fn check_key_family(k: &SvcKey) -> Result<(), ApiError> {
 
 /// The kernel accepts a real server whose address is unicast or local
 /// (`inet_addr_type`); these are the ones it calls broadcast or multicast
-/// without knowing the interfaces.
+/// before consulting routes (0.0.0.0/8, 255.255.255.255, 224.0.0.0/4).
+/// Subnet broadcast addresses of the director's own networks pass here.
 fn is_unicast(a: Ipv4Addr) -> bool {
-    !(a.octets()[0] == 0 || a.is_broadcast() || a.is_multicast() || a.octets()[0] >= 240)
+    !(a.octets()[0] == 0 || a.is_broadcast() || a.is_multicast())
 }
 
 /// The scheduler a service names. `none` is refused too: the kernel's

@@ -110,8 +110,9 @@ impl Estimator {
 
     /// Per-second rates, rounded as the kernel reads them out.
     pub fn rates(&self) -> Rates {
-        let small = |avg: i64| u32::try_from((avg.max(0) + 0x1ff) >> 10).unwrap_or(u32::MAX);
-        let big = |avg: i64| ((avg.max(0) + 0xf) >> 5) as u64;
+        let small =
+            |avg: i64| u32::try_from(avg.max(0).saturating_add(0x1ff) >> 10).unwrap_or(u32::MAX);
+        let big = |avg: i64| (avg.max(0).saturating_add(0xf) >> 5) as u64;
         Rates {
             cps: small(self.cps),
             inpps: small(self.inpps),
@@ -285,6 +286,24 @@ mod tests {
         // kernel's floor on the negative step.
         e.sample(&stats(16_000, 160_000, 24_000_000));
         assert_eq!(e.rates().cps, 75);
+    }
+
+    #[test]
+    fn estimator_saturates_instead_of_overflowing() {
+        let mut e = Estimator::new(&Stats::default());
+        let max = Stats {
+            conns: u64::MAX,
+            inpkts: u64::MAX,
+            outpkts: u64::MAX,
+            inbytes: u64::MAX,
+            outbytes: u64::MAX,
+        };
+        for _ in 0..100 {
+            e.sample(&max);
+            e.sample(&Stats::default());
+        }
+        let r = e.rates();
+        assert!(r.cps > 0 && r.inbps > 0);
     }
 
     #[test]
