@@ -4,9 +4,10 @@
 //! is also the order the daemon gives them to the workers' I/O). MACs come
 //! from the devices, which only the daemon can ask, so they are an input.
 
+use crate::model::Model;
 use conf::Config;
-use fastpath::sched;
-use fastpath::service::{self, Dest, MarkRule, Method, Service, ServiceTable};
+use ctrl_api::ApiError;
+use fastpath::service::ServiceTable;
 use fastpath::wire::MacAddr;
 use fastpath::{HostConfig, PortConfig, StaticNeighbour, StaticRoute};
 use std::net::{IpAddr, Ipv4Addr};
@@ -22,9 +23,31 @@ fn v4(a: IpAddr) -> Option<Ipv4Addr> {
     }
 }
 
-/// `macs[i]` is the MAC of `cfg.ports[i]`. IPv6 entries are skipped: the
-/// config rejects them today, and the data plane is IPv4-only for now.
+/// The data plane's start-up config and the live table it came from, so
+/// ids agree from boot on. `macs[i]` is the MAC of `cfg.ports[i]`. IPv6
+/// entries are skipped: the config rejects them today, and the data plane
+/// is IPv4-only for now. Fails only when the table does not fit the
+/// counter blocks (more than `MAX_SERVICES` services or `MAX_DESTS` real
+/// servers).
+pub fn build(cfg: &Config, macs: &[MacAddr]) -> Result<(HostConfig, Model), ApiError> {
+    let model = Model::from_config(cfg)?;
+    let table = model.to_table()?;
+    Ok((host(cfg, macs, table), model))
+}
+
+/// [`build`] without the model, for callers that make no live changes.
+///
+/// # Panics
+/// When the config holds more services or real servers than the counter
+/// blocks have room for; [`build`] reports that instead.
 pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
+    match build(cfg, macs) {
+        Ok((h, _)) => h,
+        Err(e) => panic!("config does not fit the data plane: {}", e.detail),
+    }
+}
+
+fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
     let index = |name: &str| {
         cfg.ports
             .iter()
@@ -104,96 +127,23 @@ pub fn host_config(cfg: &Config, macs: &[MacAddr]) -> HostConfig {
         routes,
         neighbours,
         neigh_limit: NEIGH_LIMIT,
-        services: services(cfg),
+        services,
         settings,
         timeouts,
         max_connections: cfg.dataplane.max_connections as usize,
     }
 }
 
-fn proto(p: conf::Protocol) -> u8 {
-    match p {
-        conf::Protocol::Tcp => service::TCP,
-        conf::Protocol::Udp => service::UDP,
-        conf::Protocol::Sctp => service::SCTP,
-    }
-}
-
-/// The service table of a validated config. Real servers are listed
-/// newest first, as IPVS keeps them: the file's order is the order they
-/// were added. Ids are positions for now (stable ids across reloads come
-/// with live changes).
-pub fn services(cfg: &Config) -> ServiceTable {
-    let mut next_dest = 0u32;
-    let services = cfg
-        .services
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut dests: Vec<Dest> = s
-                .real_servers
-                .iter()
-                .filter_map(|r| {
-                    next_dest += 1;
-                    Some(Dest {
-                        id: next_dest - 1,
-                        addr: v4(r.addr)?,
-                        port: r.port,
-                        method: match r.method {
-                            conf::Method::Dr => Method::Dr,
-                            conf::Method::Tun => Method::Tun,
-                            conf::Method::Nat => Method::Nat,
-                        },
-                        weight: r.weight,
-                        last_weight: r.weight,
-                        u_threshold: r.upper_threshold,
-                        l_threshold: r.lower_threshold,
-                    })
-                })
-                .collect();
-            dests.reverse();
-            let f = s.sched_flags;
-            Service {
-                id: i as u32,
-                proto: proto(s.protocol),
-                vip: v4(s.vip).unwrap_or(Ipv4Addr::UNSPECIFIED),
-                port: s.port,
-                fwmark: s.fwmark,
-                scheduler: s.scheduler.parse().expect("validated: a known scheduler"),
-                flags: sched::Flags {
-                    sh_fallback: f.sh_fallback,
-                    sh_port: f.sh_port,
-                    mh_fallback: f.mh_fallback,
-                    mh_port: f.mh_port,
-                },
-                persistent: s.persistent,
-                netmask: s.netmask,
-                ops: s.one_packet,
-                dests,
-            }
-        })
-        .collect();
-    let rules = cfg
-        .fwmarks
-        .iter()
-        .flat_map(|f| f.rules.iter().map(move |r| (f.mark, r)))
-        .filter_map(|(mark, r)| {
-            Some(MarkRule {
-                mark,
-                proto: r.protocol.map_or(0, proto),
-                dest: v4(r.dest)?,
-                dest_len: r.dest_len,
-                ports: r.ports,
-            })
-        })
-        .collect();
-    ServiceTable::new(services, rules)
-        .expect("a validated config has no duplicate services or unknown marks")
+/// The config's service table, with the ids [`Model::from_config`] gives.
+pub fn services(cfg: &Config) -> Result<ServiceTable, ApiError> {
+    Model::from_config(cfg)?.to_table()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fastpath::sched;
+    use fastpath::service::{self, Method};
 
     #[test]
     fn ports_routes_neighbours_and_vips_map_by_index() {
@@ -328,7 +278,7 @@ address = "10.0.0.13"
 method = "tun"
 "#;
         let cfg = conf::parse(text, "t.toml").unwrap();
-        let t = services(&cfg);
+        let t = services(&cfg).unwrap();
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
         let s0 = t.get(0);
         assert_eq!(

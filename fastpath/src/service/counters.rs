@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 /// Real-server ids (and service ids) are below this; the counter blocks
 /// are sized for it up front so live changes never reallocate them.
-pub const MAX_DESTS: usize = 16384;
-pub const MAX_SERVICES: usize = 4096;
+pub const MAX_DESTS: usize = 131072;
+pub const MAX_SERVICES: usize = 16384;
 
 /// A single-writer gauge that goes up and down.
 #[derive(Debug, Default)]

@@ -1,0 +1,214 @@
+//! The control loop's request handler: one [`Request`] in, one
+//! [`Response`] out, against the live [`Model`] and the data plane behind
+//! the narrow [`Dataplane`] trait (design section 4).
+//!
+//! Workers see changes only as whole snapshots: a batch of commands is
+//! applied to the model one by one (each all or nothing, as `ipvsadm -R`
+//! runs its lines) and the data plane gets one new table at the end.
+
+use crate::model::Model;
+use crate::stats::{self, Tracker};
+use ctrl_api::{
+    ApiError, Command, ConnPage, Cursor, DestInfo, Errno, Info, Request, Response, ServiceInfo,
+    SvcKey,
+};
+use fastpath::proto::Timeouts;
+use fastpath::service::counters::CoreCounters;
+use fastpath::service::ServiceTable;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the control loop needs of the data plane; the daemon implements it
+/// over its workers, tests over plain memory.
+pub trait Dataplane {
+    /// Every worker picks up `table` (and `timeouts`) between bursts.
+    fn publish(&mut self, table: ServiceTable, timeouts: Timeouts);
+    /// Each core's counter block (single writer each; read here).
+    fn cores(&self) -> Vec<Arc<CoreCounters>>;
+    /// A page of connection entries and templates, at most `max`.
+    fn connections(&mut self, cursor: Option<Cursor>, max: u32) -> ConnPage;
+    /// Connection hash table size for the version line.
+    fn conn_tab_size(&self) -> u32;
+}
+
+/// The IPVS version ripvs behaves as; ipvsadm prints it in its version line.
+pub const IPVS_VERSION: &str = "1.2.1";
+
+pub struct Control<D: Dataplane> {
+    dp: D,
+    model: Model,
+    stats: Tracker,
+    config: PathBuf,
+}
+
+impl<D: Dataplane> Control<D> {
+    /// `model` is the table the data plane already runs (from
+    /// [`crate::snapshot::build`]); `config` is the file `Reload` re-reads.
+    pub fn new(dp: D, model: Model, config: impl Into<PathBuf>) -> Self {
+        let mut c = Control {
+            dp,
+            model,
+            stats: Tracker::new(),
+            config: config.into(),
+        };
+        c.sync_stats();
+        c
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn dataplane(&self) -> &D {
+        &self.dp
+    }
+
+    pub fn dataplane_mut(&mut self) -> &mut D {
+        &mut self.dp
+    }
+
+    fn sync_stats(&mut self) {
+        let cores = self.dp.cores();
+        let svcs: Vec<u32> = self.model.services().map(|s| s.id).collect();
+        let dests: Vec<u32> = self
+            .model
+            .services()
+            .flat_map(|s| s.dests().map(|d| d.id))
+            .collect();
+        self.stats.sync(&cores, svcs, dests);
+    }
+
+    /// Periodic work, every second or so: the rate estimators (which run
+    /// every 2 s of `now`) and freeing trashed ids nothing counts against.
+    pub fn tick(&mut self, now: Instant) {
+        let cores = self.dp.cores();
+        self.stats.tick(&cores, now);
+        self.model.collect_trash(&cores);
+    }
+
+    pub fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::Apply(cmds) => Response::Applied(self.apply(&cmds)),
+            Request::Info => Response::Info(Info {
+                version: IPVS_VERSION.to_string(),
+                conn_tab_size: self.dp.conn_tab_size(),
+                daemon_version: env!("CARGO_PKG_VERSION").to_string(),
+            }),
+            Request::Services(key) => self.services(key.as_ref()),
+            Request::Timeouts => {
+                let (tcp, tcpfin, udp) = self.model.timeouts().listed();
+                Response::Timeouts(ctrl_api::Timeouts { tcp, tcpfin, udp })
+            }
+            Request::Connections { cursor, max } => {
+                Response::Connections(self.dp.connections(cursor, max))
+            }
+            Request::Reload => self.reload(),
+        }
+    }
+
+    fn apply(&mut self, cmds: &[Command]) -> Vec<Result<(), ApiError>> {
+        let before = self.model.clone();
+        let mut changed = false;
+        let mut out = Vec::with_capacity(cmds.len());
+        for cmd in cmds {
+            let r = self.model.apply(cmd);
+            if r.is_ok() {
+                match cmd {
+                    Command::Zero(key) => self.zero(key.as_ref()),
+                    _ => changed = true,
+                }
+            }
+            out.push(r);
+        }
+        if changed {
+            // The model checked every command, so the table builds; if it
+            // did not, the data plane keeps the table it has and the model
+            // goes back to match it.
+            if let Err(e) = self.publish() {
+                self.model = before;
+                return out.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+            }
+        }
+        out
+    }
+
+    fn publish(&mut self) -> Result<(), ApiError> {
+        let table = self.model.to_table()?;
+        self.sync_stats();
+        self.dp.publish(table, self.model.timeouts());
+        Ok(())
+    }
+
+    fn zero(&mut self, key: Option<&SvcKey>) {
+        let cores = self.dp.cores();
+        match key.and_then(|k| self.model.service(k)) {
+            Some(s) => {
+                let dests: Vec<u32> = s.dests().map(|d| d.id).collect();
+                self.stats.zero(&cores, s.id, &dests);
+            }
+            None => self.stats.zero_all(&cores),
+        }
+    }
+
+    fn services(&self, key: Option<&SvcKey>) -> Response {
+        let cores = self.dp.cores();
+        let info = |s: &crate::model::SvcEntry| {
+            let (stats, rates) = self.stats.service(&cores, s.id);
+            ServiceInfo {
+                spec: s.spec.clone(),
+                stats,
+                rates,
+                dests: s
+                    .dests()
+                    .map(|d| {
+                        let (stats, rates) = self.stats.dest(&cores, d.id);
+                        let (active, inactive, persist) = stats::dest_gauges(&cores, d.id);
+                        DestInfo {
+                            spec: d.spec.clone(),
+                            active,
+                            inactive,
+                            persist,
+                            stats,
+                            rates,
+                        }
+                    })
+                    .collect(),
+            }
+        };
+        match key {
+            None => Response::Services(self.model.services().map(info).collect()),
+            Some(k) => match self.model.service(k) {
+                Some(s) => Response::Services(vec![info(s)]),
+                None => Response::Error(ApiError::new(
+                    Errno::Esrch,
+                    format!("no service {}", crate::model::key_label(k)),
+                )),
+            },
+        }
+    }
+
+    fn reload(&mut self) -> Response {
+        let cfg = match conf::load(&self.config) {
+            Ok(c) => c,
+            Err(e) => return Response::Error(ApiError::new(Errno::Other, e.to_string())),
+        };
+        let before = self.model.clone();
+        match self.model.reload(&cfg) {
+            // Published even when no command resulted: the mark rules may
+            // have changed.
+            Ok(_) => match self.publish() {
+                Ok(()) => Response::Reloaded,
+                Err(e) => {
+                    self.model = before;
+                    Response::Error(e)
+                }
+            },
+            Err(e) => Response::Error(e),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;
