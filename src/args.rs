@@ -1,11 +1,12 @@
-//! Command line: `ripvsd [-c FILE] [--check] [-- EAL ARGS...]`.
+//! Command line: `ripvsd [-c FILE] [--check] [--socket PATH] [-- EAL ARGS...]`.
 
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-usage: ripvsd [-c FILE] [--check] [-- EAL-ARGS...]
+usage: ripvsd [-c FILE] [--check] [--socket PATH] [-- EAL-ARGS...]
   -c, --config FILE  service config (default: the embedded conf/ripvs.toml)
       --check        validate the config and exit: 0 if good, 1 with the error
+      --socket PATH  control socket for ripvsadm (default /run/ripvs/ripvsd.sock)
   -h, --help         this text
   -V, --version      version
   -- EAL-ARGS        appended to the config's [eal] args (e.g. --file-prefix=x)";
@@ -14,6 +15,7 @@ usage: ripvsd [-c FILE] [--check] [-- EAL-ARGS...]
 pub struct Args {
     pub config: Option<PathBuf>,
     pub check: bool,
+    pub socket: Option<PathBuf>,
     pub eal_extra: Vec<String>,
     pub help: bool,
     pub version: bool,
@@ -33,6 +35,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                 }
             }
             "--check" => a.check = true,
+            "--socket" => {
+                let f = it
+                    .next()
+                    .ok_or_else(|| format!("option {arg} needs a path"))?;
+                a.socket = Some(PathBuf::from(f));
+            }
             "-h" | "--help" => a.help = true,
             "-V" | "--version" => a.version = true,
             "--" => {

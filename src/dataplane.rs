@@ -10,6 +10,7 @@ use dpdk_sys::{eal, ethdev, ring};
 use fastpath::wire::MacAddr;
 use fastpath::{Worker, WorkerStats};
 use std::collections::{btree_map, BTreeMap};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -173,14 +174,31 @@ fn counters(d: &Dev) -> PortCounters {
     }
 }
 
-pub fn run(cfg: &Config, eal_extra: &[String]) -> Result<()> {
+/// Where the control plane listens and what it reloads.
+pub struct ControlSetup<'a> {
+    pub config: Option<&'a Path>,
+    pub socket: &'a Path,
+    pub stop: Arc<AtomicBool>,
+    pub reload: Arc<AtomicBool>,
+}
+
+pub fn run(cfg: &Config, config: Option<&Path>, socket: &Path, eal_extra: &[String]) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .map_err(|e| format!("signal handler: {e}"))?;
     let eal = eal::init(&eal_args(cfg, eal_extra)).map_err(|e| format!("EAL init failed: {e}"))?;
-    let result = run_eal(cfg, &stop);
+    let setup = ControlSetup {
+        config,
+        socket,
+        stop: stop.clone(),
+        reload,
+    };
+    let result = run_eal(cfg, &setup);
     // On an error after some workers started, they must stop before EAL
     // cleanup waits for them.
     stop.store(true, Ordering::Relaxed);
@@ -190,7 +208,8 @@ pub fn run(cfg: &Config, eal_extra: &[String]) -> Result<()> {
     result
 }
 
-fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
+fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
+    let stop = &setup.stop;
     let workers = &cfg.eal.worker_lcores;
     let nworkers = workers.len();
     if nworkers > fastpath::ipvs::MAX_WORKERS {
@@ -309,7 +328,8 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
         ports_of.push(ports);
     }
 
-    let host = ctrl::snapshot::host_config(cfg, &macs);
+    let (host, model) = ctrl::snapshot::build(cfg, &macs).map_err(|e| e.detail)?;
+    let (postbox, mailboxes) = fastpath::mailbox::mailboxes(nworkers);
     // Persistence templates: one per client network, far fewer than
     // connections; sized up front like everything the workers touch.
     let shared = Arc::new(fastpath::ipvs::Shared::new(
@@ -324,8 +344,9 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
         .into_iter()
         .zip(to_peers)
         .zip(from_peers)
-        .zip(proxies);
-    for (w, (((ports, to_peers), from_peers), proxies)) in per_worker.enumerate() {
+        .zip(proxies)
+        .zip(mailboxes);
+    for (w, ((((ports, to_peers), from_peers), proxies), mailbox)) in per_worker.enumerate() {
         let mut io = DpdkIo {
             worker: w,
             nworkers,
@@ -341,6 +362,7 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
             (host.clone(), stats[w].clone(), stop.clone(), shared.clone());
         eal::remote_launch(workers[w], move || {
             let mut worker = Worker::with_shared(&host, stats, shared, w);
+            worker.set_mailbox(mailbox);
             while !stop.load(Ordering::Relaxed) {
                 worker.poll(&mut io);
             }
@@ -358,9 +380,46 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
         "ripvsd: running, {nworkers} worker(s) on lcores {workers:?}; {}",
         names.join(", ")
     );
+    let plane = crate::control::Plane {
+        postbox,
+        shared: shared.clone(),
+        settings: host.settings,
+        now_ms: Box::new(move || eal::tsc() / tsc_per_ms),
+        conn_tab_size: host.max_connections.min(u32::MAX as usize) as u32,
+    };
+    // The embedded default config has no file to re-read: a reload then
+    // re-applies it, which changes nothing.
+    let config_path = setup.config.map(Path::to_path_buf).unwrap_or_default();
+    let mut control = ctrl::control::Control::new(plane, model, config_path);
+    let served = ctrl::server::Server::bind(setup.socket)
+        .map_err(|e| format!("control socket {}: {e}", setup.socket.display()));
+    let server = match served {
+        Ok(s) => s,
+        Err(e) => {
+            stop.store(true, Ordering::Relaxed);
+            for &l in workers {
+                eal::wait_lcore(l);
+            }
+            return Err(e);
+        }
+    };
+    println!("ripvsd: control socket {}", setup.socket.display());
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
+        server.poll_timeout(Duration::from_millis(50), |req| control.handle(req));
+        control.tick(std::time::Instant::now());
+        if setup.reload.swap(false, Ordering::Relaxed) {
+            if setup.config.is_none() {
+                log::warn!("SIGHUP: no config file to re-read (running on the embedded default)");
+                eprintln!("ripvsd: SIGHUP: no config file to re-read");
+            } else {
+                match control.handle(ctrl_api::Request::Reload) {
+                    ctrl_api::Response::Error(e) => eprintln!("ripvsd: reload: {}", e.detail),
+                    _ => println!("ripvsd: configuration reloaded"),
+                }
+            }
+        }
     }
+    drop(server);
     for &l in workers {
         eal::wait_lcore(l);
     }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod control;
 mod dataplane;
 mod dpdk_io;
 
@@ -46,7 +47,11 @@ fn main() -> ExitCode {
         println!("{}: configuration is valid", Path::new(&name).display());
         return ExitCode::SUCCESS;
     }
-    match dataplane::run(&cfg, &args.eal_extra) {
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| ctrl_api::DEFAULT_SOCKET.into());
+    match dataplane::run(&cfg, args.config.as_deref(), &socket, &args.eal_extra) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ripvsd: {e}");

@@ -95,6 +95,8 @@ pub fn ripvsd() -> Command {
 /// A running ripvsd whose output is collected line by line.
 pub struct Daemon {
     child: Child,
+    /// Its control socket, next to its config (tests run in parallel).
+    pub socket: PathBuf,
     lines: mpsc::Receiver<String>,
     pub output: Vec<String>,
 }
@@ -102,9 +104,12 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `ripvsd -c config` and waits until it reports it is running.
     pub fn start(config: &Path) -> Daemon {
+        let socket = config.with_extension("sock");
         let mut child = ripvsd()
             .arg("-c")
             .arg(config)
+            .arg("--socket")
+            .arg(&socket)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -123,10 +128,11 @@ impl Daemon {
         }
         let mut d = Daemon {
             child,
+            socket,
             lines: rx,
             output: Vec::new(),
         };
-        d.wait_for("ripvsd: running", Duration::from_secs(30));
+        d.wait_for("ripvsd: control socket", Duration::from_secs(30));
         d
     }
 

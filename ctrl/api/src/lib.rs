@@ -49,8 +49,15 @@ impl Proto {
 /// A virtual service, as `-t/-u/--sctp-service ADDR:PORT` or `-f MARK`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SvcKey {
-    Addr { proto: Proto, addr: IpAddr, port: u16 },
-    Fwmark { mark: u32, v6: bool },
+    Addr {
+        proto: Proto,
+        addr: IpAddr,
+        port: u16,
+    },
+    Fwmark {
+        mark: u32,
+        v6: bool,
+    },
 }
 
 /// Forwarding method; `Local` exists only in listings of old kernels and
@@ -132,11 +139,19 @@ pub enum Command {
     Clear,
     AddDest(SvcKey, DestSpec),
     EditDest(SvcKey, DestSpec),
-    DelDest { svc: SvcKey, addr: IpAddr, port: u16 },
+    DelDest {
+        svc: SvcKey,
+        addr: IpAddr,
+        port: u16,
+    },
     /// Zero the counters of one service (and its real servers) or all.
     Zero(Option<SvcKey>),
     /// `--set tcp tcpfin udp`, seconds; 0 keeps the current value.
-    SetTimeouts { tcp: u32, tcpfin: u32, udp: u32 },
+    SetTimeouts {
+        tcp: u32,
+        tcpfin: u32,
+        udp: u32,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +167,10 @@ pub enum Request {
     Timeouts,
     /// A page of connection entries (and templates). `cursor` None starts
     /// from the beginning; at most `max` entries come back.
-    Connections { cursor: Option<Cursor>, max: u32 },
+    Connections {
+        cursor: Option<Cursor>,
+        max: u32,
+    },
     /// Re-read the config file and apply the difference (ripvs extra).
     Reload,
 }
