@@ -23,6 +23,16 @@ uint64_t ripvs_eth_rss_ip_tcp_udp(void)
 	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
 }
 
+uint64_t ripvs_eth_rss_src_only(void)
+{
+	return RTE_ETH_RSS_L3_SRC_ONLY | RTE_ETH_RSS_L4_SRC_ONLY;
+}
+
+uint64_t ripvs_eth_rss_dst_only(void)
+{
+	return RTE_ETH_RSS_L3_DST_ONLY | RTE_ETH_RSS_L4_DST_ONLY;
+}
+
 struct rte_mbuf *ripvs_pktmbuf_alloc(struct rte_mempool *mp)
 {
 	return rte_pktmbuf_alloc(mp);

@@ -18,6 +18,8 @@ uint16_t ripvs_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkt
 
 /* RTE_ETH_RSS_* are built with RTE_BIT64(), which bindgen cannot evaluate. */
 uint64_t ripvs_eth_rss_ip_tcp_udp(void);
+uint64_t ripvs_eth_rss_src_only(void);
+uint64_t ripvs_eth_rss_dst_only(void);
 
 /* mbufs */
 struct rte_mbuf *ripvs_pktmbuf_alloc(struct rte_mempool *mp);

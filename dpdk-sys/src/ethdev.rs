@@ -117,6 +117,8 @@ pub struct DevInfo {
     pub max_tx_queues: u16,
     /// RSS hash types the device supports (RTE_ETH_RSS_* bits); 0 means no RSS.
     pub rss_offloads: u64,
+    /// Entries of the RSS redirection table; 0 when there is none.
+    pub reta_size: u16,
     /// NUMA socket of the device, `SOCKET_ID_ANY` (-1) when unknown.
     pub socket: i32,
     /// Smallest MTU the device accepts.
@@ -153,6 +155,7 @@ pub fn info(port: u16) -> Result<DevInfo, Error> {
         max_rx_queues: info.max_rx_queues,
         max_tx_queues: info.max_tx_queues,
         rss_offloads: info.flow_type_rss_offloads,
+        reta_size: info.reta_size,
         socket,
         min_mtu: info.min_mtu,
         max_mtu: info.max_mtu,
@@ -181,27 +184,94 @@ pub fn set_mac_addr(port: u16, mac: [u8; 6]) -> Result<(), Error> {
     .map(drop)
 }
 
+/// Which fields of a packet the NIC's RSS hash covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RssFields {
+    /// The whole IP/TCP/UDP tuple (the device's default).
+    Tuple,
+    /// Source address and port only (`L3_SRC_ONLY | L4_SRC_ONLY`).
+    Source,
+    /// Destination address and port only.
+    Destination,
+}
+
+/// How a port spreads flows over its rx queues.
+#[derive(Debug, Clone, Copy)]
+pub struct Rss<'a> {
+    /// The fields hashed.
+    pub fields: RssFields,
+    /// The Toeplitz key; used when the device's key is this long.
+    pub key: Option<&'a [u8]>,
+}
+
+/// What `configure` could program of an [`Rss`] request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RssOutcome {
+    /// The device hashes on the requested fields.
+    pub fields: bool,
+    /// The device took the requested key.
+    pub key: bool,
+    /// RSS is on at all.
+    pub on: bool,
+}
+
 /// Configures `port` with `nb_rxq`/`nb_txq` queues; with `rss` and several rx queues,
-/// spreads flows by IP/TCP/UDP hash (as far as the device supports it). `mtu` 0 keeps
-/// the 1500 default. Must precede queue setup, with the port stopped.
-pub fn configure(port: u16, nb_rxq: u16, nb_txq: u16, rss: bool, mtu: u16) -> Result<(), Error> {
+/// spreads flows by hash (as far as the device supports it: the outcome says what it
+/// took). `mtu` 0 keeps the 1500 default. Must precede queue setup, with the port
+/// stopped.
+pub fn configure(
+    port: u16,
+    nb_rxq: u16,
+    nb_txq: u16,
+    rss: Option<Rss<'_>>,
+    mtu: u16,
+) -> Result<RssOutcome, Error> {
     const OP: &str = "rte_eth_dev_configure";
     let _up = eal::hold(OP)?;
     let q = port_queues(port).ok_or(Error::new(OP, raw::ENODEV as c_int))?;
     let info = info_raw(port)?;
     let mut conf = raw::rte_eth_conf::default();
     conf.rxmode.mtu = u32::from(mtu);
-    if rss && nb_rxq > 1 {
-        // SAFETY: pure function returning a constant.
-        let wanted = unsafe { raw::ripvs_eth_rss_ip_tcp_udp() };
-        let hf = wanted & info.flow_type_rss_offloads;
+    let mut outcome = RssOutcome {
+        fields: false,
+        key: false,
+        on: false,
+    };
+    // Kept alive until rte_eth_dev_configure has copied it.
+    let mut key_buf = [0u8; 64];
+    if let Some(rss) = rss.filter(|_| nb_rxq > 1) {
+        // SAFETY: pure functions returning constants.
+        let (tuple, src, dst) = unsafe {
+            (
+                raw::ripvs_eth_rss_ip_tcp_udp(),
+                raw::ripvs_eth_rss_src_only(),
+                raw::ripvs_eth_rss_dst_only(),
+            )
+        };
+        let offloads = info.flow_type_rss_offloads;
+        let hf = tuple & offloads;
+        let only = match rss.fields {
+            RssFields::Tuple => 0,
+            RssFields::Source => src,
+            RssFields::Destination => dst,
+        };
         if hf == 0 {
             log::warn!(
                 "port {port}: no IP/TCP/UDP RSS on this device; every packet goes to rx queue 0"
             );
         } else {
             conf.rxmode.mq_mode = raw::RTE_ETH_MQ_RX_RSS;
-            conf.rx_adv_conf.rss_conf.rss_hf = hf;
+            outcome.on = true;
+            outcome.fields = only == 0 || offloads & only == only;
+            conf.rx_adv_conf.rss_conf.rss_hf = if outcome.fields { hf | only } else { hf };
+            if let Some(key) = rss.key {
+                if usize::from(info.hash_key_size) == key.len() && key.len() <= key_buf.len() {
+                    key_buf[..key.len()].copy_from_slice(key);
+                    conf.rx_adv_conf.rss_conf.rss_key = key_buf.as_mut_ptr();
+                    conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
+                    outcome.key = true;
+                }
+            }
         }
     }
     // SAFETY: conf is a fully initialised rte_eth_conf that DPDK only reads (and
@@ -213,7 +283,29 @@ pub fn configure(port: u16, nb_rxq: u16, nb_txq: u16, rss: bool, mtu: u16) -> Re
     q.tx_live.store(0, Ordering::Release);
     q.rx_configured.store(nb_rxq, Ordering::Release);
     q.tx_configured.store(nb_txq, Ordering::Release);
-    Ok(())
+    Ok(outcome)
+}
+
+/// Fills the redirection table of `port` (`reta_size` entries, as the
+/// device reports): entry `i` sends its hashes to rx queue `queue_of(i)`.
+pub fn set_reta(port: u16, reta_size: u16, queue_of: impl Fn(usize) -> u16) -> Result<(), Error> {
+    const OP: &str = "rte_eth_dev_rss_reta_update";
+    let _up = eal::hold(OP)?;
+    let n = usize::from(reta_size);
+    let mut groups: Vec<raw::rte_eth_rss_reta_entry64> = (0..n.div_ceil(64))
+        .map(|_| raw::rte_eth_rss_reta_entry64::default())
+        .collect();
+    for i in 0..n {
+        let g = &mut groups[i / 64];
+        g.mask |= 1 << (i % 64);
+        g.reta[i % 64] = queue_of(i);
+    }
+    // SAFETY: groups holds reta_size / 64 (rounded up) initialised entries that
+    // DPDK reads for the duration of the call; DPDK validates port and size.
+    Error::check(OP, unsafe {
+        raw::rte_eth_dev_rss_reta_update(port, groups.as_mut_ptr(), reta_size)
+    })
+    .map(drop)
 }
 
 /// Changes the MTU of a configured port.
