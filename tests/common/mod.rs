@@ -136,6 +136,11 @@ impl Daemon {
         d
     }
 
+    #[allow(dead_code)] // not every test binary signals the daemon
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits for a line containing `needle`; panics with all output so far.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
         let end = Instant::now() + timeout;
