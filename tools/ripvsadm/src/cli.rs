@@ -377,7 +377,7 @@ enum Ev {
 /// only when the next word does not start with `-`), every other word
 /// collected for later, `--` ends options. Stops at the first error, as
 /// popt does.
-fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
+fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>, bool) {
     let mut evs = Vec::new();
     let mut rest = Vec::new();
     let mut i = 0;
@@ -403,7 +403,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
                     word: w.clone(),
                     err: "unknown option",
                 });
-                return (evs, rest);
+                return (evs, rest, only_args);
             };
             let arg = match (spec.arg, val) {
                 (ArgKind::None, Some(_)) => {
@@ -411,7 +411,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
                         word: w.clone(),
                         err: "option does not take an argument",
                     });
-                    return (evs, rest);
+                    return (evs, rest, only_args);
                 }
                 (ArgKind::None, None) => None,
                 (_, Some(v)) => Some(v),
@@ -425,7 +425,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
                             word: w.clone(),
                             err: "missing argument",
                         });
-                        return (evs, rest);
+                        return (evs, rest, only_args);
                     }
                 },
                 (ArgKind::Optional, None) => match args.get(i) {
@@ -452,7 +452,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
                     word: w.clone(),
                     err: "unknown option",
                 });
-                return (evs, rest);
+                return (evs, rest, only_args);
             };
             let after = &w[1 + pos + c.len_utf8()..];
             let attached = (!after.is_empty()).then(|| after.strip_prefix('=').unwrap_or(after));
@@ -468,7 +468,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
                             word: w.clone(),
                             err: "unknown option",
                         });
-                        return (evs, rest);
+                        return (evs, rest, only_args);
                     }
                     if a.len() != after.len() {
                         // Skip the '=' popt skips.
@@ -489,7 +489,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
                             word: w.clone(),
                             err: "missing argument",
                         });
-                        return (evs, rest);
+                        return (evs, rest, only_args);
                     }
                     (_, Some(n)) if !n.starts_with('-') => {
                         i += 1;
@@ -506,7 +506,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>) {
             break;
         }
     }
-    (evs, rest)
+    (evs, rest, only_args)
 }
 
 /// ipvsadm's `struct ipvs_command_entry` while options are read.
@@ -686,7 +686,7 @@ fn parse_words(
     names: &dyn Names,
     in_restore: bool,
 ) -> Result<Invocation, Fail> {
-    let (evs, mut rest) = tokenise(args);
+    let (evs, mut rest, dashdash) = tokenise(args);
     let mut socket: Option<String> = None;
     let mut evs = evs.into_iter().peekable();
 
@@ -709,7 +709,7 @@ fn parse_words(
     }
 
     let cmd = match evs.next() {
-        None if rest.is_empty() && !in_restore => {
+        None if rest.is_empty() && !dashdash && !in_restore => {
             // No arguments at all: ipvsadm lists the table.
             return Ok(Invocation {
                 action: Action::List(List {

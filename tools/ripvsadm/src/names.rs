@@ -49,6 +49,9 @@ impl SystemNames {
 
 impl Names for SystemNames {
     fn host_to_v4(&self, name: &str) -> Option<Ipv4Addr> {
+        if name.is_empty() {
+            return None;
+        }
         // getaddrinfo through std; ipvsadm takes only IPv4, first answer.
         (name, 0u16)
             .to_socket_addrs()
