@@ -449,17 +449,19 @@ TCP  10.0.0.1:80 rr⏎
     );
 }
 
-fn conn(
-    proto: ConnProto,
-    c: &str,
-    cp: u16,
-    v: &str,
-    vp: u16,
-    d: &str,
-    dp: u16,
-    state: &str,
-    ms: u64,
-) -> ConnInfo {
+/// One entry: protocol, "client virtual destination" as `addr:port`
+/// words, state, milliseconds left.
+fn conn(proto: ConnProto, addrs: &str, state: &str, ms: u64) -> ConnInfo {
+    let a: Vec<(&str, u16)> = addrs
+        .split(' ')
+        .map(|w| {
+            let (h, p) = w.rsplit_once(':').unwrap();
+            (h, p.parse().unwrap())
+        })
+        .collect();
+    let [(c, cp), (v, vp), (d, dp)] = a[..] else {
+        panic!("{addrs}")
+    };
     ConnInfo {
         proto,
         caddr: ip(c),
@@ -479,78 +481,43 @@ fn connections_are_the_reference_example() {
     let conns = vec![
         conn(
             ConnProto::Tcp,
-            "192.168.5.20",
-            51234,
-            "10.0.0.100",
-            80,
-            "10.0.1.11",
-            80,
+            "192.168.5.20:51234 10.0.0.100:80 10.0.1.11:80",
             "ESTABLISHED",
             898_999,
         ),
         conn(
             ConnProto::Tcp,
-            "192.168.5.21",
-            40012,
-            "10.0.0.100",
-            80,
-            "10.0.1.12",
-            80,
+            "192.168.5.21:40012 10.0.0.100:80 10.0.1.12:80",
             "FIN_WAIT",
             107_000,
         ),
         conn(
             ConnProto::Udp,
-            "192.168.5.20",
-            33001,
-            "10.0.0.100",
-            53,
-            "10.0.1.11",
-            53,
+            "192.168.5.20:33001 10.0.0.100:53 10.0.1.11:53",
             "UDP",
             299_500,
         ),
         conn(
             ConnProto::Tcp,
-            "192.168.5.0",
-            0,
-            "10.0.0.100",
-            80,
-            "10.0.1.11",
-            80,
+            "192.168.5.0:0 10.0.0.100:80 10.0.1.11:80",
             "NONE",
             359_000,
         ),
         conn(
             ConnProto::Ip,
-            "192.168.5.20",
-            0,
-            "0.0.0.7",
-            0,
-            "10.0.2.21",
-            0,
+            "192.168.5.20:0 0.0.0.7:0 10.0.2.21:0",
             "NONE",
             252_000,
         ),
         conn(
             ConnProto::Tcp,
-            "192.168.5.22",
-            1,
-            "10.0.0.100",
-            80,
-            "10.0.1.11",
-            80,
+            "192.168.5.22:1 10.0.0.100:80 10.0.1.11:80",
             "NONE",
             6_000_000,
         ),
         conn(
             ConnProto::Sctp,
-            "192.168.5.23",
-            2,
-            "10.0.0.100",
-            80,
-            "10.0.1.11",
-            80,
+            "192.168.5.23:2 10.0.0.100:80 10.0.1.11:80",
             "ESTABLISHED",
             59_999,
         ),
