@@ -25,7 +25,11 @@
 //!   failures are still reported per line, in order, and the exit status
 //!   is the last line's.
 //! * **Second command.** `-A -L` says `multiple commands specified`, as
-//!   the reference specifies.
+//!   the behaviour reference specifies (ipvsadm 1.31 itself says
+//!   ``invalid option `-L'``).
+//! * `-6 used before -f` is one line (ipvsadm prints an empty one after).
+//! * A connection that breaks mid-way: `Lost the connection to ripvsd:
+//!   <reason>` (exit 2); ipvsadm has no such case.
 //! * A bracketed IPv6 address needs `]:port` (`[::1]` alone is refused,
 //!   as ipvsadm's parser does).
 //!
