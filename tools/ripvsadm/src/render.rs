@@ -655,7 +655,7 @@ Daemon Options:
 ";
 
 /// `ipvsadm -h`: the version line and the usage, with the program name
-/// as invoked (ipvsadm prints its argv[0]).
+/// as invoked (ipvsadm prints its `argv[0]`).
 pub fn usage(p: &str) -> String {
     version() + &USAGE.replace("%s", p)
 }
