@@ -780,3 +780,102 @@ fn nothing_panics_on_odd_input() {
         let _ = parse(s);
     }
 }
+
+#[test]
+fn random_command_lines_never_panic() {
+    const VOCAB: &[&str] = &[
+        "-A",
+        "-E",
+        "-D",
+        "-C",
+        "-R",
+        "-S",
+        "-a",
+        "-e",
+        "-d",
+        "-L",
+        "-l",
+        "-Z",
+        "--set",
+        "-h",
+        "-t",
+        "-u",
+        "-f",
+        "--sctp-service",
+        "-s",
+        "-p",
+        "-M",
+        "-r",
+        "-m",
+        "-i",
+        "-g",
+        "-w",
+        "-x",
+        "-y",
+        "-n",
+        "-c",
+        "-6",
+        "-o",
+        "-b",
+        "--pe",
+        "--tun-type",
+        "--tun-port",
+        "--tun-csum",
+        "--tun-nocsum",
+        "--tun-remcsum",
+        "--timeout",
+        "--stats",
+        "--rate",
+        "--exact",
+        "--json",
+        "--socket",
+        "--reload",
+        "--persistent=",
+        "-Ln",
+        "-At",
+        "-p5",
+        "=",
+        "--",
+        "-",
+        "1.2.3.4:80",
+        "[::1]:80",
+        "[::1",
+        "10.1",
+        "http",
+        "0",
+        "65536",
+        "-1",
+        "7",
+        "gue",
+        "sh-port,flag-1",
+        "",
+        "255.255.255.0",
+        "é",
+        "::",
+        "[",
+        "]:",
+        "1.2.3.4:",
+        "rr",
+        "mh",
+        "x",
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..20_000 {
+        let n = (next() % 9) as usize;
+        let args: Vec<String> = (0..n)
+            .map(|_| VOCAB[(next() % VOCAB.len() as u64) as usize].to_string())
+            .collect();
+        if let Err(f) = ripvsadm::parse("ipvsadm", &args, &names()) {
+            assert!(
+                f.text.ends_with('\n') && [2, 255].contains(&f.code),
+                "{args:?}"
+            );
+        }
+    }
+}
