@@ -88,6 +88,15 @@ fn add_service_forms() {
             |_| {}
         )
     );
+    // Unbracketed IPv6 is an address without a port.
+    assert_eq!(
+        cmd("-A -t 2001:db8::1 -p"),
+        add(tcp("2001:db8::1", 0), |s| s.persistent = Some(360))
+    );
+    assert_eq!(
+        cmd("-A -t [2001:db8::1]:https"),
+        add(tcp("2001:db8::1", 443), |_| {})
+    );
     // An edit carries the whole definition; no -s means wlc again.
     assert_eq!(
         cmd("-E -t 10.0.0.1:80"),
