@@ -1,0 +1,54 @@
+//! `ripvsadm`: ipvsadm 1.31 for ripvsd.
+//!
+//! Scripts, runbooks and people know ipvsadm; ripvs keeps its rules in a
+//! daemon instead of the kernel, so this client speaks ipvsadm's language
+//! (grammar, messages, exit statuses, listings byte for byte) and turns each
+//! command into a [`ctrl_api::Request`] on ripvsd's control socket.
+//!
+//! # Where it differs from ipvsadm, and why
+//!
+//! * **Sync daemon.** ripvsd has no connection sync daemon yet, so
+//!   `--start-daemon`, `--stop-daemon`, `--daemon`, `--mcast-interface`,
+//!   `--mcast-group`, `--mcast-port`, `--mcast-ttl`, `--syncid` and
+//!   `--sync-maxlen` are refused with
+//!   `<option>: the connection sync daemon is not available in this ripvsd`
+//!   (exit 2) rather than accepted and silently ignored.
+//! * **No daemon.** ipvsadm words this for the kernel module; ripvsadm says
+//!   `Can't initialize ipvs: <reason>` then `Are you sure that ripvsd is
+//!   running?` (exit 2). It connects only when a request is to be sent, so
+//!   `-h`, `-v` and command-line errors work without a daemon (ipvsadm
+//!   opens netlink before it reads its arguments).
+//! * **Restore.** `-R` checks every line before sending anything: a
+//!   syntax error anywhere leaves the table untouched (exit 2), where
+//!   ipvsadm would already have run the lines above it. Runs of change
+//!   lines go as one `Apply`, which ripvsd applies command by command, so
+//!   failures are still reported per line, in order, and the exit status
+//!   is the last line's.
+//! * **Second command.** `-A -L` says `multiple commands specified`, as
+//!   the behaviour reference specifies (ipvsadm 1.31 itself says
+//!   ``invalid option `-L'``).
+//! * `-6 used before -f` is one line (ipvsadm prints an empty one after).
+//! * A connection that breaks mid-way: `Lost the connection to ripvsd:
+//!   <reason>` (exit 2); ipvsadm has no such case.
+//! * A bracketed IPv6 address needs `]:port` (`[::1]` alone is refused,
+//!   as ipvsadm's parser does).
+//!
+//! # Extras
+//!
+//! Long options ipvsadm does not have (see `ripvsadm --help-ripvs`):
+//! `--socket PATH` (also `$RIPVS_SOCKET`; may precede the command, since
+//! it names the daemon rather than an action), `--json` (with `-L`: the
+//! daemon's answer as pretty JSON, for scripts that would otherwise parse
+//! the table), `--reload` (ripvsd re-reads its configuration file) and
+//! `--help-ripvs`. `-h` prints ipvsadm's usage unchanged.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod names;
+pub mod render;
+pub mod run;
+
+pub use cli::{parse, Action, Fail, Format, Invocation, List, ListWhat};
+pub use names::{Names, StaticNames, SystemNames};
+pub use run::{run, Daemon, Out, Trouble, UnixDaemon};

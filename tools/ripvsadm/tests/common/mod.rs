@@ -1,0 +1,141 @@
+//! Builders shared by the integration tests.
+
+#![allow(dead_code)]
+
+use ctrl_api::*;
+use ripvsadm::{names::Services, Fail, Invocation, StaticNames};
+use std::net::IpAddr;
+
+/// Reference text uses `⏎` to show where lines end (trailing spaces).
+pub fn refx(s: &str) -> String {
+    s.replace('⏎', "")
+}
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+pub fn names() -> StaticNames {
+    let mut n = StaticNames {
+        services: Services::parse(
+            "http 80/tcp www\nhttp 80/udp\ndomain 53/tcp\ndomain 53/udp\nhttps 443/tcp\nsip 5060/sctp\n",
+        ),
+        ..StaticNames::default()
+    };
+    n.hosts.insert("web1".into(), "10.0.0.5".parse().unwrap());
+    n.hosts
+        .insert("mask24".into(), "255.255.255.0".parse().unwrap());
+    n.rev.insert(ip("10.0.0.100"), "vip.example.com".into());
+    n.rev.insert(ip("10.0.1.11"), "rs1.example.com".into());
+    n.rev.insert(
+        ip("10.0.1.12"),
+        "a-very-long-real-server-name.with.a.long.domain.example.com".into(),
+    );
+    n
+}
+
+pub fn tcp(a: &str, port: u16) -> SvcKey {
+    SvcKey::Addr {
+        proto: Proto::Tcp,
+        addr: ip(a),
+        port,
+    }
+}
+
+pub fn udp(a: &str, port: u16) -> SvcKey {
+    SvcKey::Addr {
+        proto: Proto::Udp,
+        addr: ip(a),
+        port,
+    }
+}
+
+pub fn fwm(mark: u32) -> SvcKey {
+    SvcKey::Fwmark { mark, v6: false }
+}
+
+pub fn spec(key: SvcKey, sched: &str) -> SvcSpec {
+    SvcSpec {
+        key,
+        scheduler: sched.into(),
+        persistent: None,
+        netmask: match key {
+            SvcKey::Addr { addr, .. } if addr.is_ipv6() => Netmask::V6(128),
+            SvcKey::Fwmark { v6: true, .. } => Netmask::V6(128),
+            _ => Netmask::V4("255.255.255.255".parse().unwrap()),
+        },
+        ops: false,
+        pe: None,
+        sched_flags: 0,
+    }
+}
+
+pub fn dspec(a: &str, port: u16, method: Method, weight: i32) -> DestSpec {
+    DestSpec {
+        addr: ip(a),
+        port,
+        method,
+        weight,
+        u_threshold: 0,
+        l_threshold: 0,
+        tun: None,
+    }
+}
+
+pub fn dest(a: &str, port: u16, method: Method, weight: i32, act: u32, inact: u32) -> DestInfo {
+    DestInfo {
+        spec: dspec(a, port, method, weight),
+        active: act,
+        inactive: inact,
+        persist: 0,
+        stats: Stats::default(),
+        rates: Rates::default(),
+    }
+}
+
+pub fn svc(spec: SvcSpec, dests: Vec<DestInfo>) -> ServiceInfo {
+    ServiceInfo {
+        spec,
+        stats: Stats::default(),
+        rates: Rates::default(),
+        dests,
+    }
+}
+
+pub fn info() -> Info {
+    Info {
+        version: "1.2.1".into(),
+        conn_tab_size: 4096,
+        daemon_version: "0.1.0".into(),
+    }
+}
+
+/// The reference's example table (§2.2 / §2.8), in kernel order.
+pub fn reference_table() -> Vec<ServiceInfo> {
+    let mut fw = spec(fwm(7), "sh");
+    fw.persistent = Some(300);
+    fw.netmask = Netmask::V4("255.255.255.0".parse().unwrap());
+    fw.sched_flags = sched_flags::FLAG_1 | sched_flags::FLAG_2;
+    let mut u = spec(udp("10.0.0.100", 53), "rr");
+    u.persistent = Some(360);
+    vec![
+        svc(fw, vec![dest("10.0.2.21", 0, Method::Tun, 100, 3, 1)]),
+        svc(u, vec![dest("10.0.1.11", 53, Method::Dr, 1, 0, 7)]),
+        svc(
+            spec(tcp("10.0.0.100", 80), "wlc"),
+            // Newest first, as the kernel lists them.
+            vec![
+                dest("10.0.1.12", 80, Method::Nat, 2, 25, 81),
+                dest("10.0.1.11", 80, Method::Nat, 1, 12, 40),
+            ],
+        ),
+    ]
+}
+
+pub fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_string).collect()
+}
+
+pub fn parse(s: &str) -> Result<Invocation, Fail> {
+    ripvsadm::parse("ipvsadm", &words(s), &names())
+}

@@ -1,0 +1,439 @@
+//! Whole invocations against a scripted daemon: the requests sent, the
+//! output, and the exit status.
+
+mod common;
+
+use common::*;
+use ctrl_api::*;
+use ripvsadm::run::{socket_path, Daemon, Out, Trouble};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+type Answer = Box<dyn FnMut(&Request) -> Result<Response, Trouble>>;
+
+struct Fake {
+    log: Rc<RefCell<Vec<Request>>>,
+    answer: Answer,
+}
+
+impl Daemon for Fake {
+    fn call(&mut self, req: Request) -> Result<Response, Trouble> {
+        self.log.borrow_mut().push(req.clone());
+        (self.answer)(&req)
+    }
+}
+
+struct Ran {
+    code: i32,
+    out: String,
+    err: String,
+    sent: Vec<Request>,
+    path: String,
+}
+
+fn go(args: &str, stdin: &str, answer: Answer) -> Ran {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let mut o = Vec::new();
+    let mut e = Vec::new();
+    let mut path = String::new();
+    let mut answer = Some(answer);
+    let l2 = log.clone();
+    let code = {
+        let mut out = Out {
+            out: &mut o,
+            err: &mut e,
+        };
+        ripvsadm::run(
+            "ipvsadm",
+            &words(args),
+            Some("/env/sock"),
+            &names(),
+            &mut stdin.as_bytes(),
+            &mut out,
+            &mut |p| {
+                path = p.to_string();
+                Box::new(Fake {
+                    log: l2.clone(),
+                    answer: answer.take().unwrap(),
+                }) as Box<dyn Daemon>
+            },
+        )
+    };
+    let sent = log.borrow().clone();
+    Ran {
+        code,
+        out: String::from_utf8(o).unwrap(),
+        err: String::from_utf8(e).unwrap(),
+        sent,
+        path,
+    }
+}
+
+fn ok_all() -> Answer {
+    Box::new(|r| {
+        Ok(match r {
+            Request::Apply(c) => Response::Applied(c.iter().map(|_| Ok(())).collect()),
+            Request::Info => Response::Info(info()),
+            Request::Services(None) => Response::Services(reference_table()),
+            Request::Services(Some(k)) => Response::Services(
+                reference_table()
+                    .into_iter()
+                    .filter(|s| s.spec.key == *k)
+                    .collect(),
+            ),
+            Request::Timeouts => Response::Timeouts(Timeouts {
+                tcp: 900,
+                tcpfin: 120,
+                udp: 300,
+            }),
+            Request::Connections { .. } => Response::Connections(ConnPage {
+                conns: vec![],
+                next: None,
+            }),
+            Request::Reload => Response::Reloaded,
+        })
+    })
+}
+
+fn refuse(errno: Errno) -> Answer {
+    Box::new(move |r| match r {
+        Request::Apply(c) => Ok(Response::Applied(
+            c.iter()
+                .map(|_| Err(ApiError::new(errno, "detail text")))
+                .collect(),
+        )),
+        _ => Ok(Response::Error(ApiError::new(errno, "detail text"))),
+    })
+}
+
+#[test]
+fn a_change_is_one_apply() {
+    let r = go("-A -t 10.0.0.1:80 -s rr", "", ok_all());
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
+    assert_eq!(
+        r.sent,
+        vec![Request::Apply(vec![Command::AddService(spec(
+            tcp("10.0.0.1", 80),
+            "rr"
+        ))])]
+    );
+    assert_eq!(r.path, "/env/sock");
+    let r = go("-C --socket /opt/s", "", ok_all());
+    assert_eq!(r.path, "/opt/s");
+    assert_eq!(socket_path(None, None), DEFAULT_SOCKET);
+    assert_eq!(socket_path(None, Some("")), DEFAULT_SOCKET);
+    assert_eq!(socket_path(Some("/a"), Some("/b")), "/a");
+}
+
+#[test]
+fn daemon_refusals_are_worded_by_errno_and_command() {
+    let cases = [
+        ("-A -t 10.0.0.1:80", Errno::Eexist, "Service already exists"),
+        (
+            "-A -t 10.0.0.1:80 -s xx",
+            Errno::Enoent,
+            "Scheduler or persistence engine not found",
+        ),
+        (
+            "-E -t 10.0.0.1:80",
+            Errno::Enoent,
+            "Scheduler or persistence engine not found",
+        ),
+        ("-E -t 10.0.0.1:80", Errno::Esrch, "No such service"),
+        ("-D -t 10.0.0.1:80", Errno::Esrch, "No such service"),
+        ("-Z -t 10.0.0.1:80", Errno::Esrch, "No such service"),
+        (
+            "-a -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Esrch,
+            "Service not defined",
+        ),
+        (
+            "-e -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Esrch,
+            "Service not defined",
+        ),
+        (
+            "-d -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Esrch,
+            "Service not defined",
+        ),
+        (
+            "-a -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Eexist,
+            "Destination already exists",
+        ),
+        (
+            "-e -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Enoent,
+            "No such destination",
+        ),
+        (
+            "-d -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Enoent,
+            "No such destination",
+        ),
+        ("-C", Errno::Eperm, "Permission denied (you must be root)"),
+        (
+            "-a -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Einval,
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...",
+        ),
+        ("--set 1 2 3", Errno::Enomem, "Memory allocation problem"),
+        (
+            "-A -t [::1]:80",
+            Errno::Eopnotsupp,
+            "Operation not supported with IPv6",
+        ),
+        (
+            "-A -t [::1]:80",
+            Errno::Eafnosupport,
+            "Operation not supported with specified address family",
+        ),
+        (
+            "-a -t 10.0.0.1:80 -r 10.0.0.2 -y 5",
+            Errno::Erange,
+            "Numerical result out of range",
+        ),
+        ("-D -t 10.0.0.1:80", Errno::Eexist, "File exists"),
+        ("-E -t 10.0.0.1:80", Errno::Eexist, "File exists"),
+        (
+            "-a -t 10.0.0.1:80 -r 10.0.0.2",
+            Errno::Enoent,
+            "No such file or directory",
+        ),
+        ("-A -t 10.0.0.1:80", Errno::Esrch, "No such process"),
+        ("-C", Errno::Other, "detail text"),
+    ];
+    for (args, errno, msg) in cases {
+        let r = go(args, "", refuse(errno));
+        assert_eq!(
+            (r.code, r.err),
+            (255, format!("{msg}\n")),
+            "{args} {errno:?}"
+        );
+        assert_eq!(r.out, "");
+    }
+}
+
+#[test]
+fn listings_ask_for_what_they_print() {
+    let r = go("-L -n", "", ok_all());
+    assert_eq!(r.code, 0);
+    assert_eq!(r.sent, vec![Request::Info, Request::Services(None)]);
+    assert!(r
+        .out
+        .starts_with("IP Virtual Server version 1.2.1 (size=4096)\n"));
+    assert!(r.out.contains("TCP  10.0.0.100:80 wlc\n"));
+
+    let r = go("-L -n -t 10.0.0.100:80", "", ok_all());
+    assert_eq!(r.sent, vec![Request::Services(Some(tcp("10.0.0.100", 80)))]);
+    assert!(r
+        .out
+        .starts_with("Prot LocalAddress:Port Scheduler Flags\n"));
+
+    let r = go("-L -t 10.0.0.100:80", "", refuse(Errno::Esrch));
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.as_str()),
+        (1, "", "No such service\n")
+    );
+    // An empty answer is the same as the daemon's Esrch.
+    let r = go("-L -t 10.9.9.9:80", "", ok_all());
+    assert_eq!((r.code, r.err.as_str()), (1, "No such service\n"));
+
+    let r = go("-L --timeout", "", ok_all());
+    assert_eq!(r.out, "Timeout (tcp tcpfin udp): 900 120 300\n");
+    assert_eq!(r.sent, vec![Request::Timeouts]);
+
+    let r = go("-S -n", "", ok_all());
+    assert_eq!(r.sent, vec![Request::Services(None)]);
+    assert!(r.out.starts_with("-A -t 10.0.0.100:80 -s wlc\n"));
+
+    let r = go("-L -n --json", "", ok_all());
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert!(v.get("Services").is_some(), "{}", r.out);
+
+    let r = go("--reload", "", ok_all());
+    assert_eq!((r.code, r.sent.clone()), (0, vec![Request::Reload]));
+    let r = go("--reload", "", refuse(Errno::Einval));
+    assert_eq!((r.code, r.err.as_str()), (255, "detail text\n"));
+
+    for quiet in ["-h", "-v", "--help-ripvs", "-A -t 80"] {
+        let r = go(quiet, "", ok_all());
+        assert!(r.sent.is_empty(), "{quiet}");
+    }
+}
+
+#[test]
+fn connections_come_in_pages() {
+    let page = |n: u16, next: Option<Cursor>| {
+        Response::Connections(ConnPage {
+            conns: vec![ConnInfo {
+                proto: ConnProto::Tcp,
+                caddr: ip("192.168.5.20"),
+                cport: n,
+                vaddr: ip("10.0.0.100"),
+                vport: 80,
+                daddr: ip("10.0.1.11"),
+                dport: 80,
+                state: "ESTABLISHED".into(),
+                expires_ms: 61_000,
+                template: false,
+            }],
+            next,
+        })
+    };
+    let c1 = Cursor { source: 0, pos: 7 };
+    let c2 = Cursor {
+        source: u32::MAX,
+        pos: 0,
+    };
+    let answer: Answer = Box::new(move |r| match r {
+        Request::Connections { cursor: None, .. } => Ok(page(1, Some(c1))),
+        Request::Connections {
+            cursor: Some(c), ..
+        } if *c == c1 => Ok(page(2, Some(c2))),
+        Request::Connections {
+            cursor: Some(c), ..
+        } if *c == c2 => Ok(page(3, None)),
+        _ => panic!("{r:?}"),
+    });
+    let r = go("-L -n -c", "", answer);
+    assert_eq!(r.code, 0);
+    let max = ripvsadm::run::CONN_PAGE;
+    assert_eq!(
+        r.sent,
+        vec![
+            Request::Connections { cursor: None, max },
+            Request::Connections {
+                cursor: Some(c1),
+                max
+            },
+            Request::Connections {
+                cursor: Some(c2),
+                max
+            },
+        ]
+    );
+    assert_eq!(
+        r.out,
+        "IPVS connection entries
+pro expire state       source             virtual            destination
+TCP 01:01  ESTABLISHED 192.168.5.20:1     10.0.0.100:80      10.0.1.11:80
+TCP 01:01  ESTABLISHED 192.168.5.20:2     10.0.0.100:80      10.0.1.11:80
+TCP 01:01  ESTABLISHED 192.168.5.20:3     10.0.0.100:80      10.0.1.11:80
+"
+    );
+    // A daemon that keeps answering the same cursor does not hang us.
+    let stuck: Answer = Box::new(move |_| Ok(page(1, Some(c1))));
+    let r = go("-L -n -c", "", stuck);
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (2, "Unexpected answer from ripvsd\n")
+    );
+}
+
+#[test]
+fn restore_batches_changes_and_reports_each_failure() {
+    let input = "\
+ipvsadm -A -t 10.0.0.1:80 -s rr
+-a -t 10.0.0.1:80 -r 10.0.0.2 -m
+
+-L --timeout
+ipvsadm -a -t 10.0.0.1:80 -r 10.0.0.3 -m
+-D -t 10.0.0.9:80
+";
+    let answer: Answer = Box::new(|r| match r {
+        Request::Apply(c) => Ok(Response::Applied(
+            c.iter()
+                .map(|c| match c {
+                    Command::AddDest(..) => Err(ApiError::new(Errno::Eexist, "")),
+                    Command::DelService(_) => Err(ApiError::new(Errno::Esrch, "")),
+                    _ => Ok(()),
+                })
+                .collect(),
+        )),
+        Request::Timeouts => Ok(Response::Timeouts(Timeouts {
+            tcp: 1,
+            tcpfin: 2,
+            udp: 3,
+        })),
+        _ => panic!("{r:?}"),
+    });
+    let r = go("-R", input, answer);
+    let k = tcp("10.0.0.1", 80);
+    assert_eq!(
+        r.sent,
+        vec![
+            Request::Apply(vec![
+                Command::AddService(spec(k, "rr")),
+                Command::AddDest(k, dspec("10.0.0.2", 80, Method::Nat, 1)),
+            ]),
+            Request::Timeouts,
+            Request::Apply(vec![
+                Command::AddDest(k, dspec("10.0.0.3", 80, Method::Nat, 1)),
+                Command::DelService(tcp("10.0.0.9", 80)),
+            ]),
+        ]
+    );
+    assert_eq!(r.out, "Timeout (tcp tcpfin udp): 1 2 3\n");
+    assert_eq!(
+        r.err,
+        "Destination already exists\nDestination already exists\nNo such service\n"
+    );
+    assert_eq!(r.code, 255, "the last line failed");
+
+    // A failure earlier on does not decide the status.
+    let r = go(
+        "-R",
+        "-a -t 10.0.0.1:80 -r 10.0.0.2\n-C\n",
+        Box::new(|r| match r {
+            Request::Apply(c) => Ok(Response::Applied(
+                vec![Err(ApiError::new(Errno::Esrch, "")), Ok(())][..c.len()].to_vec(),
+            )),
+            _ => panic!(),
+        }),
+    );
+    assert_eq!((r.code, r.err.as_str()), (0, "Service not defined\n"));
+}
+
+#[test]
+fn restore_checks_every_line_before_sending() {
+    let input = "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.0.2 -w 70000\n-C\n";
+    let r = go("-R", input, ok_all());
+    assert_eq!((r.code, r.err.as_str()), (2, "illegal weight specified\n"));
+    assert!(r.sent.is_empty());
+    for bad in ["-R\n", "-L -Q\n", "bogus\n", "-L --socket /x\n"] {
+        let r = go("-R", bad, ok_all());
+        assert_eq!(r.code, 2, "{bad}");
+        assert!(r.sent.is_empty());
+    }
+    let r = go("-R", "", ok_all());
+    assert_eq!((r.code, r.sent.len()), (0, 0));
+    // -h in a restore prints the usage and ends it, as in ipvsadm.
+    let r = go("-R", "-C\n-h\n-C\n", ok_all());
+    assert_eq!(r.code, 0);
+    assert_eq!(r.sent, vec![Request::Apply(vec![Command::Clear])]);
+    assert!(r.out.contains("Usage:"));
+}
+
+#[test]
+fn an_unreachable_daemon() {
+    let gone: Answer = Box::new(|_| Err(Trouble::Connect("No such file or directory".into())));
+    let r = go("-L", "", gone);
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (
+            2,
+            "Can't initialize ipvs: No such file or directory\nAre you sure that ripvsd is running?\n"
+        )
+    );
+    let lost: Answer = Box::new(|_| Err(Trouble::Lost("ripvsd closed the connection".into())));
+    let r = go("-C", "", lost);
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (
+            2,
+            "Lost the connection to ripvsd: ripvsd closed the connection\n"
+        )
+    );
+}
