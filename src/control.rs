@@ -11,7 +11,7 @@ use fastpath::mailbox::{ConnRow, Postbox, Snapshot};
 use fastpath::proto::{self, Timeouts};
 use fastpath::service::counters::CoreCounters;
 use fastpath::service::ServiceTable;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,27 +30,6 @@ pub struct Plane {
     /// A clock in the workers' milliseconds (template expiry times).
     pub now_ms: Box<dyn Fn() -> u64 + Send>,
     pub conn_tab_size: u32,
-}
-
-/// The addresses the director answers for as VIPs: every service's, and
-/// every single address a fwmark rule matches.
-pub fn vips_of(table: &ServiceTable) -> Arc<[Ipv4Addr]> {
-    let mut v: Vec<Ipv4Addr> = table
-        .services()
-        .iter()
-        .filter(|s| s.fwmark.is_none())
-        .map(|s| s.vip)
-        .chain(
-            table
-                .rules()
-                .iter()
-                .filter(|r| r.dest_len == 32)
-                .map(|r| r.dest),
-        )
-        .collect();
-    v.sort();
-    v.dedup();
-    v.into()
 }
 
 fn conn_proto(p: u8) -> ConnProto {
@@ -89,7 +68,7 @@ impl Dataplane for Plane {
     fn publish(&mut self, table: ServiceTable, timeouts: Timeouts) {
         let table = Arc::new(table);
         let snap = Snapshot {
-            vips: vips_of(&table),
+            vips: table.vips().into(),
             table: table.clone(),
             timeouts,
             settings: self.settings,

@@ -69,22 +69,7 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
             exception: p.exception.enabled,
         })
         .collect();
-    // A fwmark's /32 destinations are VIPs too; wider prefixes are networks
-    // routed to the director, not addresses it answers ARP for.
-    let mark_vips = cfg
-        .fwmarks
-        .iter()
-        .flat_map(|f| &f.rules)
-        .filter(|r| r.dest_len == 32)
-        .filter_map(|r| v4(r.dest));
-    let service_vips = cfg
-        .services
-        .iter()
-        .filter(|s| s.fwmark.is_none())
-        .filter_map(|s| v4(s.vip));
-    let mut vips: Vec<Ipv4Addr> = service_vips.chain(mark_vips).collect();
-    vips.sort();
-    vips.dedup();
+    let vips = services.vips();
     let routes = cfg
         .routes
         .iter()

@@ -97,9 +97,12 @@ impl<B: Buf> Worker<B> {
             match m {
                 Mail::Snapshot { snap, scheds } => {
                     let ipvs = &mut self.host.ipvs;
-                    let (table, scheds) =
-                        ipvs.install(snap.table, scheds, snap.timeouts, snap.settings);
-                    let vips = self.host.set_vips(snap.vips);
+                    let installed = ipvs.install(snap.table, scheds, snap.timeouts, snap.settings);
+                    let (r, vips) = match installed {
+                        Ok(old) => (old, self.host.set_vips(snap.vips)),
+                        Err(refused) => (refused, snap.vips),
+                    };
+                    let (table, scheds) = (r.table, r.scheds);
                     mb.reply(Reply::Retired {
                         table,
                         vips,

@@ -831,6 +831,42 @@ mod live {
             .all(|c| c.expires_ms > 0 && c.expires_ms <= 60_000));
     }
 
+    /// A scheduler set that does not fit its table is refused whole: the
+    /// worker keeps its old table and VIPs.
+    #[test]
+    fn a_snapshot_with_the_wrong_schedulers_is_refused_whole() {
+        let mut r = Rig::one(vec![rr2()]);
+        let (pb, mut boxes) = mailboxes(1);
+        r.w.set_mailbox(boxes.remove(0));
+        let mut other = service(7, TCP, 80, Kind::Rr, vec![dest(5, 13, 80, Method::Dr, 1)]);
+        other.vip = ip("10.0.0.200");
+        let table = Arc::new(ServiceTable::new(vec![rr2(), other], vec![]).unwrap());
+        let snap = Snapshot {
+            vips: table.vips().into(),
+            table,
+            timeouts: Timeouts::DEFAULT,
+            settings: Default::default(),
+        };
+        pb.publish(&snap, |_| Vec::new()).unwrap();
+        let (_, out) = r.run(
+            0,
+            &[
+                to("10.0.0.200", 80, 1000, SYN),
+                to("10.0.0.100", 80, 1001, SYN),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0][5], 12, "the old service still forwards");
+        assert_eq!(
+            (
+                r.stats.drops(DropReason::UnknownDestination),
+                r.stats.drops(DropReason::NoService)
+            ),
+            (1, 0),
+            "10.0.0.200 is still not a VIP"
+        );
+    }
+
     /// Reference 4.7: a removed real server's connections drop their
     /// packets (expire_nodest_conn=0) or are expired and rescheduled (1).
     #[test]

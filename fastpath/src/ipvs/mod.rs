@@ -158,6 +158,13 @@ fn established_ack(flags: u8) -> bool {
     flags & (FLAG_ACK | FLAG_FIN | FLAG_RST | FLAG_SYN) == FLAG_ACK
 }
 
+/// A service table and its schedulers that a worker lets go of: the old
+/// ones after [`Ipvs::install`], or the new ones it refused.
+pub struct Released {
+    pub table: Arc<ServiceTable>,
+    pub scheds: Vec<Box<dyn Scheduler>>,
+}
+
 /// The worker's engine state.
 pub struct Ipvs {
     pub(crate) table: Arc<ServiceTable>,
@@ -217,18 +224,19 @@ impl Ipvs {
     /// built by the control thread; a service that keeps its id and its
     /// scheduler keeps this worker's scheduler state instead (the rr
     /// cursor, lblc's table), told of any change to its servers. Returns
-    /// what this worker no longer uses, for the control thread to free:
-    /// the worker itself never frees memory.
+    /// what this worker no longer uses, for the control thread to free
+    /// (the worker itself never frees memory): the old table, or the new
+    /// one when `scheds` is not a set for it.
     pub fn install(
         &mut self,
         table: Arc<ServiceTable>,
         mut scheds: Vec<Box<dyn Scheduler>>,
         timeouts: Timeouts,
         settings: Settings,
-    ) -> (Arc<ServiceTable>, Vec<Box<dyn Scheduler>>) {
+    ) -> Result<Released, Released> {
         if scheds.len() != table.services().len() {
             // Not a set for this table: keep running on the old one.
-            return (table, scheds);
+            return Err(Released { table, scheds });
         }
         for (i, s) in table.services().iter().enumerate() {
             let kept = self.table.index_of(s.id).filter(|&o| {
@@ -248,7 +256,10 @@ impl Ipvs {
         let old_scheds = core::mem::replace(&mut self.scheds, scheds);
         self.timeouts = timeouts;
         self.settings = settings;
-        (old_table, old_scheds)
+        Ok(Released {
+            table: old_table,
+            scheds: old_scheds,
+        })
     }
 
     pub fn table(&self) -> &ServiceTable {
@@ -820,7 +831,10 @@ impl<B: Buf> Host<B> {
         let hop = self.next_hop(c.daddr);
         let mtu = match hop {
             Some(nh) => nh.mtu,
-            None => self.mtu_towards(c.daddr),
+            None => self
+                .routes
+                .lookup(c.daddr)
+                .map_or(1500, |r| self.ports[r.port].mtu),
         };
         let v = match (c.flags & conn::flags::FWD_MASK) as u8 {
             m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {

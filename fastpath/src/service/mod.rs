@@ -192,6 +192,28 @@ impl ServiceTable {
         &self.rules
     }
 
+    /// The addresses the director answers for as VIPs, sorted: every
+    /// service's, and each single address a fwmark rule matches (wider
+    /// prefixes are networks routed to the director, not addresses it
+    /// answers ARP for).
+    pub fn vips(&self) -> Vec<Ipv4Addr> {
+        let mut v: Vec<Ipv4Addr> = self
+            .services
+            .iter()
+            .filter(|s| s.fwmark.is_none())
+            .map(|s| s.vip)
+            .chain(
+                self.rules
+                    .iter()
+                    .filter(|r| r.dest_len == 32)
+                    .map(|r| r.dest),
+            )
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
     pub fn services(&self) -> &[Service] {
         &self.services
     }
