@@ -92,6 +92,24 @@ pub fn ripvsd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ripvsd"))
 }
 
+/// The workspace's ripvsadm, built next to ripvsd: `cargo nextest run
+/// --workspace` (the README's test command) builds every workspace binary
+/// before it runs a test. Cargo exposes only this package's binaries to
+/// its tests, so the path is derived, and a missing binary is an error
+/// naming the command that builds it.
+#[allow(dead_code)] // not every test binary drives ripvsadm
+pub fn ripvsadm(socket: &Path) -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_ripvsd")).with_file_name("ripvsadm");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo nextest run --workspace` (or `cargo build -p ripvsadm` first)",
+        bin.display()
+    );
+    let mut c = Command::new(bin);
+    c.env("RIPVS_SOCKET", socket);
+    c
+}
+
 /// A running ripvsd whose output is collected line by line.
 pub struct Daemon {
     child: Child,
