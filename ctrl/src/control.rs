@@ -52,7 +52,13 @@ impl<D: Dataplane> Control<D> {
             stats: Tracker::new(),
             config: config.into(),
         };
-        c.sync_stats();
+        let svcs: Vec<u32> = c.model.services().map(|s| s.id).collect();
+        let dests: Vec<u32> = c
+            .model
+            .services()
+            .flat_map(|s| s.dests().map(|d| d.id))
+            .collect();
+        c.stats.boot(svcs, dests);
         c
     }
 

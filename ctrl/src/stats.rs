@@ -177,6 +177,26 @@ impl Tracker {
         one(&mut self.dests, dests, |id| dest_sums(cores, id));
     }
 
+    /// Tracks the ids of the table the workers booted with. Their counters
+    /// have counted for them alone since the workers started, which may be
+    /// before the control loop looks: packets that arrive in between must
+    /// not vanish into a baseline.
+    pub fn boot(
+        &mut self,
+        svcs: impl IntoIterator<Item = u32>,
+        dests: impl IntoIterator<Item = u32>,
+    ) {
+        let zero = Stats::default();
+        self.svcs = svcs
+            .into_iter()
+            .map(|id| (id, Track::start(zero)))
+            .collect();
+        self.dests = dests
+            .into_iter()
+            .map(|id| (id, Track::start(zero)))
+            .collect();
+    }
+
     /// `-Z` of one service: it and its real servers count from now, and
     /// their rates restart from 0.
     pub fn zero(&mut self, cores: &[Arc<CoreCounters>], svc: u32, dests: &[u32]) {
@@ -315,6 +335,21 @@ mod tests {
         // Four in 2 s: avg 128 + (2048-128)/4 = 608 → (608+511)>>10 = 1.
         e.sample(&stats(5, 0, 0));
         assert_eq!(e.rates().cps, 1);
+    }
+
+    #[test]
+    fn boot_ids_keep_what_was_counted_before_tracking() {
+        let cores = vec![Arc::new(CoreCounters::default())];
+        // The workers ran before the control loop started tracking.
+        cores[0].services[1].conns.add(3);
+        cores[0].dests[2].in_pkts.add(5);
+        let mut t = Tracker::new();
+        t.boot([1], [2]);
+        assert_eq!(t.service(&cores, 1).0.conns, 3);
+        assert_eq!(t.dest(&cores, 2).0.inpkts, 5);
+        // A later sync keeps them as they are.
+        t.sync(&cores, [1], [2]);
+        assert_eq!(t.service(&cores, 1).0.conns, 3);
     }
 
     #[test]
