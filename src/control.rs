@@ -6,7 +6,7 @@
 
 use ctrl::control::Dataplane;
 use ctrl_api::{ConnInfo, ConnPage, ConnProto, Cursor};
-use fastpath::ipvs::{Settings, Shared};
+use fastpath::ipvs::{Ipvs, Settings, Shared};
 use fastpath::mailbox::{ConnRow, Postbox, Snapshot};
 use fastpath::proto::{self, Timeouts};
 use fastpath::service::counters::CoreCounters;
@@ -30,6 +30,9 @@ pub struct Plane {
     /// A clock in the workers' milliseconds (template expiry times).
     pub now_ms: Box<dyn Fn() -> u64 + Send>,
     pub conn_tab_size: u32,
+    /// The table the workers run (the boot table, then the last
+    /// published): services that keep their scheduler need no new one.
+    pub last: Option<Arc<ServiceTable>>,
 }
 
 fn conn_proto(p: u8) -> ConnProto {
@@ -73,12 +76,10 @@ impl Dataplane for Plane {
             timeouts,
             settings: self.settings,
         };
+        let last = self.last.replace(table.clone());
+        let shared = &self.shared;
         let r = self.postbox.publish(&snap, |_| {
-            table
-                .services()
-                .iter()
-                .map(|s| fastpath::sched::new(s.scheduler, s.flags))
-                .collect()
+            Ipvs::prepare_schedulers(&table, last.as_deref(), shared)
         });
         if let Err(e) = r {
             log::error!("publishing a service snapshot: a worker's mailbox is {e:?}");

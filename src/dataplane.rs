@@ -13,7 +13,7 @@ use fastpath::{Worker, WorkerStats};
 use std::collections::{btree_map, BTreeMap};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -427,6 +427,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         .map(|_| Arc::new(WorkerStats::default()))
         .collect();
     let tsc_per_ms = (eal::tsc_hz() / 1000).max(1);
+    let longest: Vec<Arc<AtomicU64>> = (0..nworkers).map(|_| Arc::default()).collect();
     let per_worker = ports_of
         .into_iter()
         .zip(to_peers)
@@ -445,14 +446,28 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             tsc_per_ms,
             dropped: 0,
         };
-        let (host, stats, stop, shared) =
-            (host.clone(), stats[w].clone(), stop.clone(), shared.clone());
+        let (host, stats, stop, shared, longest) = (
+            host.clone(),
+            stats[w].clone(),
+            stop.clone(),
+            shared.clone(),
+            longest[w].clone(),
+        );
         eal::remote_launch(workers[w], move || {
             let mut worker = Worker::with_shared(&host, stats, shared, w);
             worker.set_mailbox(mailbox);
+            // The longest pass is the longest a packet can wait for its
+            // burst to be picked up: what a snapshot install or a
+            // connection page costs the data plane shows here. Two TSC
+            // reads a pass; the first pass (gratuitous ARP) is left out.
+            worker.poll(&mut io);
+            let mut max = 0;
             while !stop.load(Ordering::Relaxed) {
+                let t0 = eal::tsc();
                 worker.poll(&mut io);
+                max = max.max(eal::tsc() - t0);
             }
+            longest.store(max, Ordering::Relaxed);
             0
         })
         .map_err(|e| format!("launching worker on lcore {}: {e}", workers[w]))?;
@@ -473,6 +488,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         settings: host.settings,
         now_ms: Box::new(move || eal::tsc() / tsc_per_ms),
         conn_tab_size: host.max_connections.min(u32::MAX as usize) as u32,
+        last: Some(Arc::new(host.services.clone())),
     };
     // The embedded default config has no file to re-read: a reload then
     // re-applies it, which changes nothing.
@@ -522,6 +538,10 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         "ripvsd: stopped\n{}",
         report::final_counters(&port_counters, &refs)
     );
+    for (w, l) in longest.iter().enumerate() {
+        let us = l.load(Ordering::Relaxed) * 1000 / tsc_per_ms;
+        println!("worker {w} longest_pass_us {us}");
+    }
     for d in &all {
         if let Err(e) = ethdev::close(d.id) {
             eprintln!("ripvsd: {}: close: {e}", d.label);

@@ -715,6 +715,19 @@ mod live {
     use std::time::Duration;
 
     fn publish(pb: &Postbox, services: Vec<Service>, vips: &[&str], nodest: bool) {
+        publish_after(pb, None, services, vips, nodest)
+    }
+
+    /// `publish` with the schedulers the control thread prepares when the
+    /// workers run `last`.
+    fn publish_after(
+        pb: &Postbox,
+        last: Option<Vec<Service>>,
+        services: Vec<Service>,
+        vips: &[&str],
+        nodest: bool,
+    ) {
+        let last = last.map(|l| ServiceTable::new(l, vec![]).unwrap());
         let table = Arc::new(ServiceTable::new(services, vec![]).unwrap());
         let mut v: Vec<Ipv4Addr> = vips.iter().map(|a| ip(a)).collect();
         v.sort();
@@ -728,12 +741,9 @@ mod live {
             timeouts: Timeouts::DEFAULT,
             settings,
         };
+        let shared = fastpath::ipvs::Shared::new(1, 1024);
         pb.publish(&snap, |_| {
-            table
-                .services()
-                .iter()
-                .map(|s| fastpath::sched::new(s.scheduler, s.flags))
-                .collect()
+            fastpath::ipvs::Ipvs::prepare_schedulers(&table, last.as_ref(), &shared)
         })
         .unwrap();
     }
@@ -829,6 +839,59 @@ mod live {
         assert!(rows
             .iter()
             .all(|c| c.expires_ms > 0 && c.expires_ms <= 60_000));
+    }
+
+    /// The control thread sends `Keep` for services the worker runs
+    /// already: an unchanged one keeps its scheduler as it is, one whose
+    /// servers changed keeps it and is told of the change, and one the
+    /// worker turns out not to have (it missed a snapshot) is built there.
+    #[test]
+    fn kept_schedulers_carry_their_state_and_learn_of_changed_servers() {
+        let mut r = Rig::one(vec![rr2()]);
+        let (pb, mut boxes) = mailboxes(1);
+        r.w.set_mailbox(boxes.remove(0));
+        let (_, out) = r.run(0, &[to("10.0.0.100", 80, 1000, SYN)]);
+        assert_eq!(out[0][5], 12, "rr starts at the head");
+        // Unchanged: Keep, and the cursor moves on from where it was.
+        publish_after(&pb, Some(vec![rr2()]), vec![rr2()], &["10.0.0.100"], false);
+        let (_, out) = r.run(0, &[to("10.0.0.100", 80, 1001, SYN)]);
+        assert_eq!(out[0][5], 11, "the kept cursor");
+        // A third server at the head: Keep, updated in the worker.
+        let mut three = rr2();
+        three.dests.insert(0, dest(2, 13, 80, Method::Dr, 1));
+        publish_after(
+            &pb,
+            Some(vec![rr2()]),
+            vec![three.clone()],
+            &["10.0.0.100"],
+            false,
+        );
+        let (_, out) = r.run(
+            0,
+            &[
+                to("10.0.0.100", 80, 1002, SYN),
+                to("10.0.0.100", 80, 1003, SYN),
+                to("10.0.0.100", 80, 1004, SYN),
+            ],
+        );
+        let picks: Vec<u8> = out.iter().map(|f| f[5]).collect();
+        assert!(
+            picks.contains(&13) && picks.len() == 3,
+            "the new server takes its turn: {picks:?}"
+        );
+        // The control thread believes the worker runs service 7; it does not.
+        let mut other = service(7, TCP, 80, Kind::Mh, vec![dest(5, 12, 80, Method::Dr, 1)]);
+        other.vip = ip("10.0.0.200");
+        publish_after(
+            &pb,
+            Some(vec![three.clone(), other.clone()]),
+            vec![three, other],
+            &["10.0.0.100", "10.0.0.200"],
+            false,
+        );
+        let (_, out) = r.run(0, &[to("10.0.0.200", 80, 1005, SYN)]);
+        assert_eq!(out.len(), 1, "scheduled by a scheduler built in place");
+        assert_eq!(out[0][5], 12);
     }
 
     /// A scheduler set that does not fit its table is refused whole: the

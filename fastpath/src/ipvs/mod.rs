@@ -219,11 +219,48 @@ impl Ipvs {
         &self.shared.cores[self.me]
     }
 
+    /// Whether a service keeps its scheduler object (and so its state)
+    /// from `old` to `new` across a snapshot.
+    fn keeps_scheduler(old: &Service, new: &Service) -> bool {
+        old.scheduler == new.scheduler && old.flags == new.flags
+    }
+
+    /// The scheduler set for `table` that the control thread sends each
+    /// worker with it: [`sched::Keep`] for a service that keeps its id,
+    /// scheduler and flags from `last` (the table the workers run now),
+    /// a scheduler built for its servers otherwise. Building is the
+    /// expensive part (mh fills a 65,537-slot Maglev table), so it happens
+    /// here, on the control thread, and only for what changed: a restore
+    /// of 10,000 mh services must not stall a worker for a second.
+    pub fn prepare_schedulers(
+        table: &ServiceTable,
+        last: Option<&ServiceTable>,
+        shared: &Shared,
+    ) -> Vec<Box<dyn Scheduler>> {
+        table
+            .services()
+            .iter()
+            .map(|s| {
+                let kept = last.and_then(|l| l.index_of(s.id).map(|o| l.get(o)));
+                if kept.is_some_and(|o| Self::keeps_scheduler(o, s)) {
+                    return Box::new(sched::Keep) as Box<dyn Scheduler>;
+                }
+                let mut sc = sched::new(s.scheduler, s.flags);
+                sc.update(&Load {
+                    dests: &s.dests,
+                    cores: &shared.cores,
+                    overload: &shared.overload,
+                });
+                sc
+            })
+            .collect()
+    }
+
     /// Switches to a new snapshot (design section 4), between bursts.
-    /// `scheds` are fresh schedulers for `table`'s services, in its order,
-    /// built by the control thread; a service that keeps its id and its
-    /// scheduler keeps this worker's scheduler state instead (the rr
-    /// cursor, lblc's table), told of any change to its servers. Returns
+    /// `scheds` (from [`Ipvs::prepare_schedulers`]) are `table`'s services'
+    /// schedulers, in its order; a service that keeps its id and its
+    /// scheduler keeps this worker's scheduler and its state instead (the
+    /// rr cursor, lblc's table), told of any change to its servers. Returns
     /// what this worker no longer uses, for the control thread to free
     /// (the worker itself never frees memory): the old table, or the new
     /// one when `scheds` is not a set for it.
@@ -239,18 +276,35 @@ impl Ipvs {
             return Err(Released { table, scheds });
         }
         for (i, s) in table.services().iter().enumerate() {
-            let kept = self.table.index_of(s.id).filter(|&o| {
-                let old = self.table.get(o);
-                old.scheduler == s.scheduler && old.flags == s.flags
-            });
-            if let Some(o) = kept {
-                core::mem::swap(&mut scheds[i], &mut self.scheds[o as usize]);
-            }
-            scheds[i].update(&Load {
+            let load = Load {
                 dests: &s.dests,
                 cores: &self.shared.cores,
                 overload: &self.shared.overload,
-            });
+            };
+            let kept = self
+                .table
+                .index_of(s.id)
+                .filter(|&o| Self::keeps_scheduler(self.table.get(o), s));
+            match kept {
+                Some(o) => {
+                    core::mem::swap(&mut scheds[i], &mut self.scheds[o as usize]);
+                    // Only a changed server list costs an update (which
+                    // may allocate); an unchanged service costs a compare.
+                    if self.table.get(o).dests != s.dests {
+                        scheds[i].update(&load);
+                    }
+                }
+                // The control thread took this worker to run the service
+                // already (it can only be wrong after a refused snapshot):
+                // build it here, allocation and all, rather than run
+                // without one.
+                None if scheds[i].is_keep() => {
+                    scheds[i] = sched::new(s.scheduler, s.flags);
+                    scheds[i].update(&load);
+                }
+                // Built for this table by the control thread.
+                None => {}
+            }
         }
         let old_table = core::mem::replace(&mut self.table, table);
         let old_scheds = core::mem::replace(&mut self.scheds, scheds);

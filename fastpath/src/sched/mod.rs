@@ -112,6 +112,29 @@ pub trait Scheduler: Send {
     /// Periodic work (lblc/lblcr garbage collection), called by the owner
     /// every second or so with the clock `schedule` gets; default no-op.
     fn tick(&mut self, _now_ms: u64) {}
+    /// True only for [`Keep`], the placeholder of a snapshot's scheduler
+    /// set.
+    fn is_keep(&self) -> bool {
+        false
+    }
+}
+
+/// In the scheduler set that comes with a snapshot, the place of a service
+/// whose scheduler the worker already runs: it keeps its own (and its
+/// state). A zero-sized box: sending it allocates nothing.
+pub struct Keep;
+
+impl Scheduler for Keep {
+    fn name(&self) -> &'static str {
+        "keep"
+    }
+    fn update(&mut self, _dests: &dyn Dests) {}
+    fn schedule(&mut self, _dests: &dyn Dests, _pkt: &Packet, _now_ms: u64) -> Option<usize> {
+        None
+    }
+    fn is_keep(&self) -> bool {
+        true
+    }
 }
 
 /// The ipvsadm scheduler names.
