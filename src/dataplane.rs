@@ -3,6 +3,7 @@
 //! launch, and the final counters at stop.
 
 use crate::dpdk_io::{DevIo, DpdkIo, PortIo, ProxyDrain, TxPath};
+use crate::rss::{self, Side};
 use conf::{Config, Device};
 use ctrl::report::{self, PortCounters};
 use dpdk_sys::mempool::{PktPool, DEFAULT_DATA_ROOM};
@@ -76,6 +77,8 @@ struct Dev {
     label: String,
     device: String,
     queues: u16,
+    /// How its RSS meets `owner_core`, for the start-up line.
+    rss: String,
 }
 
 /// What every device's queue setup needs to know.
@@ -90,8 +93,18 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// Configures and starts one device: a queue pair per worker when it
     /// has that many, else one; queue `q`'s descriptors and buffers on the
-    /// socket of worker `q`, which polls it.
-    fn setup_dev(&self, id: u16, label: String, device: String, mtu: Option<u16>) -> Result<Dev> {
+    /// socket of worker `q`, which polls it. A port (`side` given) gets the
+    /// RSS key, hash fields and RETA that make the NIC agree with
+    /// `owner_core` where the device can (see `rss`); otherwise, and for
+    /// exception devices, the driver's default RSS.
+    fn setup_dev(
+        &self,
+        id: u16,
+        label: String,
+        device: String,
+        mtu: Option<u16>,
+        side: Option<Side>,
+    ) -> Result<Dev> {
         let ctx = |e: dpdk_sys::Error| format!("{label} ({device}): {e}");
         let info = ethdev::info(id).map_err(ctx)?;
         let n = self.nworkers;
@@ -100,7 +113,54 @@ impl Plan<'_> {
         } else {
             1
         };
-        ethdev::configure(id, queues, queues, queues > 1, mtu.unwrap_or(0)).map_err(ctx)?;
+        let mtu0 = mtu.unwrap_or(0);
+        let fallback = |why: &str| {
+            eprintln!(
+                "ripvsd: {label} ({}): no RSS to owner cores: {why}; \
+                 software redirects will carry the load",
+                info.driver
+            );
+            String::from("RSS not programmed: software redirects")
+        };
+        let mut program = None;
+        let mut rss_note = String::from(if n == 1 {
+            "one worker"
+        } else if queues > 1 {
+            "driver's RSS"
+        } else {
+            "one queue"
+        });
+        if let (Some(side), true) = (side, n > 1) {
+            let caps = rss::Caps {
+                rss_offloads: info.rss_offloads,
+                reta_size: info.reta_size,
+                hash_key_size: info.hash_key_size,
+            };
+            match rss::program(side, &caps, queues) {
+                Ok(p) => program = Some(p),
+                Err(_) if queues < n => {
+                    rss_note = fallback(&format!(
+                        "{} rx/{} tx queue(s) for {n} workers",
+                        info.max_rx_queues, info.max_tx_queues
+                    ));
+                }
+                Err(why) => rss_note = fallback(&why),
+            }
+        }
+        match &program {
+            Some(p) => {
+                let keyed = ethdev::RxSpread::Keyed {
+                    key: &p.key,
+                    hf: p.hf,
+                };
+                if let Err(e) = ethdev::configure_spread(id, queues, queues, keyed, mtu0) {
+                    rss_note = fallback(&format!("key and hash fields refused: {e}"));
+                    program = None;
+                    ethdev::configure(id, queues, queues, true, mtu0).map_err(ctx)?;
+                }
+            }
+            None => ethdev::configure(id, queues, queues, queues > 1, mtu0).map_err(ctx)?,
+        }
         if let Some(m) = mtu {
             // Virtual devices often cannot change their MTU; the data plane
             // enforces the configured one on output regardless.
@@ -116,6 +176,24 @@ impl Plan<'_> {
             ethdev::tx_queue_setup(id, q, dp.tx_descriptors, socket).map_err(ctx)?;
         }
         ethdev::start(id).map_err(ctx)?;
+        // After start: some drivers refill the RETA at start unless it was
+        // programmed. Packets received in between are merely redirected.
+        if let Some(p) = &program {
+            rss_note = match program_reta(id, &p.reta) {
+                Ok(()) => format!(
+                    "RSS on {} ({}), {}-entry RETA to owner cores{}",
+                    p.fields,
+                    p.side,
+                    p.reta.len(),
+                    if p.side == Side::Both {
+                        "; NAT replies redirected in software"
+                    } else {
+                        ""
+                    }
+                ),
+                Err(why) => fallback(&why),
+            };
+        }
         // Not every driver can set link state; a link that is down shows in
         // the port counters, not as a start-up failure.
         let _ = ethdev::link_up(id);
@@ -124,7 +202,17 @@ impl Plan<'_> {
             label,
             device,
             queues,
+            rss: rss_note,
         })
+    }
+}
+
+/// Writes the RETA and reads it back where the driver can report it.
+fn program_reta(id: u16, reta: &[u16]) -> Result<()> {
+    ethdev::rss_reta_update(id, reta).map_err(|e| format!("RETA refused: {e}"))?;
+    match ethdev::rss_reta_query(id, reta.len() as u16) {
+        Ok(back) if back != reta => Err("RETA read back differs".into()),
+        _ => Ok(()),
     }
 }
 
@@ -225,6 +313,7 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
         worker_socket,
         pools,
     };
+    let sides = rss::port_sides(cfg);
 
     // Ports, their MACs, and their exception devices.
     let mut nics = Vec::new();
@@ -248,7 +337,13 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
             None => MacAddr(ethdev::mac_addr(id).map_err(|e| format!("port {}: {e}", p.name))?),
         };
         macs.push(mac);
-        nics.push(plan.setup_dev(id, format!("port {}", p.name), device, Some(p.mtu))?);
+        nics.push(plan.setup_dev(
+            id,
+            format!("port {}", p.name),
+            device,
+            Some(p.mtu),
+            Some(sides[i]),
+        )?);
         excs.push(if p.exception.enabled {
             Some(exception_dev(&plan, i, p, mac)?)
         } else {
@@ -352,7 +447,7 @@ fn run_eal(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<()> {
     let names: Vec<String> = nics
         .iter()
         .zip(&macs)
-        .map(|(d, mac)| format!("{} {mac} ({} queue(s))", d.label, d.queues))
+        .map(|(d, mac)| format!("{} {mac} ({} queue(s), {})", d.label, d.queues, d.rss))
         .collect();
     println!(
         "ripvsd: running, {nworkers} worker(s) on lcores {workers:?}; {}",
@@ -402,7 +497,13 @@ fn exception_dev(plan: &Plan, i: usize, p: &conf::Port, mac: MacAddr) -> Result<
     let name = dev_name(&spec);
     let id = ethdev::port_by_name(name)
         .ok_or_else(|| format!("exception of {}: no device {name}", p.name))?;
-    let dev = plan.setup_dev(id, format!("exception {}", p.name), spec.clone(), None)?;
+    let dev = plan.setup_dev(
+        id,
+        format!("exception {}", p.name),
+        spec.clone(),
+        None,
+        None,
+    )?;
     if kernel_tap {
         configure_kernel_tap(&p.exception.iface, &p.addresses)
             .map_err(|e| format!("exception tap {}: {e}", p.exception.iface))?;

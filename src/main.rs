@@ -8,6 +8,7 @@
 mod args;
 mod dataplane;
 mod dpdk_io;
+mod rss;
 
 use std::path::Path;
 use std::process::ExitCode;
