@@ -3,9 +3,9 @@
 //! launch, and the final counters at stop.
 
 use crate::dpdk_io::{DevIo, DpdkIo, PortIo, ProxyDrain, TxPath};
+use crate::rss::{self, Side};
 use conf::{Config, Device};
 use ctrl::report::{self, PortCounters};
-use dpdk_sys::ethdev::RssFields;
 use dpdk_sys::mempool::{PktPool, DEFAULT_DATA_ROOM};
 use dpdk_sys::{eal, ethdev, ring};
 use fastpath::wire::MacAddr;
@@ -78,6 +78,8 @@ struct Dev {
     label: String,
     device: String,
     queues: u16,
+    /// How its RSS meets `owner_core`, for the start-up line.
+    rss: String,
 }
 
 /// What every device's queue setup needs to know.
@@ -92,14 +94,17 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// Configures and starts one device: a queue pair per worker when it
     /// has that many, else one; queue `q`'s descriptors and buffers on the
-    /// socket of worker `q`, which polls it.
+    /// socket of worker `q`, which polls it. A port (`side` given) gets the
+    /// RSS key, hash fields and RETA that make the NIC agree with
+    /// `owner_core` where the device can (see `rss`); otherwise, and for
+    /// exception devices, the driver's default RSS.
     fn setup_dev(
         &self,
         id: u16,
         label: String,
         device: String,
         mtu: Option<u16>,
-        fields: RssFields,
+        side: Option<Side>,
     ) -> Result<Dev> {
         let ctx = |e: dpdk_sys::Error| format!("{label} ({device}): {e}");
         let info = ethdev::info(id).map_err(ctx)?;
@@ -109,12 +114,54 @@ impl Plan<'_> {
         } else {
             1
         };
-        let rss = ethdev::Rss {
-            fields,
-            key: Some(&fastpath::conn::rss::RSS_KEY),
+        let mtu0 = mtu.unwrap_or(0);
+        let fallback = |why: &str| {
+            eprintln!(
+                "ripvsd: {label} ({}): no RSS to owner cores: {why}; \
+                 software redirects will carry the load",
+                info.driver
+            );
+            String::from("RSS not programmed: software redirects")
         };
-        let outcome =
-            ethdev::configure(id, queues, queues, Some(rss), mtu.unwrap_or(0)).map_err(ctx)?;
+        let mut program = None;
+        let mut rss_note = String::from(if n == 1 {
+            "one worker"
+        } else if queues > 1 {
+            "driver's RSS"
+        } else {
+            "one queue"
+        });
+        if let (Some(side), true) = (side, n > 1) {
+            let caps = rss::Caps {
+                rss_offloads: info.rss_offloads,
+                reta_size: info.reta_size,
+                hash_key_size: info.hash_key_size,
+            };
+            match rss::program(side, &caps, queues) {
+                Ok(p) => program = Some(p),
+                Err(_) if queues < n => {
+                    rss_note = fallback(&format!(
+                        "{} rx/{} tx queue(s) for {n} workers",
+                        info.max_rx_queues, info.max_tx_queues
+                    ));
+                }
+                Err(why) => rss_note = fallback(&why),
+            }
+        }
+        match &program {
+            Some(p) => {
+                let keyed = ethdev::RxSpread::Keyed {
+                    key: &p.key,
+                    hf: p.hf,
+                };
+                if let Err(e) = ethdev::configure_spread(id, queues, queues, keyed, mtu0) {
+                    rss_note = fallback(&format!("key and hash fields refused: {e}"));
+                    program = None;
+                    ethdev::configure(id, queues, queues, true, mtu0).map_err(ctx)?;
+                }
+            }
+            None => ethdev::configure(id, queues, queues, queues > 1, mtu0).map_err(ctx)?,
+        }
         if let Some(m) = mtu {
             // Virtual devices often cannot change their MTU; the data plane
             // enforces the configured one on output regardless.
@@ -130,8 +177,23 @@ impl Plan<'_> {
             ethdev::tx_queue_setup(id, q, dp.tx_descriptors, socket).map_err(ctx)?;
         }
         ethdev::start(id).map_err(ctx)?;
-        if queues > 1 {
-            self.program_reta(id, &label, &info, outcome, fields, queues);
+        // After start: some drivers refill the RETA at start unless it was
+        // programmed. Packets received in between are merely redirected.
+        if let Some(p) = &program {
+            rss_note = match program_reta(id, &p.reta) {
+                Ok(()) => format!(
+                    "RSS on {} ({}), {}-entry RETA to owner cores{}",
+                    p.fields,
+                    p.side,
+                    p.reta.len(),
+                    if p.side == Side::Both {
+                        "; NAT replies redirected in software"
+                    } else {
+                        ""
+                    }
+                ),
+                Err(why) => fallback(&why),
+            };
         }
         // Not every driver can set link state; a link that is down shows in
         // the port counters, not as a start-up failure.
@@ -141,77 +203,17 @@ impl Plan<'_> {
             label,
             device,
             queues,
+            rss: rss_note,
         })
     }
 }
 
-impl Plan<'_> {
-    /// Makes the NIC's RSS agree with `owner_core` (design section 2):
-    /// the standard key, the client's fields, and a RETA of `reta_entry`.
-    /// What the device cannot do, workers make up for by redirecting.
-    fn program_reta(
-        &self,
-        id: u16,
-        label: &str,
-        info: &ethdev::DevInfo,
-        outcome: ethdev::RssOutcome,
-        fields: RssFields,
-        queues: u16,
-    ) {
-        let n = queues as usize;
-        let agrees = outcome.on && outcome.key && outcome.fields && fields != RssFields::Tuple;
-        let reta = if outcome.on && info.reta_size > 0 {
-            ethdev::set_reta(id, info.reta_size, |i| {
-                fastpath::conn::rss::reta_entry(i, n) as u16
-            })
-        } else {
-            Ok(())
-        };
-        match (agrees, reta) {
-            (true, Ok(())) if info.reta_size > 0 => println!(
-                "ripvsd: {label}: RSS on {fields:?} fields, ripvs key, {} RETA entries: the NIC delivers packets to their owner",
-                info.reta_size
-            ),
-            (_, Err(e)) => println!("ripvsd: {label}: RSS table not programmed ({e}); workers redirect in software"),
-            _ => println!(
-                "ripvsd: {label}: the device cannot hash {fields:?} fields with the ripvs key; workers redirect in software"
-            ),
-        }
-    }
-}
-
-/// Which fields a port's RSS hashes: the client endpoint as that port sees
-/// it. Client-facing ports see clients as sources. A port that reaches a
-/// NAT real server (connected or by a static route) sees NAT replies, whose
-/// client is the destination, so it hashes destinations, when the director
-/// has other ports for its clients. A one-armed director sees both on its
-/// one port; it hashes sources, and NAT replies are redirected in software.
-pub fn rss_fields(cfg: &Config, port: usize) -> RssFields {
-    let p = &cfg.ports[port];
-    if cfg.ports.len() < 2 {
-        return RssFields::Source;
-    }
-    let reaches = |a: std::net::IpAddr| {
-        p.is_connected(a)
-            || cfg.routes.iter().any(|r| {
-                r.port == p.name
-                    && conf::IfAddr {
-                        addr: r.prefix,
-                        prefix_len: r.prefix_len,
-                    }
-                    .contains(a)
-            })
-    };
-    let nat_servers = cfg
-        .services
-        .iter()
-        .flat_map(|s| &s.real_servers)
-        .filter(|r| r.method == conf::Method::Nat)
-        .any(|r| reaches(r.addr));
-    if nat_servers {
-        RssFields::Destination
-    } else {
-        RssFields::Source
+/// Writes the RETA and reads it back where the driver can report it.
+fn program_reta(id: u16, reta: &[u16]) -> Result<()> {
+    ethdev::rss_reta_update(id, reta).map_err(|e| format!("RETA refused: {e}"))?;
+    match ethdev::rss_reta_query(id, reta.len() as u16) {
+        Ok(back) if back != reta => Err("RETA read back differs".into()),
+        _ => Ok(()),
     }
 }
 
@@ -330,6 +332,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         worker_socket,
         pools,
     };
+    let sides = rss::port_sides(cfg);
 
     // Ports, their MACs, and their exception devices.
     let mut nics = Vec::new();
@@ -353,8 +356,13 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             None => MacAddr(ethdev::mac_addr(id).map_err(|e| format!("port {}: {e}", p.name))?),
         };
         macs.push(mac);
-        let fields = rss_fields(cfg, i);
-        nics.push(plan.setup_dev(id, format!("port {}", p.name), device, Some(p.mtu), fields)?);
+        nics.push(plan.setup_dev(
+            id,
+            format!("port {}", p.name),
+            device,
+            Some(p.mtu),
+            Some(sides[i]),
+        )?);
         excs.push(if p.exception.enabled {
             Some(exception_dev(&plan, i, p, mac)?)
         } else {
@@ -476,7 +484,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     let names: Vec<String> = nics
         .iter()
         .zip(&macs)
-        .map(|(d, mac)| format!("{} {mac} ({} queue(s))", d.label, d.queues))
+        .map(|(d, mac)| format!("{} {mac} ({} queue(s), {})", d.label, d.queues, d.rss))
         .collect();
     println!(
         "ripvsd: running, {nworkers} worker(s) on lcores {workers:?}; {}",
@@ -573,7 +581,7 @@ fn exception_dev(plan: &Plan, i: usize, p: &conf::Port, mac: MacAddr) -> Result<
         format!("exception {}", p.name),
         spec.clone(),
         None,
-        RssFields::Tuple,
+        None,
     )?;
     if kernel_tap {
         configure_kernel_tap(&p.exception.iface, &p.addresses)
@@ -585,84 +593,6 @@ fn exception_dev(plan: &Plan, i: usize, p: &conf::Port, mac: MacAddr) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const TWO_ARMED: &str = r#"
-[eal]
-worker_lcores = [1, 2]
-
-[[ports]]
-name = "client"
-device = "0000:01:00.0"
-addresses = ["10.0.0.1/24"]
-
-[[ports]]
-name = "servers"
-device = "0000:01:00.1"
-addresses = ["10.1.0.1/24"]
-
-[[routes]]
-prefix = "10.9.0.0/16"
-via = "10.1.0.254"
-port = "servers"
-
-[[services]]
-protocol = "tcp"
-vip = "10.0.0.100"
-port = 80
-real_servers = [{ address = "10.9.0.5", port = 80, method = "nat" }]
-"#;
-
-    #[test]
-    fn rss_hashes_the_client_endpoint_each_port_sees() {
-        let cfg = conf::parse(TWO_ARMED, "two-armed").unwrap();
-        assert_eq!(
-            rss_fields(&cfg, 0),
-            RssFields::Source,
-            "clients are sources"
-        );
-        assert_eq!(
-            rss_fields(&cfg, 1),
-            RssFields::Destination,
-            "NAT replies (routed to 10.9/16) carry the client as destination"
-        );
-        let dr = TWO_ARMED.replace("method = \"nat\"", "method = \"dr\"");
-        let cfg = conf::parse(&dr, "dr").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            rss_fields(&cfg, 1),
-            RssFields::Source,
-            "no NAT replies there"
-        );
-        let one = conf::parse(conf::DEFAULT_CONFIG, "default").unwrap();
-        assert_eq!(one.ports.len(), 1);
-        assert_eq!(rss_fields(&one, 0), RssFields::Source, "one-armed: sources");
-    }
-
-    /// The RETA ripvsd programs sends every hash to the queue of the
-    /// worker `owner_core` names, for every RETA size NICs have.
-    #[test]
-    fn the_programmed_reta_agrees_with_owner_core() {
-        use fastpath::conn::owner_core;
-        use fastpath::conn::rss::{reta_entry, rss_hash};
-        for workers in [1, 2, 3, 4, 8] {
-            for reta_size in [64usize, 128, 512, 2048] {
-                let reta: Vec<usize> = (0..reta_size).map(|i| reta_entry(i, workers)).collect();
-                for k in 0..2000u32 {
-                    let addr =
-                        std::net::Ipv4Addr::from_bits(0x0a00_0000 ^ k.wrapping_mul(0x9e37_79b9));
-                    let port = (k * 7919) as u16;
-                    let nic = reta[rss_hash(addr, port) as usize % reta_size];
-                    if reta_size >= 128 {
-                        assert_eq!(
-                            nic,
-                            owner_core(addr, port, workers),
-                            "{workers} workers, RETA {reta_size}"
-                        );
-                    }
-                    assert!(nic < workers);
-                }
-            }
-        }
-    }
 
     #[test]
     fn lcores_map_to_their_cpus_or_share_them() {

@@ -9,6 +9,7 @@ mod args;
 mod control;
 mod dataplane;
 mod dpdk_io;
+mod rss;
 
 use std::path::Path;
 use std::process::ExitCode;

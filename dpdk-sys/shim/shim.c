@@ -23,14 +23,54 @@ uint64_t ripvs_eth_rss_ip_tcp_udp(void)
 	return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
 }
 
-uint64_t ripvs_eth_rss_src_only(void)
+uint64_t ripvs_eth_rss_l3_src_only(void)
 {
-	return RTE_ETH_RSS_L3_SRC_ONLY | RTE_ETH_RSS_L4_SRC_ONLY;
+	return RTE_ETH_RSS_L3_SRC_ONLY;
 }
 
-uint64_t ripvs_eth_rss_dst_only(void)
+uint64_t ripvs_eth_rss_l3_dst_only(void)
 {
-	return RTE_ETH_RSS_L3_DST_ONLY | RTE_ETH_RSS_L4_DST_ONLY;
+	return RTE_ETH_RSS_L3_DST_ONLY;
+}
+
+uint64_t ripvs_eth_rss_l4_src_only(void)
+{
+	return RTE_ETH_RSS_L4_SRC_ONLY;
+}
+
+uint64_t ripvs_eth_rss_l4_dst_only(void)
+{
+	return RTE_ETH_RSS_L4_DST_ONLY;
+}
+
+uint64_t ripvs_eth_rss_nonfrag_ipv4_tcp(void)
+{
+	return RTE_ETH_RSS_NONFRAG_IPV4_TCP;
+}
+
+uint64_t ripvs_eth_rss_nonfrag_ipv4_udp(void)
+{
+	return RTE_ETH_RSS_NONFRAG_IPV4_UDP;
+}
+
+uint64_t ripvs_eth_rss_nonfrag_ipv4_sctp(void)
+{
+	return RTE_ETH_RSS_NONFRAG_IPV4_SCTP;
+}
+
+uint64_t ripvs_eth_rss_nonfrag_ipv6_tcp(void)
+{
+	return RTE_ETH_RSS_NONFRAG_IPV6_TCP;
+}
+
+uint64_t ripvs_eth_rss_nonfrag_ipv6_udp(void)
+{
+	return RTE_ETH_RSS_NONFRAG_IPV6_UDP;
+}
+
+uint64_t ripvs_eth_rss_nonfrag_ipv6_sctp(void)
+{
+	return RTE_ETH_RSS_NONFRAG_IPV6_SCTP;
 }
 
 struct rte_mbuf *ripvs_pktmbuf_alloc(struct rte_mempool *mp)

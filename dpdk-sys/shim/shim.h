@@ -18,8 +18,18 @@ uint16_t ripvs_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkt
 
 /* RTE_ETH_RSS_* are built with RTE_BIT64(), which bindgen cannot evaluate. */
 uint64_t ripvs_eth_rss_ip_tcp_udp(void);
-uint64_t ripvs_eth_rss_src_only(void);
-uint64_t ripvs_eth_rss_dst_only(void);
+/* The hash-field modifiers (RTE_ETH_RSS_L3_SRC_ONLY...) and the flow types with
+ * ports, for the tests that check dpdk_sys::ethdev::rss_hf against the macros. */
+uint64_t ripvs_eth_rss_l3_src_only(void);
+uint64_t ripvs_eth_rss_l3_dst_only(void);
+uint64_t ripvs_eth_rss_l4_src_only(void);
+uint64_t ripvs_eth_rss_l4_dst_only(void);
+uint64_t ripvs_eth_rss_nonfrag_ipv4_tcp(void);
+uint64_t ripvs_eth_rss_nonfrag_ipv4_udp(void);
+uint64_t ripvs_eth_rss_nonfrag_ipv4_sctp(void);
+uint64_t ripvs_eth_rss_nonfrag_ipv6_tcp(void);
+uint64_t ripvs_eth_rss_nonfrag_ipv6_udp(void);
+uint64_t ripvs_eth_rss_nonfrag_ipv6_sctp(void);
 
 /* mbufs */
 struct rte_mbuf *ripvs_pktmbuf_alloc(struct rte_mempool *mp);

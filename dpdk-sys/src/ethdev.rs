@@ -38,6 +38,13 @@ static PORTS: [PortQueues; MAX_PORTS] = [NO_QUEUES; MAX_PORTS];
 /// Pools that rx queues allocate from, kept alive until their port is closed.
 static RX_POOLS: Mutex<Vec<(u16, PktPool)>> = Mutex::new(Vec::new());
 
+/// RSS keys handed to rte_eth_dev_configure, kept until the port is closed or
+/// reconfigured: DPDK copies the `rss_conf` struct but not the key it points to,
+/// and drivers such as ixgbe and i40e read the key through that pointer only at
+/// rte_eth_dev_start. A boxed key's address survives moves of the vector.
+#[allow(clippy::type_complexity)]
+static RSS_KEYS: Mutex<Vec<(u16, Box<[u8]>)>> = Mutex::new(Vec::new());
+
 fn port_queues(port: u16) -> Option<&'static PortQueues> {
     PORTS.get(usize::from(port))
 }
@@ -56,6 +63,10 @@ pub(crate) fn forget(port: u16) {
         gone.into_iter().map(|(_, pool)| pool).collect()
     };
     drop(dropped); // outside the lock: the last clone frees the pool
+    RSS_KEYS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(p, _)| *p != port);
 }
 
 /// The ports present, in id order.
@@ -115,10 +126,14 @@ pub struct DevInfo {
     pub max_rx_queues: u16,
     /// Most tx queues the port accepts: each worker needs its own.
     pub max_tx_queues: u16,
-    /// RSS hash types the device supports (RTE_ETH_RSS_* bits); 0 means no RSS.
+    /// RSS hash types the device supports (RTE_ETH_RSS_* bits, see [`rss_hf`],
+    /// including the SRC_ONLY/DST_ONLY modifiers it accepts); 0 means no RSS.
     pub rss_offloads: u64,
-    /// Entries of the RSS redirection table; 0 when there is none.
+    /// Entries in the RSS redirection table (RETA); 0: none to program.
     pub reta_size: u16,
+    /// Length of the RSS hash key in bytes; 0: the driver does not say (DPDK's
+    /// default is 40).
+    pub hash_key_size: u8,
     /// NUMA socket of the device, `SOCKET_ID_ANY` (-1) when unknown.
     pub socket: i32,
     /// Smallest MTU the device accepts.
@@ -156,6 +171,7 @@ pub fn info(port: u16) -> Result<DevInfo, Error> {
         max_tx_queues: info.max_tx_queues,
         rss_offloads: info.flow_type_rss_offloads,
         reta_size: info.reta_size,
+        hash_key_size: info.hash_key_size,
         socket,
         min_mtu: info.min_mtu,
         max_mtu: info.max_mtu,
@@ -184,128 +200,190 @@ pub fn set_mac_addr(port: u16, mac: [u8; 6]) -> Result<(), Error> {
     .map(drop)
 }
 
-/// Which fields of a packet the NIC's RSS hash covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RssFields {
-    /// The whole IP/TCP/UDP tuple (the device's default).
-    Tuple,
-    /// Source address and port only (`L3_SRC_ONLY | L4_SRC_ONLY`).
-    Source,
-    /// Destination address and port only.
-    Destination,
+/// The RTE_ETH_RSS_* bits of `rte_eth_conf.rx_adv_conf.rss_conf.rss_hf` and
+/// `DevInfo::rss_offloads` that ripvs uses. DPDK builds them with `RTE_BIT64()`,
+/// which bindgen cannot evaluate; a unit test checks each against the C macro
+/// through the shim.
+pub mod rss_hf {
+    /// IPv4 TCP, not fragmented.
+    pub const NONFRAG_IPV4_TCP: u64 = 1 << 4;
+    /// IPv4 UDP, not fragmented.
+    pub const NONFRAG_IPV4_UDP: u64 = 1 << 5;
+    /// IPv4 SCTP, not fragmented.
+    pub const NONFRAG_IPV4_SCTP: u64 = 1 << 6;
+    /// IPv6 TCP, not fragmented.
+    pub const NONFRAG_IPV6_TCP: u64 = 1 << 10;
+    /// IPv6 UDP, not fragmented.
+    pub const NONFRAG_IPV6_UDP: u64 = 1 << 11;
+    /// IPv6 SCTP, not fragmented.
+    pub const NONFRAG_IPV6_SCTP: u64 = 1 << 12;
+    /// Modifier: of the L3 addresses, hash the source only.
+    pub const L3_SRC_ONLY: u64 = 1 << 63;
+    /// Modifier: of the L3 addresses, hash the destination only.
+    pub const L3_DST_ONLY: u64 = 1 << 62;
+    /// Modifier: of the L4 ports, hash the source only.
+    pub const L4_SRC_ONLY: u64 = 1 << 61;
+    /// Modifier: of the L4 ports, hash the destination only.
+    pub const L4_DST_ONLY: u64 = 1 << 60;
+    /// Entries per `rte_eth_rss_reta_entry64` (`RTE_ETH_RETA_GROUP_SIZE`).
+    pub const RETA_GROUP_SIZE: usize = crate::raw::RTE_ETH_RETA_GROUP_SIZE as usize;
 }
 
-/// How a port spreads flows over its rx queues.
-#[derive(Debug, Clone, Copy)]
-pub struct Rss<'a> {
-    /// The fields hashed.
-    pub fields: RssFields,
-    /// The Toeplitz key; used when the device's key is this long.
-    pub key: Option<&'a [u8]>,
-}
-
-/// What `configure` could program of an [`Rss`] request.
+/// How a port with several rx queues spreads received packets over them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RssOutcome {
-    /// The device hashes on the requested fields.
-    pub fields: bool,
-    /// The device took the requested key.
-    pub key: bool,
-    /// RSS is on at all.
-    pub on: bool,
+pub enum RxSpread<'a> {
+    /// No RSS: everything arrives on rx queue 0.
+    Off,
+    /// RSS on IP/TCP/UDP with the driver's own key and fields (as far as the
+    /// device supports them): spreads flows, agrees with nothing in particular.
+    Default,
+    /// RSS with this key (the device's `hash_key_size` bytes, or 40 when it
+    /// reports none) over exactly the hash types and modifiers in `hf`, which
+    /// must all be in the device's `rss_offloads`. Program the redirection
+    /// table with [`rss_reta_update`] afterwards.
+    Keyed {
+        /// The Toeplitz key.
+        key: &'a [u8],
+        /// RTE_ETH_RSS_* bits, see [`rss_hf`].
+        hf: u64,
+    },
 }
 
 /// Configures `port` with `nb_rxq`/`nb_txq` queues; with `rss` and several rx queues,
-/// spreads flows by hash (as far as the device supports it: the outcome says what it
-/// took). `mtu` 0 keeps the 1500 default. Must precede queue setup, with the port
-/// stopped.
-pub fn configure(
+/// spreads flows by IP/TCP/UDP hash (as far as the device supports it). `mtu` 0 keeps
+/// the 1500 default. Must precede queue setup, with the port stopped.
+pub fn configure(port: u16, nb_rxq: u16, nb_txq: u16, rss: bool, mtu: u16) -> Result<(), Error> {
+    let spread = if rss {
+        RxSpread::Default
+    } else {
+        RxSpread::Off
+    };
+    configure_spread(port, nb_rxq, nb_txq, spread, mtu)
+}
+
+/// Like [`configure`], with the choice of RSS made by the caller. RSS applies only
+/// with several rx queues; a [`RxSpread::Keyed`] asking for hash types the device
+/// lacks, or with a key of the wrong length, fails with EINVAL before DPDK is called.
+pub fn configure_spread(
     port: u16,
     nb_rxq: u16,
     nb_txq: u16,
-    rss: Option<Rss<'_>>,
+    spread: RxSpread<'_>,
     mtu: u16,
-) -> Result<RssOutcome, Error> {
+) -> Result<(), Error> {
     const OP: &str = "rte_eth_dev_configure";
     let _up = eal::hold(OP)?;
     let q = port_queues(port).ok_or(Error::new(OP, raw::ENODEV as c_int))?;
     let info = info_raw(port)?;
     let mut conf = raw::rte_eth_conf::default();
     conf.rxmode.mtu = u32::from(mtu);
-    let mut outcome = RssOutcome {
-        fields: false,
-        key: false,
-        on: false,
-    };
-    // Kept alive until rte_eth_dev_configure has copied it.
-    let mut key_buf = [0u8; 64];
-    if let Some(rss) = rss.filter(|_| nb_rxq > 1) {
-        // SAFETY: pure functions returning constants.
-        let (tuple, src, dst) = unsafe {
-            (
-                raw::ripvs_eth_rss_ip_tcp_udp(),
-                raw::ripvs_eth_rss_src_only(),
-                raw::ripvs_eth_rss_dst_only(),
-            )
-        };
-        let offloads = info.flow_type_rss_offloads;
-        let hf = tuple & offloads;
-        let only = match rss.fields {
-            RssFields::Tuple => 0,
-            RssFields::Source => src,
-            RssFields::Destination => dst,
-        };
-        if hf == 0 {
-            log::warn!(
-                "port {port}: no IP/TCP/UDP RSS on this device; every packet goes to rx queue 0"
-            );
-        } else {
-            conf.rxmode.mq_mode = raw::RTE_ETH_MQ_RX_RSS;
-            outcome.on = true;
-            outcome.fields = only == 0 || offloads & only == only;
-            conf.rx_adv_conf.rss_conf.rss_hf = if outcome.fields { hf | only } else { hf };
-            if let Some(key) = rss.key {
-                if usize::from(info.hash_key_size) == key.len() && key.len() <= key_buf.len() {
-                    key_buf[..key.len()].copy_from_slice(key);
-                    conf.rx_adv_conf.rss_conf.rss_key = key_buf.as_mut_ptr();
-                    conf.rx_adv_conf.rss_conf.rss_key_len = key.len() as u8;
-                    outcome.key = true;
-                }
+    let mut key_box: Option<Box<[u8]>> = None;
+    match spread {
+        _ if nb_rxq <= 1 => {}
+        RxSpread::Off => {}
+        RxSpread::Default => {
+            // SAFETY: pure function returning a constant.
+            let wanted = unsafe { raw::ripvs_eth_rss_ip_tcp_udp() };
+            let hf = wanted & info.flow_type_rss_offloads;
+            if hf == 0 {
+                log::warn!(
+                    "port {port}: no IP/TCP/UDP RSS on this device; every packet goes to rx queue 0"
+                );
+            } else {
+                conf.rxmode.mq_mode = raw::RTE_ETH_MQ_RX_RSS;
+                conf.rx_adv_conf.rss_conf.rss_hf = hf;
             }
+        }
+        RxSpread::Keyed { key, hf } => {
+            let key_len = match info.hash_key_size {
+                0 => 40,
+                n => usize::from(n),
+            };
+            if hf == 0 || hf & !info.flow_type_rss_offloads != 0 || key.len() != key_len {
+                return Err(Error::new(OP, raw::EINVAL as c_int));
+            }
+            let mut boxed: Box<[u8]> = key.into();
+            conf.rxmode.mq_mode = raw::RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = hf;
+            conf.rx_adv_conf.rss_conf.rss_key = boxed.as_mut_ptr();
+            conf.rx_adv_conf.rss_conf.rss_key_len = key_len as u8; // <= u8::MAX: from hash_key_size
+            key_box = Some(boxed);
         }
     }
     // SAFETY: conf is a fully initialised rte_eth_conf that DPDK only reads (and
-    // copies); DPDK validates port and the queue counts.
+    // copies); its rss_key, if any, points into key_box, which is kept in
+    // RSS_KEYS below for as long as the port may use it. DPDK validates port and
+    // the queue counts.
     Error::check(OP, unsafe {
         raw::rte_eth_dev_configure(port, nb_rxq, nb_txq, &conf)
     })?;
+    {
+        let mut keys = RSS_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.retain(|(p, _)| *p != port);
+        if let Some(k) = key_box {
+            keys.push((port, k));
+        }
+    }
     q.rx_live.store(0, Ordering::Release);
     q.tx_live.store(0, Ordering::Release);
     q.rx_configured.store(nb_rxq, Ordering::Release);
     q.tx_configured.store(nb_txq, Ordering::Release);
-    Ok(outcome)
+    Ok(())
 }
 
-/// Fills the redirection table of `port` (`reta_size` entries, as the
-/// device reports): entry `i` sends its hashes to rx queue `queue_of(i)`.
-pub fn set_reta(port: u16, reta_size: u16, queue_of: impl Fn(usize) -> u16) -> Result<(), Error> {
+/// Programs the whole RSS redirection table: entry `i` sends hash bucket `i` to rx
+/// queue `reta[i]`. `reta.len()` must be the device's `reta_size` and every queue
+/// below the configured rx queue count (DPDK and the driver check both). Needs a
+/// port configured with RSS; call it after [`start`], since some drivers refill
+/// the table at start unless it was programmed. Virtual devices mostly answer
+/// ENOTSUP.
+pub fn rss_reta_update(port: u16, reta: &[u16]) -> Result<(), Error> {
     const OP: &str = "rte_eth_dev_rss_reta_update";
     let _up = eal::hold(OP)?;
-    let n = usize::from(reta_size);
-    let mut groups: Vec<raw::rte_eth_rss_reta_entry64> = (0..n.div_ceil(64))
-        .map(|_| raw::rte_eth_rss_reta_entry64::default())
-        .collect();
-    for i in 0..n {
-        let g = &mut groups[i / 64];
-        g.mask |= 1 << (i % 64);
-        g.reta[i % 64] = queue_of(i);
+    let size = u16::try_from(reta.len()).map_err(|_| Error::new(OP, raw::EINVAL as c_int))?;
+    let mut conf = reta_groups(reta.len());
+    for (i, &q) in reta.iter().enumerate() {
+        let g = &mut conf[i / rss_hf::RETA_GROUP_SIZE];
+        g.mask |= 1 << (i % rss_hf::RETA_GROUP_SIZE);
+        g.reta[i % rss_hf::RETA_GROUP_SIZE] = q;
     }
-    // SAFETY: groups holds reta_size / 64 (rounded up) initialised entries that
-    // DPDK reads for the duration of the call; DPDK validates port and size.
+    // SAFETY: conf holds ceil(size / 64) groups, as DPDK reads for `size` entries
+    // (only the masked ones); it is only read. DPDK validates port, size and the
+    // queue numbers.
     Error::check(OP, unsafe {
-        raw::rte_eth_dev_rss_reta_update(port, groups.as_mut_ptr(), reta_size)
+        raw::rte_eth_dev_rss_reta_update(port, conf.as_mut_ptr(), size)
     })
     .map(drop)
+}
+
+/// Reads back the RSS redirection table of `reta_size` entries (the device's
+/// `DevInfo::reta_size`), e.g. to check what [`rss_reta_update`] left there.
+pub fn rss_reta_query(port: u16, reta_size: u16) -> Result<Vec<u16>, Error> {
+    const OP: &str = "rte_eth_dev_rss_reta_query";
+    let _up = eal::hold(OP)?;
+    let n = usize::from(reta_size);
+    let mut conf = reta_groups(n);
+    for (i, g) in conf.iter_mut().enumerate() {
+        let in_group = (n - i * rss_hf::RETA_GROUP_SIZE).min(rss_hf::RETA_GROUP_SIZE);
+        g.mask = if in_group == 64 {
+            u64::MAX
+        } else {
+            (1 << in_group) - 1
+        };
+    }
+    // SAFETY: conf holds ceil(reta_size / 64) groups, which DPDK fills for the
+    // masked entries; DPDK validates port and reta_size.
+    Error::check(OP, unsafe {
+        raw::rte_eth_dev_rss_reta_query(port, conf.as_mut_ptr(), reta_size)
+    })?;
+    Ok((0..n)
+        .map(|i| conf[i / rss_hf::RETA_GROUP_SIZE].reta[i % rss_hf::RETA_GROUP_SIZE])
+        .collect())
+}
+
+/// Zeroed RETA groups (no entry selected) for `entries` entries.
+fn reta_groups(entries: usize) -> Vec<raw::rte_eth_rss_reta_entry64> {
+    vec![raw::rte_eth_rss_reta_entry64::default(); entries.div_ceil(rss_hf::RETA_GROUP_SIZE)]
 }
 
 /// Changes the MTU of a configured port.
@@ -548,5 +626,59 @@ pub fn tx_burst<const N: usize>(port: u16, queue: u16, pkts: &mut ArrayVec<Mbuf,
             pkts.set_len(len - sent);
         }
         sent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_constants_match_dpdk_macros() {
+        // SAFETY: the shim functions return compile-time constants; no EAL needed.
+        let c = unsafe {
+            [
+                (rss_hf::L3_SRC_ONLY, raw::ripvs_eth_rss_l3_src_only()),
+                (rss_hf::L3_DST_ONLY, raw::ripvs_eth_rss_l3_dst_only()),
+                (rss_hf::L4_SRC_ONLY, raw::ripvs_eth_rss_l4_src_only()),
+                (rss_hf::L4_DST_ONLY, raw::ripvs_eth_rss_l4_dst_only()),
+                (
+                    rss_hf::NONFRAG_IPV4_TCP,
+                    raw::ripvs_eth_rss_nonfrag_ipv4_tcp(),
+                ),
+                (
+                    rss_hf::NONFRAG_IPV4_UDP,
+                    raw::ripvs_eth_rss_nonfrag_ipv4_udp(),
+                ),
+                (
+                    rss_hf::NONFRAG_IPV4_SCTP,
+                    raw::ripvs_eth_rss_nonfrag_ipv4_sctp(),
+                ),
+                (
+                    rss_hf::NONFRAG_IPV6_TCP,
+                    raw::ripvs_eth_rss_nonfrag_ipv6_tcp(),
+                ),
+                (
+                    rss_hf::NONFRAG_IPV6_UDP,
+                    raw::ripvs_eth_rss_nonfrag_ipv6_udp(),
+                ),
+                (
+                    rss_hf::NONFRAG_IPV6_SCTP,
+                    raw::ripvs_eth_rss_nonfrag_ipv6_sctp(),
+                ),
+            ]
+        };
+        for (i, (rust, c)) in c.into_iter().enumerate() {
+            assert_eq!(rust, c, "constant #{i}");
+        }
+        assert_eq!(rss_hf::RETA_GROUP_SIZE, 64);
+    }
+
+    #[test]
+    fn reta_groups_cover_the_table() {
+        assert_eq!(reta_groups(128).len(), 2);
+        assert_eq!(reta_groups(512).len(), 8);
+        assert_eq!(reta_groups(65).len(), 2);
+        assert!(reta_groups(64).iter().all(|g| g.mask == 0));
     }
 }
