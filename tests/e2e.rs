@@ -11,12 +11,12 @@
 
 mod common;
 
+use common::topo::Topology;
 use common::{counter, Daemon, Scratch};
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const TOPOLOGY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/topology");
 const DR_VIP: &str = "10.60.0.100";
 const TUN_VIP: &str = "10.60.0.101";
 const NAT_VIP: &str = "10.60.0.102";
@@ -54,32 +54,6 @@ impl Mode {
             Mode::Dr | Mode::Tun => format!("10.60.0.1{n}"),
             Mode::Nat => format!("10.61.0.1{n}"),
         }
-    }
-}
-
-/// The namespaces, links and servers of tools/topology, removed even when
-/// the test fails.
-struct Topology(String);
-
-impl Topology {
-    fn up(prefix: &str) -> Topology {
-        let t = Topology(prefix.to_string());
-        let out = Command::new(TOPOLOGY)
-            .args(["up", prefix])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tools/topology up: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        t
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        let _ = Command::new(TOPOLOGY).args(["down", &self.0]).output();
     }
 }
 

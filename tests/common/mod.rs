@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod frames;
+pub mod topo;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

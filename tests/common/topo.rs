@@ -1,0 +1,84 @@
+//! tools/topology from a test: the namespaces, bridges and nginx real
+//! servers of the end-to-end tests, removed even when the test fails.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const TOPOLOGY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/topology");
+
+pub struct Topology(pub String);
+
+impl Topology {
+    /// `tools/topology up PREFIX`; panics with its message if that fails.
+    pub fn up(prefix: &str) -> Topology {
+        let t = Topology(prefix.to_string());
+        let out = Command::new(TOPOLOGY)
+            .args(["up", prefix])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tools/topology up: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        t
+    }
+
+    /// The full name of namespace `short` (`c1`, `r2`, ...).
+    pub fn ns(&self, short: &str) -> String {
+        format!("{}{short}", self.0)
+    }
+
+    /// Runs `args` in namespace `short`.
+    pub fn run(&self, short: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns(short)])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Real server `name`'s files: nginx.conf, www/ (its pages).
+    pub fn server_dir(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/tmp/ripvs-topo-{}/{name}", self.0))
+    }
+
+    /// Stops (`false`) or starts (`true`) nginx in real server `name`.
+    pub fn nginx(&self, name: &str, running: bool) {
+        let d = self.server_dir(name);
+        let (conf, dir, log) = (
+            d.join("nginx.conf").display().to_string(),
+            d.display().to_string(),
+            d.join("error.log").display().to_string(),
+        );
+        let mut args = vec!["nginx", "-q", "-e", &log, "-c", &conf, "-p", &dir];
+        if !running {
+            args.extend(["-s", "stop"]);
+        }
+        let out = self.run(name, &args);
+        assert!(
+            out.status.success(),
+            "nginx {} in {name}: {}",
+            if running { "start" } else { "stop" },
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `-s stop` only signals; wait until nothing listens on port 80.
+        for _ in 0..100 {
+            let probe = self.run(name, &["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/80"]);
+            if probe.status.success() == running {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "nginx in {name} did not {}",
+            if running { "start" } else { "stop" }
+        );
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        let _ = Command::new(TOPOLOGY).args(["down", &self.0]).output();
+    }
+}
