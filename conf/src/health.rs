@@ -43,6 +43,9 @@ pub(crate) struct Layers<'a> {
     pub fallback: usize,
 }
 
+/// Where a value was written: its offset and key path.
+type Written = Option<(usize, String)>;
+
 /// A value and the key path it was written under.
 type Picked<'a, T> = Option<(&'a Spanned<T>, String)>;
 
@@ -194,36 +197,35 @@ pub(crate) fn build(src: &Source<'_>, l: &Layers<'_>, port: Option<u16>) -> Resu
         ));
     }
     // Keys that belong to one kind of check only.
-    let at = |p: Option<(usize, String)>| p;
-    let owners: [(&str, Option<(usize, String)>, &[&str]); 6] = [
+    let owners: [(&str, Written, &[&str]); 6] = [
         (
             "path",
-            at(specific!(path).map(|(v, k)| (v.span().start, k))),
+            specific!(path).map(|(v, k)| (v.span().start, k)),
             &["http"],
         ),
         (
             "host",
-            at(specific!(host).map(|(v, k)| (v.span().start, k))),
+            specific!(host).map(|(v, k)| (v.span().start, k)),
             &["http"],
         ),
         (
             "status",
-            at(specific!(status).map(|(v, k)| (v.span().start, k))),
+            specific!(status).map(|(v, k)| (v.span().start, k)),
             &["http"],
         ),
         (
             "expect",
-            at(specific!(expect).map(|(v, k)| (v.span().start, k))),
+            specific!(expect).map(|(v, k)| (v.span().start, k)),
             &["http", "udp"],
         ),
         (
             "payload",
-            at(specific!(payload).map(|(v, k)| (v.span().start, k))),
+            specific!(payload).map(|(v, k)| (v.span().start, k)),
             &["udp"],
         ),
         (
             "command",
-            at(specific!(command).map(|(v, k)| (v.span().start, k))),
+            specific!(command).map(|(v, k)| (v.span().start, k)),
             &["exec"],
         ),
     ];
