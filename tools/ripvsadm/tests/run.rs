@@ -91,6 +91,7 @@ fn ok_all() -> Answer {
                 next: None,
             }),
             Request::Reload => Response::Reloaded,
+            Request::Health(_) => Response::Health(vec![]),
         })
     })
 }
