@@ -136,7 +136,7 @@ fn bad_health_checks() {
     let text = format!("{GOOD}health = {{ checker = \"ping\" }}\n");
     assert_eq!(
         broken("checker.toml", &text),
-        "13:22: key `services[0].health.checker`: unknown checker \"ping\" (expected \"tcp\", \"http\", \"udp\", \"exec\" or \"none\")"
+        "13:22: key `services[0].health.checker`: unknown checker \"ping\" (expected \"tcp\", \"http\", \"https\", \"udp\", \"exec\" or \"none\")"
     );
     let text = format!("{GOOD}[services.health]\nchecker = \"tcp\"\ninterval = 0\n");
     assert_eq!(

@@ -19,7 +19,7 @@ use crate::raw::RawHealth;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 /// The checkers, as the file names them.
-pub const CHECKERS: [&str; 5] = ["tcp", "http", "udp", "exec", "none"];
+pub const CHECKERS: [&str; 6] = ["tcp", "http", "https", "udp", "exec", "none"];
 
 /// Longest interval, timeout or delay: a day.
 const MAX_SECS: f64 = 86_400.0;
@@ -192,7 +192,7 @@ pub(crate) fn build(src: &Source<'_>, l: &Layers<'_>, port: Option<u16>) -> Resu
             checker,
             checker_key,
             format!(
-                "unknown checker \"{name}\" (expected \"tcp\", \"http\", \"udp\", \"exec\" or \"none\")"
+                "unknown checker \"{name}\" (expected \"tcp\", \"http\", \"https\", \"udp\", \"exec\" or \"none\")"
             ),
         ));
     }
@@ -201,22 +201,22 @@ pub(crate) fn build(src: &Source<'_>, l: &Layers<'_>, port: Option<u16>) -> Resu
         (
             "path",
             specific!(path).map(|(v, k)| (v.span().start, k)),
-            &["http"],
+            &["http", "https"],
         ),
         (
             "host",
             specific!(host).map(|(v, k)| (v.span().start, k)),
-            &["http"],
+            &["http", "https"],
         ),
         (
             "status",
             specific!(status).map(|(v, k)| (v.span().start, k)),
-            &["http"],
+            &["http", "https"],
         ),
         (
             "expect",
             specific!(expect).map(|(v, k)| (v.span().start, k)),
-            &["http", "udp"],
+            &["http", "https", "udp"],
         ),
         (
             "payload",
@@ -237,7 +237,11 @@ pub(crate) fn build(src: &Source<'_>, l: &Layers<'_>, port: Option<u16>) -> Resu
                     whose,
                     format!(
                         "`{key}` does not apply to the {name} checker (it is for {})",
-                        for_checkers.join(" and ")
+                        match for_checkers {
+                            [one] => one.to_string(),
+                            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+                            [] => String::new(),
+                        }
                     ),
                 ));
             }
@@ -337,7 +341,7 @@ pub(crate) fn build(src: &Source<'_>, l: &Layers<'_>, port: Option<u16>) -> Resu
     let check = match name {
         "none" => return Ok(None),
         "tcp" => Check::Tcp,
-        "http" => {
+        "http" | "https" => {
             let path = match specific!(path) {
                 None => "/".to_string(),
                 Some((v, key)) => {
@@ -382,6 +386,7 @@ pub(crate) fn build(src: &Source<'_>, l: &Layers<'_>, port: Option<u16>) -> Resu
                 })?,
             };
             Check::Http(HttpCheck {
+                tls: name == "https",
                 path,
                 host,
                 status,

@@ -356,6 +356,7 @@ pub struct Health {
 pub enum Check {
     /// A TCP connection is accepted.
     Tcp,
+    /// http and https.
     Http(HttpCheck),
     /// A reply to `payload` comes back (containing `expect`, if set).
     Udp {
@@ -364,9 +365,7 @@ pub enum Check {
     },
     /// `command[0]` run with `command[1..]`, then the real server's address
     /// and port, exits 0.
-    Exec {
-        command: Vec<String>,
-    },
+    Exec { command: Vec<String> },
 }
 
 impl Check {
@@ -374,6 +373,7 @@ impl Check {
     pub fn name(&self) -> &'static str {
         match self {
             Check::Tcp => "tcp",
+            Check::Http(h) if h.tls => "https",
             Check::Http(_) => "http",
             Check::Udp { .. } => "udp",
             Check::Exec { .. } => "exec",
@@ -385,6 +385,10 @@ impl Check {
 /// `expect` (ldirectord's request/receive, keepalived's HTTP_GET).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
+    /// https: the same over TLS, without verifying the certificate (as
+    /// ldirectord and keepalived by default): the check is whether the
+    /// server answers, not whom to trust. `host` is sent as SNI.
+    pub tls: bool,
     pub path: String,
     /// `Host:` header; the real server's address when `None`.
     pub host: Option<String>,

@@ -634,7 +634,7 @@ fn health(keys: &str) -> String {
 fn health_errors() {
     assert_eq!(
         health("checker = \"icmp\""),
-        "t.toml:10:11: key `services[0].health.checker`: unknown checker \"icmp\" (expected \"tcp\", \"http\", \"udp\", \"exec\" or \"none\")"
+        "t.toml:10:11: key `services[0].health.checker`: unknown checker \"icmp\" (expected \"tcp\", \"http\", \"https\", \"udp\", \"exec\" or \"none\")"
     );
     assert_eq!(
         health("checker = \"tcp\"\ninterval = 0"),
@@ -670,11 +670,11 @@ fn health_errors() {
     );
     assert_eq!(
         health("checker = \"tcp\"\npath = \"/\""),
-        "t.toml:11:8: key `services[0].health.path`: `path` does not apply to the tcp checker (it is for http)"
+        "t.toml:11:8: key `services[0].health.path`: `path` does not apply to the tcp checker (it is for http and https)"
     );
     assert_eq!(
         health("checker = \"udp\"\nstatus = \"200\""),
-        "t.toml:11:10: key `services[0].health.status`: `status` does not apply to the udp checker (it is for http)"
+        "t.toml:11:10: key `services[0].health.status`: `status` does not apply to the udp checker (it is for http and https)"
     );
     assert_eq!(
         health("checker = \"http\"\nstatus = \"200-99\""),
@@ -723,6 +723,18 @@ fn health_errors() {
     assert_eq!(
         health("checker = \"tcp\"\nevery = 5"),
         "t.toml:11:1: key `services[0].health.every`: unknown key `every`, expected one of `checker`, `interval`, `timeout`, `delay`, `retries`, `successes`, `initial`, `port`, `source`, `interface`, `path`, `host`, `status`, `expect`, `payload`, `command`"
+    );
+}
+
+#[test]
+fn health_keys_name_their_checkers() {
+    assert_eq!(
+        health("checker = \"exec\"\ncommand = [\"/bin/true\"]\nexpect = \"x\""),
+        "t.toml:12:10: key `services[0].health.expect`: `expect` does not apply to the exec checker (it is for http, https and udp)"
+    );
+    assert_eq!(
+        health("checker = \"https\"\npayload = \"x\""),
+        "t.toml:11:11: key `services[0].health.payload`: `payload` does not apply to the https checker (it is for udp)"
     );
 }
 

@@ -69,6 +69,7 @@ timeout = 2
     );
     let http = Health {
         check: Check::Http(HttpCheck {
+            tls: false,
             path: "/health".into(),
             host: Some("www.example.com".into()),
             status: (200, 204),
@@ -154,4 +155,22 @@ address = "10.0.0.11"
     let c = parse(&format!("{P0}{short}"), "t.toml").unwrap();
     let h = c.services[0].real_servers[0].health.as_ref().unwrap();
     assert_eq!((h.interval, h.timeout), (ms(1000), ms(1000)));
+    // https: http over TLS, with the http keys.
+    let tls = text.replace(
+        "checker = \"udp\"",
+        "checker = \"https\", host = \"www.example.com\"",
+    );
+    let c = parse(&format!("{P0}{tls}"), "t.toml").unwrap();
+    let h = c.services[0].real_servers[0].health.as_ref().unwrap();
+    assert_eq!(
+        h.check,
+        Check::Http(HttpCheck {
+            tls: true,
+            path: "/".into(),
+            host: Some("www.example.com".into()),
+            status: (200, 299),
+            expect: None
+        })
+    );
+    assert_eq!(h.check.name(), "https");
 }

@@ -12,10 +12,15 @@
 //! a management interface): ripvsd's data plane does not originate traffic.
 
 use conf::{Check, Health, HttpCheck};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// What an HTTP check reads of an answer before it gives up looking for
@@ -124,6 +129,10 @@ enum HttpStage {
 
 struct Http {
     conn: Connecting,
+    /// What the request and answer go through once connected.
+    wire: Option<Wire>,
+    /// https: the name to send as SNI (`None`: the address, no SNI).
+    tls: Option<ServerName<'static>>,
     stage: HttpStage,
     request: Vec<u8>,
     want: HttpCheck,
@@ -152,19 +161,33 @@ impl Http {
                     if let Err(e) = self.conn.poll()? {
                         return Some(Err(e));
                     }
+                    match Wire::new(&self.conn.sock, self.tls.take()) {
+                        Ok(w) => self.wire = Some(w),
+                        Err(e) => return Some(Err(e)),
+                    }
                     self.stage = HttpStage::Sending { sent: 0 };
                 }
-                HttpStage::Sending { sent } => match self.conn.sock.write(&self.request[sent..]) {
-                    Ok(n) if sent + n == self.request.len() => self.stage = HttpStage::Receiving,
-                    Ok(n) => self.stage = HttpStage::Sending { sent: sent + n },
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Some(Err(format!("write: {}", reason(&e)))),
-                },
+                HttpStage::Sending { sent } => {
+                    match self.wire.as_mut()?.write(&self.request[sent..]) {
+                        Ok(n) if sent + n == self.request.len() => {
+                            self.stage = HttpStage::Receiving
+                        }
+                        Ok(n) => self.stage = HttpStage::Sending { sent: sent + n },
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Some(Err(self.io_failure("write", &e))),
+                    }
+                }
                 HttpStage::Receiving => {
                     let mut buf = [0u8; 4096];
-                    match self.conn.sock.read(&mut buf) {
+                    let tls = matches!(self.wire, Some(Wire::Tls(_)));
+                    match self.wire.as_mut()?.read(&mut buf) {
                         Ok(0) => return Some(self.judge(true).unwrap_or(Ok(()))),
+                        // Servers often close without TLS's close_notify;
+                        // for a health check the answer is all there is.
+                        Err(e) if tls && e.kind() == io::ErrorKind::UnexpectedEof => {
+                            return Some(self.judge(true).unwrap_or(Ok(())))
+                        }
                         Ok(n) => {
                             let room = HTTP_READ_LIMIT - self.answer.len();
                             self.answer.extend_from_slice(&buf[..n.min(room)]);
@@ -180,7 +203,7 @@ impl Http {
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Some(Err(format!("read: {}", reason(&e)))),
+                        Err(e) => return Some(Err(self.io_failure("read", &e))),
                     }
                 }
             }
@@ -234,9 +257,26 @@ impl Http {
         }
     }
 
+    /// `read: connection reset by peer`, or `tls: ...` for a TLS failure
+    /// (rustls reports those as invalid data).
+    fn io_failure(&self, op: &str, e: &io::Error) -> String {
+        match (&self.wire, e.kind()) {
+            (Some(Wire::Tls(_)), io::ErrorKind::InvalidData) => format!("tls: {}", reason(e)),
+            _ => format!("{op}: {}", reason(e)),
+        }
+    }
+
     fn waiting_for(&self) -> &'static str {
         match self.stage {
             HttpStage::Connecting => "connecting",
+            HttpStage::Sending { .. }
+                if self
+                    .wire
+                    .as_ref()
+                    .is_some_and(|w| matches!(w, Wire::Tls(t) if t.conn.is_handshaking())) =>
+            {
+                "in the TLS handshake"
+            }
             HttpStage::Sending { .. } => "sending the request",
             HttpStage::Receiving if self.answer.is_empty() => "waiting for the response",
             HttpStage::Receiving => "reading the response",
@@ -282,6 +322,129 @@ impl Udp {
     }
 }
 
+/// The connection an HTTP check talks over.
+enum Wire {
+    Plain(Socket),
+    Tls(Box<StreamOwned<ClientConnection, Socket>>),
+}
+
+impl Wire {
+    /// Over a connected socket (a second handle on it: the first stays
+    /// with the connect stage).
+    fn new(sock: &Socket, tls: Option<ServerName<'static>>) -> Result<Wire, String> {
+        let sock = sock
+            .try_clone()
+            .map_err(|e| format!("socket: {}", reason(&e)))?;
+        let Some(name) = tls else {
+            return Ok(Wire::Plain(sock));
+        };
+        let conn = ClientConnection::new(tls_config()?, name).map_err(|e| format!("tls: {e}"))?;
+        Ok(Wire::Tls(Box::new(StreamOwned::new(conn, sock))))
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(s) => s.read(buf),
+            Wire::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Wire::Plain(s) => s.write(buf),
+            Wire::Tls(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Wire::Plain(s) => s.flush(),
+            Wire::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// SNI: the configured Host if it is a DNS name, else none (the address).
+fn server_name(t: &Target, h: &HttpCheck) -> ServerName<'static> {
+    h.host
+        .as_deref()
+        .and_then(|host| ServerName::try_from(host.to_string()).ok())
+        .unwrap_or_else(|| ServerName::IpAddress(t.addr.into()))
+}
+
+/// One client configuration for every https check.
+fn tls_config() -> Result<Arc<ClientConfig>, String> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("tls: {e}"))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        })
+        .clone()
+}
+
+/// Accepts any certificate, as ldirectord's and keepalived's https checks
+/// do by default: a health check asks whether the server answers, and a
+/// real server's certificate is usually for the VIP's name, often
+/// self-signed behind the director. The handshake's signatures are still
+/// checked, so the peer holds the key of the certificate it shows.
+#[derive(Debug)]
+struct AnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// A check in progress.
 pub struct Probe {
     kind: Kind,
@@ -302,6 +465,8 @@ impl Probe {
         let kind = match &t.health.check {
             Check::Tcp => Kind::Tcp(Connecting::start(t)?),
             Check::Http(h) => Kind::Http(Box::new(Http {
+                tls: h.tls.then(|| server_name(t, h)),
+                wire: None,
                 conn: Connecting::start(t)?,
                 stage: HttpStage::Connecting,
                 request: Http::request(t, h),

@@ -6,6 +6,7 @@ use super::*;
 use conf::{Check, Health, HttpCheck};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,7 @@ fn closed_port() -> u16 {
 fn http(status: &str, expect: Option<&str>) -> Check {
     let (lo, hi) = status.split_once('-').unwrap_or((status, status));
     Check::Http(HttpCheck {
+        tls: false,
         path: "/health".into(),
         host: None,
         status: (lo.parse().unwrap(), hi.parse().unwrap()),
@@ -326,4 +328,96 @@ fn io_errors_are_worded_for_log_lines() {
     let e = std::io::Error::from_raw_os_error(111);
     assert_eq!(reason(&e), "connection refused");
     assert_eq!(reason(&std::io::Error::other("Odd")), "odd");
+}
+
+/// Serves one HTTP exchange over TLS with a fresh self-signed certificate
+/// for www.example.com; returns the port, and the request and SNI name
+/// it got.
+fn https_server(response: &'static str) -> (u16, thread::JoinHandle<(String, Option<String>)>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ck = rcgen::generate_simple_self_signed(vec!["www.example.com".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap();
+    let l = TcpListener::bind((LOCAL, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let conn = rustls::ServerConnection::new(Arc::new(cfg)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, s);
+        let mut req = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !req.ends_with(b"\r\n\r\n") {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let sni = tls.conn.server_name().map(String::from);
+        let _ = tls.write_all(response.as_bytes());
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+        (String::from_utf8(req).unwrap(), sni)
+    });
+    (port, h)
+}
+
+fn https(status: &str, expect: Option<&str>, host: Option<&str>) -> Check {
+    let Check::Http(mut h) = http(status, expect) else {
+        unreachable!()
+    };
+    h.tls = true;
+    h.host = host.map(String::from);
+    Check::Http(h)
+}
+
+#[test]
+fn https_without_certificate_checks_status_and_body() {
+    let (port, h) = https_server("HTTP/1.1 200 OK\r\n\r\nall is OK");
+    let t = target(
+        port,
+        https("200", Some("OK"), Some("www.example.com")),
+        5000,
+    );
+    assert_eq!(run(&t), Ok(()));
+    let (req, sni) = h.join().unwrap();
+    assert_eq!(
+        req,
+        "GET /health HTTP/1.0\r\nHost: www.example.com\r\nUser-Agent: ripvsd-health\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(sni.as_deref(), Some("www.example.com"));
+    // No Host: the address, and no SNI (the certificate's name does not
+    // match either way: it is not checked).
+    let (port, h) = https_server("HTTP/1.1 500 Oops\r\n\r\n");
+    assert_eq!(
+        run(&target(port, https("200", None, None), 5000)),
+        Err("http: status 500 (expected 200)".into())
+    );
+    assert_eq!(h.join().unwrap().1, None);
+}
+
+#[test]
+fn https_to_a_plain_server_or_a_silent_one() {
+    // A plain HTTP server answers the ClientHello with an HTTP error.
+    let l = TcpListener::bind((LOCAL, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let _h = thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
+    let v = run(&target(port, https("200", None, None), 5000));
+    assert!(v.as_ref().is_err_and(|e| e.starts_with("tls: ")), "{v:?}");
+    let l = TcpListener::bind((LOCAL, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    assert_eq!(
+        run(&target(port, https("200", None, None), 200)),
+        Err("timeout after 0.2 s in the TLS handshake".into())
+    );
 }
