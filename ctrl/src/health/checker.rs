@@ -261,3 +261,80 @@ impl Runner {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conf::{Check, Health};
+    use std::net::{IpAddr, Ipv4Addr, TcpListener};
+
+    fn tcp(port: u16, delay: Duration) -> Target {
+        Target {
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+            health: Health {
+                check: Check::Tcp,
+                interval: Duration::from_millis(50),
+                timeout: Duration::from_millis(50),
+                delay,
+                retries: 1,
+                successes: 1,
+                initial_up: true,
+                port: None,
+                source: None,
+                interface: None,
+            },
+        }
+    }
+
+    /// The next `n` verdicts.
+    fn next(c: &Checker, n: usize) -> Vec<(u64, Verdict)> {
+        (0..n)
+            .map(|_| {
+                let o = c.wait(Duration::from_secs(10)).expect("a verdict");
+                (o.id, o.verdict)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn checks_repeat_per_target_wait_for_their_delay_and_follow_new_settings() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up = l.local_addr().unwrap().port();
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = Checker::spawn().unwrap();
+        c.set(vec![
+            (1, tcp(up, Duration::ZERO)),
+            (2, tcp(closed, Duration::ZERO)),
+            (3, tcp(up, Duration::from_secs(3600))),
+        ]);
+        let got = next(&c, 10);
+        // Both are checked again and again; the delayed one not yet.
+        for id in [1, 2] {
+            assert!(got.iter().filter(|g| g.0 == id).count() >= 2, "{got:?}");
+        }
+        assert!(got.iter().all(|g| g.0 != 3), "{got:?}");
+        assert!(got.iter().all(|g| (g.0 == 1) == g.1.is_ok()), "{got:?}");
+        // New settings for id 2: the next of its verdicts that follow them
+        // pass. Id 1 is dropped: only verdicts posted before the new set
+        // arrived (one per 50 ms interval, so a couple at most) still come.
+        c.set(vec![(2, tcp(up, Duration::ZERO))]);
+        let mut passed = false;
+        let mut from_one = 0;
+        for _ in 0..50 {
+            let (id, v) = next(&c, 1).remove(0);
+            from_one += usize::from(id == 1);
+            if id == 2 && v.is_ok() {
+                passed = true;
+                break;
+            }
+        }
+        assert!(passed);
+        assert!(from_one <= 2, "{from_one} verdicts for a dropped target");
+        drop(l);
+    }
+}
