@@ -180,9 +180,7 @@ impl Runner {
             .partition(|r| self.targets.contains_key(&r.id));
         self.running = keep;
         for r in dropped {
-            if let Some(c) = r.probe.expire().1 {
-                self.zombies.push(c);
-            }
+            self.zombies.extend(r.probe.expire().1);
         }
     }
 

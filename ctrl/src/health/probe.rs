@@ -19,6 +19,7 @@ use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureSch
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -483,6 +484,9 @@ impl Probe {
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
+                    // Its own process group, so a timeout kills whatever
+                    // it started too.
+                    .process_group(0)
                     .spawn()
                     .map_err(|e| format!("exec: cannot run {program}: {}", reason(&e)))?;
                 Kind::Exec { child, program }
@@ -514,20 +518,39 @@ impl Probe {
     }
 
     /// The deadline passed: the verdict, after killing a command still
-    /// running. Returns the child to reap, if any, so the caller never
-    /// waits for it here.
-    pub fn expire(self) -> (String, Option<Child>) {
+    /// running. Returns the processes to reap, so the caller never waits
+    /// for them here.
+    pub fn expire(self) -> (String, Vec<Child>) {
         let t = secs(self.timeout);
         match self.kind {
-            Kind::Tcp(_) => (format!("timeout after {t} s connecting"), None),
-            Kind::Http(h) => (format!("timeout after {t} s {}", h.waiting_for()), None),
-            Kind::Udp(_) => (format!("timeout after {t} s waiting for a reply"), None),
+            Kind::Tcp(_) => (format!("timeout after {t} s connecting"), Vec::new()),
+            Kind::Http(h) => (
+                format!("timeout after {t} s {}", h.waiting_for()),
+                Vec::new(),
+            ),
+            Kind::Udp(_) => (
+                format!("timeout after {t} s waiting for a reply"),
+                Vec::new(),
+            ),
             Kind::Exec { mut child, program } => {
-                // Already gone is fine: it is reaped all the same.
+                let mut reap = Vec::new();
+                // The group first (std only signals the child itself;
+                // kill(1) keeps this free of `unsafe`), then the child in
+                // case kill(1) could not run. Already gone is fine.
+                if let Ok(k) = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                {
+                    reap.push(k);
+                }
                 let _ = child.kill();
+                reap.push(child);
                 (
                     format!("exec: {program} still running after {t} s: killed"),
-                    Some(child),
+                    reap,
                 )
             }
         }

@@ -44,8 +44,8 @@ fn run(t: &Target) -> Verdict {
             return v;
         }
         if Instant::now() >= deadline {
-            let (why, child) = p.expire();
-            if let Some(mut c) = child {
+            let (why, children) = p.expire();
+            for mut c in children {
                 c.wait().unwrap();
             }
             return Err(why);
@@ -287,6 +287,33 @@ fn exec_gets_address_and_port_and_its_exit_status_decides() {
         run(&t("exec sleep 30", 200)),
         Err("exec: /bin/sh still running after 0.2 s: killed".into())
     );
+    // What the command started goes with it.
+    let dir = std::env::temp_dir().join(format!("ripvs-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
+    assert_eq!(
+        run(&t(&script, 300)),
+        Err("exec: /bin/sh still running after 0.3 s: killed".into())
+    );
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let dead = || {
+        std::fs::read_to_string(&stat).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    let mut waited = 0;
+    while !dead() && waited < 500 {
+        thread::sleep(Duration::from_millis(10));
+        waited += 1;
+    }
+    assert!(dead(), "the command's own child outlived it");
+    std::fs::remove_dir_all(&dir).unwrap();
     let mut missing = t("", 1000);
     missing.health.check = Check::Exec {
         command: vec!["/nonexistent/check".into()],
