@@ -1095,6 +1095,20 @@ weight = 5
     }
 
     #[test]
+    fn an_edit_of_a_down_server_at_weight_0_keeps_the_weight_to_restore() {
+        let mut c = checked(&web(true, "up"));
+        verdicts(&mut c, 0, &[REFUSED, REFUSED]);
+        let mut d = dest("10.0.1.1", 80, Method::Dr, 0);
+        d.u_threshold = 100;
+        one(&mut c, Command::EditDest(tcp("10.0.0.100", 80), d)).unwrap();
+        assert!(c.health_pass().is_empty());
+        verdicts(&mut c, 0, &[Ok(()), Ok(())]);
+        let s = c.model().service(&tcp("10.0.0.100", 80)).unwrap();
+        let r = &s.dest(ip("10.0.1.1"), 80).unwrap().spec;
+        assert_eq!((r.weight, r.u_threshold), (3, 100));
+    }
+
+    #[test]
     fn removal_and_reinstatement_with_the_operators_weight() {
         let mut c = checked(&web(false, "up"));
         // Set while up: the weight to restore from now on.

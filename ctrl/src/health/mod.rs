@@ -346,8 +346,13 @@ impl Health {
             match (svc.dest(t.spec.addr, t.spec.port), t.up, quiescent) {
                 (Some(d), true, _) => t.spec = d.spec.clone(),
                 (Some(d), false, true) => {
-                    if d.spec.weight != 0 {
-                        t.spec = d.spec.clone();
+                    // Other settings (thresholds) are taken as they are;
+                    // its weight 0 is ours, not the operator's.
+                    let keep = t.spec.weight;
+                    t.spec = d.spec.clone();
+                    if d.spec.weight == 0 {
+                        t.spec.weight = keep;
+                    } else {
                         let mut zero = d.spec.clone();
                         zero.weight = 0;
                         cmds.push(Command::EditDest(t.svc, zero));
