@@ -145,7 +145,7 @@ impl Http {
         let sa = t.sockaddr();
         let host = match &h.host {
             Some(h) => h.clone(),
-            None if sa.port() == 80 => sa.ip().to_string(),
+            None if sa.port() == if h.tls { 443 } else { 80 } => sa.ip().to_string(),
             None => sa.to_string(),
         };
         format!(
@@ -288,6 +288,7 @@ impl Http {
 struct Udp {
     sock: UdpSocket,
     expect: Option<String>,
+    buf: Vec<u8>,
 }
 
 impl Udp {
@@ -301,13 +302,14 @@ impl Udp {
         Ok(Udp {
             sock,
             expect: expect.clone(),
+            buf: vec![0; UDP_READ_LIMIT],
         })
     }
 
     fn poll(&mut self) -> Option<Verdict> {
-        let mut buf = vec![0u8; UDP_READ_LIMIT];
+        let buf = &mut self.buf;
         loop {
-            return match self.sock.recv(&mut buf) {
+            return match self.sock.recv(buf) {
                 Ok(n) => Some(match &self.expect {
                     Some(e) if !buf[..n].windows(e.len()).any(|w| w == e.as_bytes()) => {
                         Err(format!("udp: reply does not contain \"{e}\""))
