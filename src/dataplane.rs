@@ -423,7 +423,15 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         ports_of.push(ports);
     }
 
-    let (host, model) = ctrl::snapshot::build(cfg, &macs).map_err(|e| e.detail)?;
+    // Checked real servers start in their initial states: the first table
+    // already has the initially-down ones out (or at weight 0) and the
+    // sorry servers their services need.
+    let health = ctrl::health::Health::new(cfg, std::time::SystemTime::now());
+    let (host, model) = ctrl::snapshot::build(&health.desired(cfg), &macs).map_err(|e| e.detail)?;
+    // Runs even with nothing to check, so a reload can add checks. The
+    // control loop never waits for it.
+    let checker = ctrl::health::checker::Checker::spawn()
+        .map_err(|e| format!("health checker thread: {e}"))?;
     let (postbox, mailboxes) = fastpath::mailbox::mailboxes(nworkers);
     // Persistence templates: one per client network, far fewer than
     // connections; sized up front like everything the workers touch.
@@ -501,7 +509,8 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     // The embedded default config has no file to re-read: a reload then
     // re-applies it, which changes nothing.
     let config_path = setup.config.map(Path::to_path_buf).unwrap_or_default();
-    let mut control = ctrl::control::Control::new(plane, model, config_path);
+    let mut control =
+        ctrl::control::Control::new(plane, model, config_path).with_health(health, Some(checker));
     let served = ctrl::server::Server::bind(setup.socket)
         .map_err(|e| format!("control socket {}: {e}", setup.socket.display()));
     let server = match served {
@@ -518,6 +527,9 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     while !stop.load(Ordering::Relaxed) {
         server.poll_timeout(Duration::from_millis(50), |req| control.handle(req));
         control.tick(std::time::Instant::now());
+        for line in control.health_pass() {
+            println!("ripvsd: {line}");
+        }
         if setup.reload.swap(false, Ordering::Relaxed) {
             if setup.config.is_none() {
                 log::warn!("SIGHUP: no config file to re-read (running on the embedded default)");

@@ -132,6 +132,25 @@ fn duplicate_vip() {
 }
 
 #[test]
+fn bad_health_checks() {
+    let text = format!("{GOOD}health = {{ checker = \"ping\" }}\n");
+    assert_eq!(
+        broken("checker.toml", &text),
+        "13:22: key `services[0].health.checker`: unknown checker \"ping\" (expected \"tcp\", \"http\", \"https\", \"udp\", \"exec\" or \"none\")"
+    );
+    let text = format!("{GOOD}[services.health]\nchecker = \"tcp\"\ninterval = 0\n");
+    assert_eq!(
+        broken("interval.toml", &text),
+        "15:12: key `services[0].health.interval`: 0 is out of range (expected 0.001..=86400 seconds)"
+    );
+    let text = format!("{GOOD}[services.health]\nchecker = \"exec\"\n");
+    assert_eq!(
+        broken("exec.toml", &text),
+        "14:11: key `services[0].health.command`: the exec checker needs `command` ([PROGRAM, ARGS...]; the real server's address and port are appended)"
+    );
+}
+
+#[test]
 fn unreadable_file_and_bad_arguments() {
     let out = ripvsd()
         .args(["-c", "/nonexistent/ripvs.toml", "--check"])

@@ -192,6 +192,7 @@ fn friendly_type_error(msg: &str, is_datetime: bool) -> String {
     msg.replace("invalid type: map", found)
         .replace("invalid type: sequence", "invalid type: array")
         .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number")
         .replace("expected a sequence", "expected an array")
         .replace("floating point", "float")
 }

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod health;
 mod model;
 mod net;
 mod raw;
@@ -45,6 +46,7 @@ mod validate;
 use std::path::Path;
 
 pub use error::ConfigError;
+pub use health::CHECKERS;
 pub use model::*;
 pub use validate::SCHEDULERS;
 

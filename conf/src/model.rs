@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 /// Highest number of lcores DPDK was built for (`RTE_MAX_LCORE` in
 /// Debian's build); lcore ids are `0..MAX_LCORE`.
@@ -248,6 +249,12 @@ pub struct Service {
     pub netmask: Ipv4Addr,
     /// One-packet scheduling (UDP and fwmark services only).
     pub one_packet: bool,
+    /// What a failed health check does to a real server: `true` sets its
+    /// weight to 0 (its connections carry on, as ldirectord's
+    /// `quiescent=yes`), `false` (the default, as keepalived) removes it.
+    pub quiescent: bool,
+    /// Takes every new connection while no real server is available.
+    pub sorry_server: Option<SorryServer>,
     pub real_servers: Vec<RealServer>,
 }
 
@@ -305,6 +312,89 @@ pub struct RealServer {
     pub upper_threshold: u32,
     /// Count below which the overload mark is cleared (0: 75 % of upper).
     pub lower_threshold: u32,
+    /// The service's `[services.health]` with this server's overrides;
+    /// `None`: not checked (no table, or `checker = "none"`).
+    pub health: Option<Health>,
+}
+
+/// `[services.sorry_server]`: the fallback (ldirectord `fallback`,
+/// keepalived `sorry_server`), forwarded like a real server of weight 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SorryServer {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub method: Method,
+}
+
+/// A real server's resolved health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub check: Check,
+    /// From the start of one check to the start of the next.
+    pub interval: Duration,
+    /// A check not decided by then fails; never longer than `interval`.
+    pub timeout: Duration,
+    /// Before the first check.
+    pub delay: Duration,
+    /// Consecutive failed checks that mark an up server down.
+    pub retries: u32,
+    /// Consecutive passed checks that mark a down server up.
+    pub successes: u32,
+    /// State before the first result: up (keepalived's default) or down
+    /// (keepalived's `alpha`).
+    pub initial_up: bool,
+    /// Port to check; `None`: the real server's.
+    pub port: Option<u16>,
+    /// Address to check from (bind).
+    pub source: Option<IpAddr>,
+    /// Kernel interface to check through (SO_BINDTODEVICE).
+    pub interface: Option<String>,
+}
+
+/// What is checked, and what counts as up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// A TCP connection is accepted.
+    Tcp,
+    /// http and https.
+    Http(HttpCheck),
+    /// A reply to `payload` comes back (containing `expect`, if set).
+    Udp {
+        payload: String,
+        expect: Option<String>,
+    },
+    /// `command[0]` run with `command[1..]`, then the real server's address
+    /// and port, exits 0.
+    Exec { command: Vec<String> },
+}
+
+impl Check {
+    /// The name used in the config file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Check::Tcp => "tcp",
+            Check::Http(h) if h.tls => "https",
+            Check::Http(_) => "http",
+            Check::Udp { .. } => "udp",
+            Check::Exec { .. } => "exec",
+        }
+    }
+}
+
+/// `GET path` answered with a status in `status` and a body containing
+/// `expect` (ldirectord's request/receive, keepalived's HTTP_GET).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// https: the same over TLS, without verifying the certificate (as
+    /// ldirectord and keepalived by default): the check is whether the
+    /// server answers, not whom to trust. `host` is sent as SNI.
+    pub tls: bool,
+    pub path: String,
+    /// `Host:` header; the real server's address when `None`.
+    pub host: Option<String>,
+    /// Inclusive status code range.
+    pub status: (u16, u16),
+    pub expect: Option<String>,
 }
 
 /// `[[fwmarks]]`: ripvs has no iptables, so a firewall mark is defined by

@@ -136,6 +136,9 @@ pub(crate) struct RawService {
     pub persistent: Option<Spanned<i64>>,
     pub netmask: Option<Spanned<String>>,
     pub one_packet: Option<Spanned<bool>>,
+    pub quiescent: Option<Spanned<bool>>,
+    pub sorry_server: Option<Table<RawSorryServer>>,
+    pub health: Option<Table<RawHealth>>,
     #[serde(default)]
     pub real_servers: Vec<Spanned<Table<RawRealServer>>>,
 }
@@ -149,6 +152,40 @@ pub(crate) struct RawRealServer {
     pub weight: Option<Spanned<i64>>,
     pub upper_threshold: Option<Spanned<i64>>,
     pub lower_threshold: Option<Spanned<i64>>,
+    pub health: Option<Table<RawHealth>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawSorryServer {
+    pub address: Spanned<String>,
+    pub port: Option<Spanned<i64>>,
+    pub method: Option<Spanned<String>>,
+}
+
+/// `[services.health]` and its per-real-server override
+/// `[services.real_servers.health]`: every key is optional in both, an
+/// override's keys win one by one. Times are seconds, integer or float
+/// (serde's f64 takes TOML integers too).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawHealth {
+    pub checker: Option<Spanned<String>>,
+    pub interval: Option<Spanned<f64>>,
+    pub timeout: Option<Spanned<f64>>,
+    pub delay: Option<Spanned<f64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub successes: Option<Spanned<i64>>,
+    pub initial: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub source: Option<Spanned<String>>,
+    pub interface: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+    pub status: Option<Spanned<String>>,
+    pub expect: Option<Spanned<String>>,
+    pub payload: Option<Spanned<String>>,
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use toml::Spanned;
 
 use crate::error::{ConfigError, Source};
+use crate::health;
 use crate::model::*;
 use crate::net;
 use crate::raw::*;
@@ -813,36 +814,24 @@ fn build_service(
         Some(v) => *v.get_ref(),
         None => false,
     };
+    health::build(
+        src,
+        &health::Layers {
+            svc: s.health.as_deref(),
+            svc_key: key("health"),
+            rs: None,
+            rs_key: String::new(),
+            fallback: table.span().start,
+        },
+        None,
+    )?;
     let mut real_servers: Vec<RealServer> = Vec::new();
     for (j, t) in s.real_servers.iter().enumerate() {
         let rkey = |k: &str| key(&format!("real_servers[{j}].{k}"));
         let r = t.get_ref();
         let addr = IpAddr::V4(parse_host(src, &r.address, &rkey("address"))?);
-        let method = match r.method.as_ref().map(|m| (m, m.get_ref().as_str())) {
-            None | Some((_, "dr")) => Method::Dr,
-            Some((_, "tun")) => Method::Tun,
-            Some((_, "nat")) => Method::Nat,
-            Some((m, other)) => {
-                return Err(src.at(
-                    m,
-                    rkey("method"),
-                    format!("invalid method \"{other}\" (expected \"dr\", \"tun\" or \"nat\")"),
-                ))
-            }
-        };
-        let rport = match &r.port {
-            None => port,
-            Some(p) => {
-                let rp: u16 = int(src, p, &rkey("port"), 0, 65535)?;
-                if method != Method::Nat && fwmark.is_none() && rp != port {
-                    return Err(src.at(p, rkey("port"), format!(
-                        "a {} real server cannot change the port: it must be the service port {port} (or be left out)",
-                        method.as_str()
-                    )));
-                }
-                rp
-            }
-        };
+        let method = parse_method(src, r.method.as_ref(), &rkey("method"))?;
+        let rport = dest_port(src, r.port.as_ref(), &rkey("port"), method, port, fwmark)?;
         let weight = opt_int(src, r.weight.as_ref(), &rkey("weight"), 0, 65535, 1)?;
         let upper_threshold = opt_int(
             src,
@@ -881,6 +870,17 @@ fn build_service(
                 format!("duplicate real server {addr}:{rport} (also real_servers[{k}])"),
             ));
         }
+        let health = health::build(
+            src,
+            &health::Layers {
+                svc: s.health.as_deref(),
+                svc_key: key("health"),
+                rs: r.health.as_deref(),
+                rs_key: rkey("health"),
+                fallback: t.span().start,
+            },
+            Some(rport),
+        )?;
         real_servers.push(RealServer {
             addr,
             port: rport,
@@ -888,8 +888,33 @@ fn build_service(
             weight,
             upper_threshold,
             lower_threshold,
+            health,
         });
     }
+    let sorry_server = match &s.sorry_server {
+        None => None,
+        Some(raw) => {
+            let skey = |k: &str| key(&format!("sorry_server.{k}"));
+            let addr = IpAddr::V4(parse_host(src, &raw.address, &skey("address"))?);
+            let method = parse_method(src, raw.method.as_ref(), &skey("method"))?;
+            let sport = dest_port(src, raw.port.as_ref(), &skey("port"), method, port, fwmark)?;
+            if let Some(k) = real_servers
+                .iter()
+                .position(|o| (o.addr, o.port) == (addr, sport))
+            {
+                return Err(src.at(
+                    &raw.address,
+                    skey("address"),
+                    format!("sorry server {addr}:{sport} is also real_servers[{k}]"),
+                ));
+            }
+            Some(SorryServer {
+                addr,
+                port: sport,
+                method,
+            })
+        }
+    };
     Ok(Service {
         protocol,
         vip,
@@ -900,8 +925,47 @@ fn build_service(
         persistent,
         netmask,
         one_packet,
+        quiescent: s.quiescent.as_ref().is_some_and(|q| *q.get_ref()),
+        sorry_server,
         real_servers,
     })
+}
+
+fn parse_method(src: &Source<'_>, raw: Option<&Spanned<String>>, key: &str) -> Result<Method> {
+    match raw.map(|m| (m, m.get_ref().as_str())) {
+        None | Some((_, "dr")) => Ok(Method::Dr),
+        Some((_, "tun")) => Ok(Method::Tun),
+        Some((_, "nat")) => Ok(Method::Nat),
+        Some((m, other)) => Err(src.at(
+            m,
+            key,
+            format!("invalid method \"{other}\" (expected \"dr\", \"tun\" or \"nat\")"),
+        )),
+    }
+}
+
+/// A real (or sorry) server's port: the service's when left out.
+fn dest_port(
+    src: &Source<'_>,
+    raw: Option<&Spanned<i64>>,
+    key: &str,
+    method: Method,
+    port: u16,
+    fwmark: Option<u32>,
+) -> Result<u16> {
+    let Some(p) = raw else { return Ok(port) };
+    let rp: u16 = int(src, p, key, 0, 65535)?;
+    if method != Method::Nat && fwmark.is_none() && rp != port {
+        return Err(src.at(
+            p,
+            key,
+            format!(
+                "a {} real server cannot change the port: it must be the service port {port} (or be left out)",
+                method.as_str()
+            ),
+        ));
+    }
+    Ok(rp)
 }
 
 // ----------------------------------------------------------- [[fwmarks]]

@@ -75,7 +75,7 @@ fn unknown_key_nested() {
     );
     assert_eq!(
         err(&with_p0("[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.9\"\nport = 1\ncolour = \"rr\"\n")),
-        "t.toml:9:1: key `services[0].colour`: unknown key `colour`, expected one of `protocol`, `vip`, `port`, `fwmark`, `scheduler`, `sched_flags`, `persistent`, `netmask`, `one_packet`, `real_servers`"
+        "t.toml:9:1: key `services[0].colour`: unknown key `colour`, expected one of `protocol`, `vip`, `port`, `fwmark`, `scheduler`, `sched_flags`, `persistent`, `netmask`, `one_packet`, `quiescent`, `sorry_server`, `health`, `real_servers`"
     );
 }
 
@@ -619,4 +619,166 @@ fn dotted_keys_and_sub_tables() {
     .unwrap();
     assert_eq!(c.eal.main_lcore, 2);
     assert_eq!(c.ports[0].exception.iface, "k0");
+}
+
+// ---------------------------------------------------- health checks
+
+/// A service on line 5, its health table's first key on line 10.
+fn health(keys: &str) -> String {
+    err(&with_p0(&format!(
+        "[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n[services.health]\n{keys}\n[[services.real_servers]]\naddress = \"10.0.0.11\"\n"
+    )))
+}
+
+#[test]
+fn health_errors() {
+    assert_eq!(
+        health("checker = \"icmp\""),
+        "t.toml:10:11: key `services[0].health.checker`: unknown checker \"icmp\" (expected \"tcp\", \"http\", \"https\", \"udp\", \"exec\" or \"none\")"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\ninterval = 0"),
+        "t.toml:11:12: key `services[0].health.interval`: 0 is out of range (expected 0.001..=86400 seconds)"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\ninterval = -1"),
+        "t.toml:11:12: key `services[0].health.interval`: -1 is out of range (expected 0.001..=86400 seconds)"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\ninterval = 2\ntimeout = 2.5"),
+        "t.toml:12:11: key `services[0].health.timeout`: timeout 2.5 s is longer than interval 2 s: a check would still run when the next is due"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\ntimeout = 10"),
+        "t.toml:11:11: key `services[0].health.timeout`: timeout 10 s is longer than interval 5 s: a check would still run when the next is due"
+    );
+    assert_eq!(
+        health("checker = \"exec\""),
+        "t.toml:10:11: key `services[0].health.command`: the exec checker needs `command` ([PROGRAM, ARGS...]; the real server's address and port are appended)"
+    );
+    assert_eq!(
+        health("checker = \"exec\"\ncommand = []"),
+        "t.toml:11:11: key `services[0].health.command`: `command` needs a program ([PROGRAM, ARGS...])"
+    );
+    assert_eq!(
+        health("checker = \"exec\"\ncommand = [\"/bin/true\"]\nsource = \"10.0.0.1\""),
+        "t.toml:12:10: key `services[0].health.source`: `source` does not apply to the exec checker: the command chooses how it connects"
+    );
+    assert_eq!(
+        health("interval = 1"),
+        "t.toml:10:12: key `services[0].health.checker`: missing required key"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\npath = \"/\""),
+        "t.toml:11:8: key `services[0].health.path`: `path` does not apply to the tcp checker (it is for http and https)"
+    );
+    assert_eq!(
+        health("checker = \"udp\"\nstatus = \"200\""),
+        "t.toml:11:10: key `services[0].health.status`: `status` does not apply to the udp checker (it is for http and https)"
+    );
+    assert_eq!(
+        health("checker = \"http\"\nstatus = \"200-99\""),
+        "t.toml:11:10: key `services[0].health.status`: invalid status \"200-99\" (expected CODE or LOW-HIGH, codes in 100..=599)"
+    );
+    assert_eq!(
+        health("checker = \"http\"\npath = \"health\""),
+        "t.toml:11:8: key `services[0].health.path`: invalid path \"health\" (expected an absolute path like /health, without spaces)"
+    );
+    assert_eq!(
+        health("checker = \"http\"\nhost = \"a b\""),
+        "t.toml:11:8: key `services[0].health.host`: invalid host \"a b\" (expected a host name, without spaces)"
+    );
+    assert_eq!(
+        health("checker = \"http\"\nexpect = \"\""),
+        "t.toml:11:10: key `services[0].health.expect`: `expect` is empty: leave it out to accept any answer"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\nretries = 0"),
+        "t.toml:11:11: key `services[0].health.retries`: 0 is out of range (expected 1..=100)"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\nsuccesses = 101"),
+        "t.toml:11:13: key `services[0].health.successes`: 101 is out of range (expected 1..=100)"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\ninitial = \"maybe\""),
+        "t.toml:11:11: key `services[0].health.initial`: invalid initial state \"maybe\" (expected \"up\" or \"down\")"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\nport = 0"),
+        "t.toml:11:8: key `services[0].health.port`: 0 is out of range (expected 1..=65535)"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\nsource = \"10.0.0\""),
+        "t.toml:11:10: key `services[0].health.source`: invalid IPv4 address \"10.0.0\""
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\ninterface = \"a-very-long-interface\""),
+        "t.toml:11:13: key `services[0].health.interface`: invalid interface name \"a-very-long-interface\" (expected 1-15 bytes without \"/\", \":\" or spaces)"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\ninterval = \"5s\""),
+        "t.toml:11:12: key `services[0].health.interval`: invalid type: string \"5s\", expected a number"
+    );
+    assert_eq!(
+        health("checker = \"tcp\"\nevery = 5"),
+        "t.toml:11:1: key `services[0].health.every`: unknown key `every`, expected one of `checker`, `interval`, `timeout`, `delay`, `retries`, `successes`, `initial`, `port`, `source`, `interface`, `path`, `host`, `status`, `expect`, `payload`, `command`"
+    );
+}
+
+#[test]
+fn health_keys_name_their_checkers() {
+    assert_eq!(
+        health("checker = \"exec\"\ncommand = [\"/bin/true\"]\nexpect = \"x\""),
+        "t.toml:12:10: key `services[0].health.expect`: `expect` does not apply to the exec checker (it is for http, https and udp)"
+    );
+    assert_eq!(
+        health("checker = \"https\"\npayload = \"x\""),
+        "t.toml:11:11: key `services[0].health.payload`: `payload` does not apply to the https checker (it is for udp)"
+    );
+}
+
+#[test]
+fn health_override_and_sorry_server_errors() {
+    let svc = "[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
+    // An override names its own table; the service's table is fine alone.
+    assert_eq!(
+        err(&with_p0(&format!(
+            "{svc}health = {{ checker = \"tcp\", interval = 2 }}\n[[services.real_servers]]\naddress = \"10.0.0.11\"\nhealth = {{ timeout = 3 }}\n"
+        ))),
+        "t.toml:12:22: key `services[0].real_servers[0].health.timeout`: timeout 3 s is longer than interval 2 s: a check would still run when the next is due"
+    );
+    assert_eq!(
+        err(&with_p0(&format!(
+            "{svc}[[services.real_servers]]\naddress = \"10.0.0.11\"\nhealth = {{ interval = 3 }}\n"
+        ))),
+        "t.toml:11:23: key `services[0].real_servers[0].health.checker`: missing required key"
+    );
+    // A real server of a fwmark service has no port to check.
+    assert_eq!(
+        err(&with_p0(
+            "[[fwmarks]]\nmark = 1\n[[fwmarks.match]]\ndestination = \"10.0.0.100/32\"\n[[services]]\nfwmark = 1\nhealth = { checker = \"tcp\" }\n[[services.real_servers]]\naddress = \"10.0.0.11\"\n"
+        )),
+        "t.toml:11:22: key `services[0].health.port`: the real server has no port (fwmark service): the tcp checker needs `port`"
+    );
+    assert_eq!(
+        err(&with_p0(&format!(
+            "{svc}sorry_server = {{ address = \"10.0.0.11\" }}\n[[services.real_servers]]\naddress = \"10.0.0.11\"\n"
+        ))),
+        "t.toml:9:28: key `services[0].sorry_server.address`: sorry server 10.0.0.11:80 is also real_servers[0]"
+    );
+    assert_eq!(
+        err(&with_p0(&format!(
+            "{svc}sorry_server = {{ address = \"10.0.0.99\", port = 8080 }}\n"
+        ))),
+        "t.toml:9:48: key `services[0].sorry_server.port`: a dr real server cannot change the port: it must be the service port 80 (or be left out)"
+    );
+    assert_eq!(
+        err(&with_p0(&format!("{svc}sorry_server = {{ port = 80 }}\n"))),
+        "t.toml:9:16: key `services[0].sorry_server.address`: missing required key"
+    );
+    assert_eq!(
+        err(&with_p0(&format!("{svc}quiescent = \"yes\"\n"))),
+        "t.toml:9:13: key `services[0].quiescent`: invalid type: string \"yes\", expected a boolean"
+    );
 }

@@ -69,7 +69,8 @@ method = "tun"
                 method: Method::Dr,
                 weight: 3,
                 upper_threshold: 0,
-                lower_threshold: 0
+                lower_threshold: 0,
+                health: None
             },
             RealServer {
                 addr: ip("10.1.0.12"),
@@ -77,7 +78,8 @@ method = "tun"
                 method: Method::Nat,
                 weight: 0,
                 upper_threshold: 100,
-                lower_threshold: 50
+                lower_threshold: 50,
+                health: None
             },
             RealServer {
                 addr: ip("10.1.0.13"),
@@ -85,7 +87,8 @@ method = "tun"
                 method: Method::Tun,
                 weight: 1,
                 upper_threshold: 0,
-                lower_threshold: 0
+                lower_threshold: 0,
+                health: None
             },
         ]
     );

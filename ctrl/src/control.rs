@@ -6,6 +6,8 @@
 //! applied to the model one by one (each all or nothing, as `ipvsadm -R`
 //! runs its lines) and the data plane gets one new table at the end.
 
+use crate::health::checker::{Checker, Outcome};
+use crate::health::Health;
 use crate::model::Model;
 use crate::stats::{self, Tracker};
 use ctrl_api::{
@@ -17,7 +19,7 @@ use fastpath::service::counters::CoreCounters;
 use fastpath::service::ServiceTable;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// What the control loop needs of the data plane; the daemon implements it
 /// over its workers, tests over plain memory.
@@ -40,6 +42,9 @@ pub struct Control<D: Dataplane> {
     model: Model,
     stats: Tracker,
     config: PathBuf,
+    health: Health,
+    /// `None`: nothing is checked (tests of everything else).
+    checker: Option<Checker>,
 }
 
 impl<D: Dataplane> Control<D> {
@@ -51,6 +56,8 @@ impl<D: Dataplane> Control<D> {
             model,
             stats: Tracker::new(),
             config: config.into(),
+            health: Health::default(),
+            checker: None,
         };
         let svcs: Vec<u32> = c.model.services().map(|s| s.id).collect();
         let dests: Vec<u32> = c
@@ -60,6 +67,76 @@ impl<D: Dataplane> Control<D> {
             .collect();
         c.stats.boot(svcs, dests);
         c
+    }
+
+    /// Checks real servers: `health` is the state the table was built
+    /// with (`model` from [`Health::desired`]), `checker` runs its checks.
+    /// Without a checker, verdicts come only through [`Control::take_outcomes`].
+    pub fn with_health(mut self, health: Health, checker: Option<Checker>) -> Self {
+        if let Some(c) = &checker {
+            c.set(health.targets());
+        }
+        self.health = health;
+        self.checker = checker;
+        self
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Takes in the checks decided since the last pass and makes the
+    /// table follow any state change; returns the log lines (state
+    /// changes and their effects) for the daemon to print. Never waits.
+    pub fn health_pass(&mut self) -> Vec<String> {
+        let outcomes: Vec<Outcome> = match &self.checker {
+            Some(c) => c.results().collect(),
+            None => Vec::new(),
+        };
+        self.take_outcomes(outcomes)
+    }
+
+    /// [`Control::health_pass`] for verdicts from elsewhere.
+    pub fn take_outcomes(&mut self, outcomes: impl IntoIterator<Item = Outcome>) -> Vec<String> {
+        let mut cmds = Vec::new();
+        for o in outcomes {
+            cmds.extend(self.health.record(o.id, o.verdict, o.at));
+        }
+        if !cmds.is_empty() {
+            let before = self.model.clone();
+            self.apply_health(&cmds);
+            let sorry = self.health.sorry(&self.model);
+            self.apply_health(&sorry);
+            if let Err(e) = self.publish() {
+                self.model = before;
+                self.health
+                    .note(format!("health: table not published: {}", e.detail));
+            }
+        }
+        self.health.take_log()
+    }
+
+    /// Commands of the health checker's own making: each one that fails
+    /// (an mh service already full, no ids left) is logged and skipped.
+    fn apply_health(&mut self, cmds: &[Command]) {
+        for c in cmds {
+            if let Err(e) = self.model.apply(c) {
+                self.health
+                    .note(format!("health: {c:?} refused: {}", e.detail));
+            }
+        }
+    }
+
+    /// After an operator's change: weights to restore, servers no longer
+    /// checked, sorry servers in or out.
+    fn health_follow(&mut self) {
+        let (cmds, dropped) = self.health.observe(&self.model);
+        self.apply_health(&cmds);
+        let sorry = self.health.sorry(&self.model);
+        self.apply_health(&sorry);
+        if let (true, Some(c)) = (dropped, &self.checker) {
+            c.set(self.health.targets());
+        }
     }
 
     pub fn model(&self) -> &Model {
@@ -110,6 +187,13 @@ impl<D: Dataplane> Control<D> {
                 Response::Connections(self.dp.connections(cursor, max))
             }
             Request::Reload => self.reload(),
+            Request::Health(key) => match key {
+                Some(k) if self.model.service(&k).is_none() => Response::Error(ApiError::new(
+                    Errno::Esrch,
+                    format!("no service {}", crate::model::key_label(&k)),
+                )),
+                _ => Response::Health(self.health.report(&self.model, key.as_ref())),
+            },
         }
     }
 
@@ -128,11 +212,14 @@ impl<D: Dataplane> Control<D> {
             out.push(r);
         }
         if changed {
+            let health = self.health.clone();
+            self.health_follow();
             // The model checked every command, so the table builds; if it
             // did not, the data plane keeps the table it has and the model
             // goes back to match it.
             if let Err(e) = self.publish() {
                 self.model = before;
+                self.health = health;
                 return out.into_iter().map(|r| r.and(Err(e.clone()))).collect();
             }
         }
@@ -199,18 +286,28 @@ impl<D: Dataplane> Control<D> {
             Ok(c) => c,
             Err(e) => return Response::Error(ApiError::new(Errno::Other, e.to_string())),
         };
-        let before = self.model.clone();
-        match self.model.reload(&cfg) {
-            // Published even when no command resulted: the mark rules may
-            // have changed.
-            Ok(_) => match self.publish() {
-                Ok(()) => Response::Reloaded,
-                Err(e) => {
-                    self.model = before;
-                    Response::Error(e)
+        let before = (self.model.clone(), self.health.clone());
+        // Servers that stay keep their health state, so the table is the
+        // config as their states have it.
+        self.health.reconfigure(&cfg, SystemTime::now());
+        let reloaded = self.model.reload(&self.health.desired(&cfg)).and_then(|_| {
+            let sorry = self.health.sorry(&self.model);
+            self.apply_health(&sorry);
+            // Published even when no command resulted: the mark rules
+            // may have changed.
+            self.publish()
+        });
+        match reloaded {
+            Ok(()) => {
+                if let Some(c) = &self.checker {
+                    c.set(self.health.targets());
                 }
-            },
-            Err(e) => Response::Error(e),
+                Response::Reloaded
+            }
+            Err(e) => {
+                (self.model, self.health) = before;
+                Response::Error(e)
+            }
         }
     }
 }

@@ -954,3 +954,394 @@ timeout_udp = 30
     });
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+// ------------------------------------------------------- health checks
+
+mod health {
+    use super::*;
+    use crate::health::checker::{Checker, Outcome};
+    use crate::health::Health;
+    use std::time::{Duration, SystemTime};
+
+    /// Two checked real servers (weights 3 and 5) and a sorry server;
+    /// two failures take a server down, two passes bring it back.
+    fn web(quiescent: bool, initial: &str) -> String {
+        format!(
+            r#"
+[[services]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+quiescent = {quiescent}
+sorry_server = {{ address = "10.0.0.99", method = "nat" }}
+[services.health]
+checker = "tcp"
+retries = 2
+successes = 2
+initial = "{initial}"
+[[services.real_servers]]
+address = "10.0.1.1"
+weight = 3
+[[services.real_servers]]
+address = "10.0.1.2"
+weight = 5
+"#
+        )
+    }
+
+    fn checked(text: &str) -> Control<Fake> {
+        let cfg = cfg(text);
+        let h = Health::new(&cfg, at(0));
+        let model = Model::from_config(&h.desired(&cfg)).unwrap();
+        Control::new(Fake::new(), model, "/nonexistent/ripvs.toml").with_health(h, None)
+    }
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + s)
+    }
+
+    /// Id of the `n`th checked server (config order).
+    fn id(c: &Control<Fake>, n: usize) -> u64 {
+        c.health().targets()[n].0
+    }
+
+    fn verdicts(c: &mut Control<Fake>, n: usize, v: &[Result<(), &str>]) -> Vec<String> {
+        let id = id(c, n);
+        let out: Vec<Outcome> = v
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Outcome {
+                id,
+                verdict: r.map_err(String::from),
+                at: at(10 + i as u64),
+            })
+            .collect();
+        c.take_outcomes(out)
+    }
+
+    /// (address, weight) of the published table's real servers.
+    fn table(c: &Control<Fake>) -> Vec<(String, u32)> {
+        let t = &c.dataplane().published.last().unwrap().0;
+        t.get(0)
+            .dests
+            .iter()
+            .map(|d| (d.addr.to_string(), d.weight))
+            .collect()
+    }
+
+    fn model_dests(c: &Control<Fake>) -> Vec<(String, i32)> {
+        c.model()
+            .service(&tcp("10.0.0.100", 80))
+            .unwrap()
+            .dests()
+            .map(|d| (d.spec.addr.to_string(), d.spec.weight))
+            .collect()
+    }
+
+    const REFUSED: Result<(), &str> = Err("connect: connection refused");
+
+    #[test]
+    fn quiescent_failures_zero_the_weight_then_the_sorry_server_steps_in() {
+        let mut c = checked(&web(true, "up"));
+        assert_eq!(
+            model_dests(&c),
+            [("10.0.1.2".into(), 5), ("10.0.1.1".into(), 3)]
+        );
+        // One failure is not enough.
+        assert_eq!(verdicts(&mut c, 0, &[REFUSED]), Vec::<String>::new());
+        assert!(c.dataplane().published.is_empty());
+        assert_eq!(
+            verdicts(&mut c, 0, &[REFUSED]),
+            ["health: TCP 10.0.0.100:80 -> 10.0.1.1:80 down (connect: connection refused) after 2 failures: weight 0"]
+        );
+        assert_eq!(table(&c), [("10.0.1.2".into(), 5), ("10.0.1.1".into(), 0)]);
+        // A pass in between starts the count again.
+        assert!(verdicts(&mut c, 1, &[REFUSED, Ok(()), REFUSED]).is_empty());
+        assert_eq!(
+            verdicts(&mut c, 1, &[Err("timeout after 3 s connecting")]),
+            [
+                "health: TCP 10.0.0.100:80 -> 10.0.1.2:80 down (timeout after 3 s connecting) after 2 failures: weight 0",
+                "health: TCP 10.0.0.100:80 sorry server 10.0.0.99:80 in: no real server available",
+            ]
+        );
+        assert_eq!(
+            table(&c),
+            [
+                ("10.0.0.99".into(), 1),
+                ("10.0.1.2".into(), 0),
+                ("10.0.1.1".into(), 0)
+            ]
+        );
+        // The operator's new weight for a down server waits for its recovery.
+        one(
+            &mut c,
+            Command::EditDest(tcp("10.0.0.100", 80), dest("10.0.1.2", 80, Method::Dr, 7)),
+        )
+        .unwrap();
+        assert_eq!(table(&c)[1], ("10.0.1.2".into(), 0));
+        assert_eq!(
+            c.health_pass(),
+            ["health: TCP 10.0.0.100:80 -> 10.0.1.2:80 is down: weight 7 kept for its recovery"]
+        );
+        assert!(verdicts(&mut c, 1, &[Ok(())]).is_empty());
+        assert_eq!(
+            verdicts(&mut c, 1, &[Ok(())]),
+            [
+                "health: TCP 10.0.0.100:80 -> 10.0.1.2:80 up after 2 successes: weight 7 restored",
+                "health: TCP 10.0.0.100:80 sorry server 10.0.0.99:80 out: a real server is available",
+            ]
+        );
+        assert_eq!(table(&c), [("10.0.1.2".into(), 7), ("10.0.1.1".into(), 0)]);
+    }
+
+    #[test]
+    fn an_edit_of_a_down_server_at_weight_0_keeps_the_weight_to_restore() {
+        let mut c = checked(&web(true, "up"));
+        verdicts(&mut c, 0, &[REFUSED, REFUSED]);
+        let mut d = dest("10.0.1.1", 80, Method::Dr, 0);
+        d.u_threshold = 100;
+        one(&mut c, Command::EditDest(tcp("10.0.0.100", 80), d)).unwrap();
+        assert!(c.health_pass().is_empty());
+        verdicts(&mut c, 0, &[Ok(()), Ok(())]);
+        let s = c.model().service(&tcp("10.0.0.100", 80)).unwrap();
+        let r = &s.dest(ip("10.0.1.1"), 80).unwrap().spec;
+        assert_eq!((r.weight, r.u_threshold), (3, 100));
+    }
+
+    #[test]
+    fn removal_and_reinstatement_with_the_operators_weight() {
+        let mut c = checked(&web(false, "up"));
+        // Set while up: the weight to restore from now on.
+        one(
+            &mut c,
+            Command::EditDest(tcp("10.0.0.100", 80), dest("10.0.1.1", 80, Method::Dr, 9)),
+        )
+        .unwrap();
+        assert_eq!(
+            verdicts(&mut c, 0, &[REFUSED, REFUSED]),
+            ["health: TCP 10.0.0.100:80 -> 10.0.1.1:80 down (connect: connection refused) after 2 failures: removed"]
+        );
+        assert_eq!(table(&c), [("10.0.1.2".into(), 5)]);
+        let id_before = c
+            .model()
+            .service(&tcp("10.0.0.100", 80))
+            .unwrap()
+            .dest(ip("10.0.1.2"), 80)
+            .unwrap()
+            .id;
+        assert_eq!(
+            verdicts(&mut c, 0, &[Ok(()), Ok(())]),
+            ["health: TCP 10.0.0.100:80 -> 10.0.1.1:80 up after 2 successes: reinstated with weight 9"]
+        );
+        assert_eq!(table(&c), [("10.0.1.1".into(), 9), ("10.0.1.2".into(), 5)]);
+        // The other server was not touched.
+        let s = c.model().service(&tcp("10.0.0.100", 80)).unwrap();
+        assert_eq!(s.dest(ip("10.0.1.2"), 80).unwrap().id, id_before);
+        // Both down: the sorry server is all there is.
+        verdicts(&mut c, 0, &[REFUSED, REFUSED]);
+        let lines = verdicts(&mut c, 1, &[REFUSED, REFUSED]);
+        assert_eq!(
+            lines[1],
+            "health: TCP 10.0.0.100:80 sorry server 10.0.0.99:80 in: no real server available"
+        );
+        assert_eq!(table(&c), [("10.0.0.99".into(), 1)]);
+    }
+
+    #[test]
+    fn initial_down_keeps_servers_out_until_they_pass() {
+        let mut c = checked(&web(false, "down"));
+        assert_eq!(model_dests(&c), [("10.0.0.99".into(), 1)]);
+        assert!(verdicts(&mut c, 1, &[Ok(())]).is_empty());
+        assert_eq!(
+            verdicts(&mut c, 1, &[Ok(())]),
+            [
+                "health: TCP 10.0.0.100:80 -> 10.0.1.2:80 up after 2 successes: reinstated with weight 5",
+                "health: TCP 10.0.0.100:80 sorry server 10.0.0.99:80 out: a real server is available",
+            ]
+        );
+        assert_eq!(table(&c), [("10.0.1.2".into(), 5)]);
+    }
+
+    #[test]
+    fn an_operator_delete_ends_the_checks() {
+        let mut c = checked(&web(true, "up"));
+        one(
+            &mut c,
+            Command::DelDest {
+                svc: tcp("10.0.0.100", 80),
+                addr: ip("10.0.1.1"),
+                port: 80,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.health_pass(),
+            ["health: TCP 10.0.0.100:80 -> 10.0.1.1:80 deleted by the operator: no longer checked"]
+        );
+        assert_eq!(c.health().targets().len(), 1);
+        // Removing the service ends the rest.
+        one(&mut c, Command::DelService(tcp("10.0.0.100", 80))).unwrap();
+        assert!(c.health().targets().is_empty());
+    }
+
+    #[test]
+    fn reload_keeps_the_state_of_servers_that_stay() {
+        let path = temp_path("health-reload");
+        std::fs::write(&path, format!("{BASE}{}", web(false, "up"))).unwrap();
+        let cfg = conf::load(&path).unwrap();
+        let h = Health::new(&cfg, at(0));
+        let model = Model::from_config(&h.desired(&cfg)).unwrap();
+        let mut c = Control::new(Fake::new(), model, &path).with_health(h, None);
+        verdicts(&mut c, 0, &[REFUSED, REFUSED]);
+        assert_eq!(table(&c), [("10.0.1.2".into(), 5)]);
+        // New weights; a third server; the down one is still down and out.
+        let v2 = web(false, "up")
+            .replace("weight = 3", "weight = 4")
+            .replace(
+                "weight = 5\n",
+                "weight = 5\n[[services.real_servers]]\naddress = \"10.0.1.3\"\n",
+            );
+        std::fs::write(&path, format!("{BASE}{v2}")).unwrap();
+        assert_eq!(c.handle(Request::Reload), Response::Reloaded);
+        assert_eq!(table(&c), [("10.0.1.3".into(), 1), ("10.0.1.2".into(), 5)]);
+        let Response::Health(h) = c.handle(Request::Health(None)) else {
+            panic!("no health listing");
+        };
+        let states: Vec<_> = h[0]
+            .dests
+            .iter()
+            .map(|d| (d.addr.to_string(), d.up, d.weight, d.failures))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                ("10.0.1.1".into(), false, 4, 2),
+                ("10.0.1.2".into(), true, 5, 0),
+                ("10.0.1.3".into(), true, 1, 0)
+            ]
+        );
+        assert_eq!(
+            verdicts(&mut c, 0, &[Ok(()), Ok(())]),
+            ["health: TCP 10.0.0.100:80 -> 10.0.1.1:80 up after 2 successes: reinstated with weight 4"]
+        );
+    }
+
+    #[test]
+    fn the_health_listing() {
+        let mut c = checked(&web(true, "up"));
+        verdicts(&mut c, 0, &[REFUSED]);
+        let Response::Health(h) = c.handle(Request::Health(Some(tcp("10.0.0.100", 80)))) else {
+            panic!("no health listing");
+        };
+        assert_eq!(
+            h,
+            [ctrl_api::HealthService {
+                key: tcp("10.0.0.100", 80),
+                quiescent: true,
+                sorry: Some(ctrl_api::SorryInfo {
+                    addr: ip("10.0.0.99"),
+                    port: 80,
+                    active: false
+                }),
+                dests: vec![
+                    ctrl_api::HealthDest {
+                        addr: ip("10.0.1.1"),
+                        port: 80,
+                        checker: "tcp".into(),
+                        up: true,
+                        weight: 3,
+                        failures: 1,
+                        successes: 0,
+                        last: Some(ctrl_api::CheckResult {
+                            failure: Some("connect: connection refused".into()),
+                            at_ms: 1_800_000_010_000
+                        }),
+                        since_ms: 1_800_000_000_000,
+                    },
+                    ctrl_api::HealthDest {
+                        addr: ip("10.0.1.2"),
+                        port: 80,
+                        checker: "tcp".into(),
+                        up: true,
+                        weight: 5,
+                        failures: 0,
+                        successes: 0,
+                        last: None,
+                        since_ms: 1_800_000_000_000,
+                    }
+                ]
+            }]
+        );
+        let e = c.handle(Request::Health(Some(tcp("10.0.0.100", 81))));
+        assert_eq!(
+            e,
+            Response::Error(ApiError::new(Errno::Esrch, "no service tcp 10.0.0.100:81"))
+        );
+    }
+
+    /// Hundreds of servers that never answer, with a long timeout: the
+    /// control loop answers requests and runs its passes while every one
+    /// of those checks is still pending.
+    #[test]
+    fn silent_servers_do_not_hold_up_requests() {
+        // Listening, never accepting: connections complete, HTTP requests
+        // are taken, and no answer ever comes.
+        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut text = format!(
+            "[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = {port}\nhealth = {{ checker = \"http\", interval = 120, timeout = 60 }}\n"
+        );
+        for i in 0..300 {
+            text.push_str(&format!(
+                "[[services.real_servers]]\naddress = \"10.0.{}.{}\"\n",
+                i / 250 + 1,
+                i % 250 + 1
+            ));
+        }
+        let mut cfg = cfg(&text);
+        // The config takes no loopback real server; all of 127.0.0.0/8
+        // reaches the listener, and no check leaves this machine.
+        for (i, r) in cfg.services[0].real_servers.iter_mut().enumerate() {
+            r.addr = IpAddr::V4(Ipv4Addr::new(
+                127,
+                0,
+                (i / 250 + 1) as u8,
+                (i % 250 + 1) as u8,
+            ));
+        }
+        let h = Health::new(&cfg, SystemTime::now());
+        let model = Model::from_config(&h.desired(&cfg)).unwrap();
+        let checker = Checker::spawn().unwrap();
+        let mut c = Control::new(Fake::new(), model, "/nonexistent").with_health(h, Some(checker));
+        // Checks are under way once their connections arrive.
+        l.set_nonblocking(true).unwrap();
+        let mut first = None;
+        for _ in 0..1000 {
+            if let Ok((s, _)) = l.accept() {
+                first = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(first.is_some(), "no check reached the listener");
+        for _ in 0..20 {
+            assert!(c.health_pass().is_empty());
+            let Response::Services(s) = c.handle(Request::Services(None)) else {
+                panic!("no listing");
+            };
+            assert_eq!(s[0].dests.len(), 300);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let Response::Health(h) = c.handle(Request::Health(None)) else {
+            panic!("no health listing");
+        };
+        assert_eq!(h[0].dests.len(), 300);
+        let done: Vec<_> = h[0]
+            .dests
+            .iter()
+            .filter(|d| d.last.is_some())
+            .map(|d| (d.addr, d.last.clone()))
+            .collect();
+        assert!(done.is_empty(), "{done:?}");
+    }
+}

@@ -173,6 +173,9 @@ pub enum Request {
     },
     /// Re-read the config file and apply the difference (ripvs extra).
     Reload,
+    /// Health-check state of the checked services (one, or all) (ripvs
+    /// extra).
+    Health(Option<SvcKey>),
 }
 
 /// What a client sends.
@@ -320,9 +323,56 @@ pub enum Response {
     Timeouts(Timeouts),
     Connections(ConnPage),
     Reloaded,
+    /// Checked services in table order, their real servers in config order.
+    Health(Vec<HealthService>),
     /// The request as a whole failed (bad version, undecodable, a listing
     /// of a service that does not exist: `Esrch`).
     Error(ApiError),
+}
+
+/// A service with health-checked real servers or a sorry server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthService {
+    pub key: SvcKey,
+    /// A failed server is set to weight 0 (`true`) or removed.
+    pub quiescent: bool,
+    pub sorry: Option<SorryInfo>,
+    pub dests: Vec<HealthDest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SorryInfo {
+    pub addr: IpAddr,
+    pub port: u16,
+    /// In the table now: no real server is available.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthDest {
+    pub addr: IpAddr,
+    pub port: u16,
+    /// `tcp`, `http`, `udp` or `exec`.
+    pub checker: String,
+    pub up: bool,
+    /// The weight the server has, or gets back when it recovers: the
+    /// configured one, or the last one an operator set.
+    pub weight: i32,
+    /// Consecutive failed / passed checks so far.
+    pub failures: u32,
+    pub successes: u32,
+    /// The latest verdict; `None` before the first check.
+    pub last: Option<CheckResult>,
+    /// When the state last changed (or checking began), ms since the epoch.
+    pub since_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// `None`: passed; otherwise why it failed.
+    pub failure: Option<String>,
+    /// ms since the epoch.
+    pub at_ms: u64,
 }
 
 /// Writes one framed message.

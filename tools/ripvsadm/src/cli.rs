@@ -75,12 +75,20 @@ pub struct List {
 pub enum Action {
     Apply(Command),
     List(List),
-    Save { numeric: bool },
+    Save {
+        numeric: bool,
+    },
     Restore,
     Usage,
     Version,
     RipvsHelp,
     Reload,
+    /// ripvs extra: health-check state of one service or all.
+    Health {
+        svc: Option<SvcKey>,
+        numeric: bool,
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +167,7 @@ enum Cmd {
     Help,
     Version,
     Reload,
+    Health,
     HelpRipvs,
 }
 
@@ -182,6 +191,7 @@ impl Cmd {
             Cmd::Help => "help",
             Cmd::Version => "version",
             Cmd::Reload => "reload",
+            Cmd::Health => "health",
             Cmd::HelpRipvs => "help-ripvs",
         }
     }
@@ -197,6 +207,7 @@ impl Cmd {
             Cmd::DelDest => b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Health => b" x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
             _ => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
@@ -355,6 +366,7 @@ static TABLE: &[Spec] = &[
     o("socket", None, Req, Id::Socket),
     o("json", None, N, Id::Json),
     o("reload", None, N, Id::Cmd(Cmd::Reload)),
+    o("health", None, N, Id::Cmd(Cmd::Health)),
     o("help-ripvs", None, N, Id::Cmd(Cmd::HelpRipvs)),
 ];
 
@@ -1104,6 +1116,11 @@ fn parse_words(
         },
         Cmd::Restore => Action::Restore,
         Cmd::Reload => Action::Reload,
+        Cmd::Health => Action::Health {
+            svc: st.has(O_SERVICE).then_some(key),
+            numeric: st.fmt.numeric,
+            json: st.has(O_JSON),
+        },
         // Answered or refused before the options were read.
         Cmd::Help | Cmd::Version | Cmd::HelpRipvs | Cmd::StartDaemon | Cmd::StopDaemon => {
             return Err(Fail::tryhelp(program))

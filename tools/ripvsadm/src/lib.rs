@@ -39,7 +39,8 @@
 //! `--socket PATH` (also `$RIPVS_SOCKET`; may precede the command, since
 //! it names the daemon rather than an action), `--json` (with `-L`: the
 //! daemon's answer as pretty JSON, for scripts that would otherwise parse
-//! the table), `--reload` (ripvsd re-reads its configuration file) and
+//! the table), `--reload` (ripvsd re-reads its configuration file), `--health`
+//! (each checked real server's health-check state; see the README) and
 //! `--help-ripvs`. `-h` prints ipvsadm's usage unchanged.
 
 #![forbid(unsafe_code)]

@@ -5,8 +5,8 @@
 use crate::cli::Format;
 use crate::names::{ntop, Names};
 use ctrl_api::{
-    sched_flags, ConnInfo, ConnProto, DestInfo, Info, Method, Netmask, Proto, ServiceInfo, SvcKey,
-    Timeouts, TunType,
+    sched_flags, ConnInfo, ConnProto, DestInfo, HealthService, Info, Method, Netmask, Proto,
+    ServiceInfo, SvcKey, Timeouts, TunType,
 };
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -668,6 +668,8 @@ Extra options:
   --socket PATH   ripvsd's control socket (default: $RIPVS_SOCKET, else %d)
   --json          with -L: print ripvsd's answer as JSON
   --reload        make ripvsd re-read its configuration file
+  --health        health-check state of every checked real server (with
+                  -n, --json, and -t/-u/-f SERVICE for one service)
   --help-ripvs    display this help message
 ";
 
@@ -676,4 +678,86 @@ pub fn ripvs_help(p: &str) -> String {
     RIPVS_HELP
         .replace("%s", p)
         .replace("%d", ctrl_api::DEFAULT_SOCKET)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of a time in ms since the epoch.
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// `--health`: one line per service (what a failure does, and its sorry
+/// server), one per checked real server, in the daemon's order (the
+/// config's). Fixed columns as ipvsadm's listing; the last one, the
+/// latest verdict, runs to the end of the line.
+pub fn health(services: &[HealthService], numeric: bool, names: &dyn Names) -> String {
+    let fmt = Format {
+        numeric,
+        ..Format::default()
+    };
+    let mut o = String::from(
+        "Prot LocalAddress:Port OnFailure [SorryServer State]\n  -> RemoteAddress:Port           Check State Weight Streak   Since (UTC)         LastResult\n",
+    );
+    for s in services {
+        let proto = match s.key {
+            SvcKey::Addr { proto, .. } => Some(proto),
+            SvcKey::Fwmark { .. } => None,
+        };
+        let _ = write!(
+            o,
+            "{} {}",
+            svc_name(&s.key, &fmt, names),
+            if s.quiescent { "quiescent" } else { "remove" }
+        );
+        if let Some(sorry) = &s.sorry {
+            let _ = write!(
+                o,
+                " {} {}",
+                addrport(sorry.addr, sorry.port, proto, numeric, names),
+                if sorry.active { "active" } else { "standby" }
+            );
+        }
+        o.push('\n');
+        for d in &s.dests {
+            let streak = match (d.failures, d.successes) {
+                (0, 0) => "-".to_string(),
+                (0, n) => format!("{n} ok"),
+                (n, _) => format!("{n} fail"),
+            };
+            let last = match &d.last {
+                None => "-".to_string(),
+                Some(r) => match &r.failure {
+                    None => "ok".to_string(),
+                    Some(why) => format!("failed: {why}"),
+                },
+            };
+            let _ = writeln!(
+                o,
+                "  -> {:<28} {:<5} {:<5} {:<6} {:<8} {:<19} {last}",
+                addrport(d.addr, d.port, proto, numeric, names),
+                d.checker,
+                if d.up { "up" } else { "down" },
+                d.weight,
+                streak,
+                utc(d.since_ms),
+            );
+        }
+    }
+    o
 }

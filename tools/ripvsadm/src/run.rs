@@ -268,6 +268,26 @@ fn execute(
             Ok(_) => Err(unexpected(out)),
         },
         Action::List(l) => list(l, names, out, d),
+        Action::Health {
+            svc,
+            numeric,
+            json: as_json,
+        } => match d.call(Request::Health(*svc)) {
+            Err(t) => Err(trouble(out, t)),
+            Ok(Response::Error(e)) => {
+                out.eline(&list_message(&e));
+                Err(1)
+            }
+            Ok(r) if *as_json => {
+                json(out, &r);
+                Ok(0)
+            }
+            Ok(Response::Health(h)) => {
+                out.print(&render::health(&h, *numeric, names));
+                Ok(0)
+            }
+            Ok(_) => Err(unexpected(out)),
+        },
         // Refused by the parser inside a restore.
         Action::Restore => Err(cli::Fail::tryhelp(program).code),
     }

@@ -363,6 +363,30 @@ fn other_commands() {
 }
 
 #[test]
+fn health_forms() {
+    let h = |svc, numeric, json| Action::Health { svc, numeric, json };
+    assert_eq!(ok("--health"), h(None, false, false));
+    assert_eq!(ok("--health -n"), h(None, true, false));
+    assert_eq!(ok("--health -n --json"), h(None, true, true));
+    assert_eq!(
+        ok("--health -n -t 10.0.0.100:80"),
+        h(Some(tcp("10.0.0.100", 80)), true, false)
+    );
+    assert_eq!(ok("--health -f 7"), h(Some(fwm(7)), false, false));
+    assert_eq!(
+        err("--health -w 3"),
+        (
+            2,
+            "Illegal 'weight' option with the 'health' command\n".into()
+        )
+    );
+    assert_eq!(
+        err("--health -L"),
+        (2, "multiple commands specified\n".into())
+    );
+}
+
+#[test]
 fn list_forms() {
     let all = list(ListWhat::All, |_| {});
     assert_eq!(ok(""), all, "no arguments lists the table");

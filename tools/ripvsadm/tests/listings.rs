@@ -588,3 +588,43 @@ fn usage_and_version() {
     assert!(u.ends_with("  --mcast-ttl ttl                     Multicast TTL (default=1)\n"));
     assert_eq!(u.lines().count(), 82);
 }
+
+#[test]
+fn health_listing() {
+    let want = refx(
+        "Prot LocalAddress:Port OnFailure [SorryServer State]
+  -> RemoteAddress:Port           Check State Weight Streak   Since (UTC)         LastResult
+TCP  10.0.0.100:80 quiescent
+  -> 10.0.1.11:80                 http  up    1      12 ok    2026-11-21 20:21:05 ok
+  -> 10.0.1.12:80                 http  down  2      3 fail   2026-11-21 20:21:05 failed: http: status 503 (expected 200-299)
+UDP  10.0.0.100:53 remove 10.0.0.99:53 active
+  -> 10.0.1.11:53                 udp   down  1      4 fail   2026-11-21 20:21:05 failed: timeout after 1 s waiting for a reply
+  -> 10.0.1.13:53                 exec  down  1      -        2026-11-21 20:21:05 -
+",
+    );
+    assert_eq!(render::health(&reference_health(), true, &names()), want);
+    // Without -n, names as the other listings have them.
+    let named = render::health(&reference_health(), false, &names());
+    assert!(
+        named.contains(
+            "\nTCP  vip.example.com:http quiescent\n  -> rs1.example.com:http         http  up "
+        ),
+        "{named}"
+    );
+    assert!(
+        named.contains("\nUDP  vip.example.com:domain remove 10.0.0.99:domain active\n"),
+        "{named}"
+    );
+    assert_eq!(
+        render::health(&[], true, &names()),
+        "Prot LocalAddress:Port OnFailure [SorryServer State]\n  -> RemoteAddress:Port           Check State Weight Streak   Since (UTC)         LastResult\n"
+    );
+}
+
+#[test]
+fn utc_dates() {
+    assert_eq!(render::utc(0), "1970-01-01 00:00:00");
+    assert_eq!(render::utc(951_782_400_000), "2000-02-29 00:00:00");
+    assert_eq!(render::utc(1_795_292_465_999), "2026-11-21 20:21:05");
+    assert_eq!(render::utc(4_107_542_399_000), "2100-02-28 23:59:59");
+}

@@ -91,6 +91,13 @@ fn ok_all() -> Answer {
                 next: None,
             }),
             Request::Reload => Response::Reloaded,
+            Request::Health(None) => Response::Health(reference_health()),
+            Request::Health(Some(k)) => Response::Health(
+                reference_health()
+                    .into_iter()
+                    .filter(|s| s.key == *k)
+                    .collect(),
+            ),
         })
     })
 }
@@ -254,6 +261,20 @@ fn listings_ask_for_what_they_print() {
 
     let r = go("--reload", "", ok_all());
     assert_eq!((r.code, r.sent.clone()), (0, vec![Request::Reload]));
+
+    let r = go("--health -n -u 10.0.0.100:53", "", ok_all());
+    assert_eq!(r.sent, vec![Request::Health(Some(udp("10.0.0.100", 53)))]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.out.lines().nth(2),
+        Some("UDP  10.0.0.100:53 remove 10.0.0.99:53 active")
+    );
+    assert_eq!(r.out.lines().count(), 5);
+    let r = go("--health --json", "", ok_all());
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(v["Health"][1]["sorry"]["active"], true, "{}", r.out);
+    let r = go("--health -t 10.0.0.1:80", "", refuse(Errno::Esrch));
+    assert_eq!((r.code, r.err.as_str()), (1, "No such service\n"));
     let r = go("--reload", "", refuse(Errno::Einval));
     assert_eq!((r.code, r.err.as_str()), (255, "detail text\n"));
 

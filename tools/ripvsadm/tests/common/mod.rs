@@ -139,3 +139,66 @@ pub fn words(s: &str) -> Vec<String> {
 pub fn parse(s: &str) -> Result<Invocation, Fail> {
     ripvsadm::parse("ipvsadm", &words(s), &names())
 }
+
+/// Health state of a quiescent web service whose servers are split (one
+/// down, one up) and a removal-mode DNS service that fell back on its
+/// sorry server.
+pub fn reference_health() -> Vec<HealthService> {
+    let d =
+        |a: &str, port, checker: &str, up, weight, f, s, last: Option<Option<&str>>| HealthDest {
+            addr: ip(a),
+            port,
+            checker: checker.into(),
+            up,
+            weight,
+            failures: f,
+            successes: s,
+            last: last.map(|l| CheckResult {
+                failure: l.map(String::from),
+                at_ms: 1_795_300_000_000,
+            }),
+            since_ms: 1_795_292_465_000,
+        };
+    vec![
+        HealthService {
+            key: tcp("10.0.0.100", 80),
+            quiescent: true,
+            sorry: None,
+            dests: vec![
+                d("10.0.1.11", 80, "http", true, 1, 0, 12, Some(None)),
+                d(
+                    "10.0.1.12",
+                    80,
+                    "http",
+                    false,
+                    2,
+                    3,
+                    0,
+                    Some(Some("http: status 503 (expected 200-299)")),
+                ),
+            ],
+        },
+        HealthService {
+            key: udp("10.0.0.100", 53),
+            quiescent: false,
+            sorry: Some(SorryInfo {
+                addr: ip("10.0.0.99"),
+                port: 53,
+                active: true,
+            }),
+            dests: vec![
+                d(
+                    "10.0.1.11",
+                    53,
+                    "udp",
+                    false,
+                    1,
+                    4,
+                    0,
+                    Some(Some("timeout after 1 s waiting for a reply")),
+                ),
+                d("10.0.1.13", 53, "exec", false, 1, 0, 0, None),
+            ],
+        },
+    ]
+}
