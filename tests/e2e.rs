@@ -68,36 +68,12 @@ struct Bench {
 
 impl Bench {
     fn new(tag: &str, workers: &str) -> Bench {
-        assert_eq!(
-            String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
-                .unwrap()
-                .trim(),
-            "0",
-            "needs root (namespaces)"
-        );
+        common::require_root();
         // Unique per process: other runs of the suite may share the machine.
         let p = format!("{tag}{}", std::process::id() % 10000);
         let topo = Topology::up(&p);
         let dir = Scratch::new(&format!("e2e-{tag}"));
-        let cfg = format!(
-            r#"
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "256", "--no-shconf", "--log-level=error"]
-worker_lcores = {workers}
-[dataplane]
-max_connections = 65536
-[[ports]]
-name = "p0"
-device = "net_af_packet0,iface={p}d0"
-addresses = ["10.60.0.1/24"]
-exception = {{ enabled = false }}
-[[ports]]
-name = "p1"
-device = "net_af_packet1,iface={p}d1"
-addresses = ["10.61.0.1/24"]
-exception = {{ enabled = false }}
-"#
-        );
+        let cfg = common::topo::director_config(&p, workers, false);
         std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
         let daemon = Daemon::start(&dir.path("ripvs.toml"));
         Bench {

@@ -9,7 +9,6 @@ mod common;
 use common::topo::Topology;
 use common::{counter, ripvsadm, Daemon, Scratch};
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const DR_VIP: &str = "10.60.0.100";
@@ -37,37 +36,12 @@ impl Bench {
     /// The topology, and ripvsd on it with exception taps (the checks'
     /// way out) and `services` from the config file.
     fn new(tag: &str, services: &str) -> Bench {
-        assert_eq!(
-            String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout)
-                .unwrap()
-                .trim(),
-            "0",
-            "needs root (namespaces)"
-        );
+        common::require_root();
         let p = format!("{tag}{}", std::process::id() % 10000);
         let topo = Topology::up(&p);
         let dir = Scratch::new(&format!("e2e-health-{tag}"));
         let services = services.replace("DIR", &dir.0.display().to_string());
-        let cfg = format!(
-            r#"
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "256", "--no-shconf", "--log-level=error"]
-worker_lcores = [1]
-[dataplane]
-max_connections = 65536
-[[ports]]
-name = "p0"
-device = "net_af_packet0,iface={p}d0"
-addresses = ["10.60.0.1/24"]
-exception = {{ iface = "{p}x0" }}
-[[ports]]
-name = "p1"
-device = "net_af_packet1,iface={p}d1"
-addresses = ["10.61.0.1/24"]
-exception = {{ iface = "{p}x1" }}
-{services}
-"#
-        );
+        let cfg = common::topo::director_config(&p, "[1]", true) + &services;
         std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
         let daemon = Daemon::start(&dir.path("ripvs.toml"));
         Bench {

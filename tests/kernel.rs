@@ -48,18 +48,9 @@ impl Drop for Netns {
     }
 }
 
-fn require_root() {
-    let uid = ok(&["id", "-u"]);
-    assert_eq!(
-        uid.trim(),
-        "0",
-        "this test needs root (network namespaces and taps); run it as root"
-    );
-}
-
 #[test]
 fn ping_arping_and_tcp_from_a_namespace() {
-    require_root();
+    common::require_root();
     let id = std::process::id() % 10000;
     let (port_if, exc_if, ns) = (format!("rvk{id}"), format!("rvx{id}"), format!("rvk{id}"));
     let net = 100 + (id % 100);

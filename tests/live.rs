@@ -154,11 +154,7 @@ print(n, flush=True)
 
 #[test]
 fn a_thousand_services_come_and_go_without_losing_a_datagram() {
-    assert_eq!(
-        String::from_utf8(sh(&["id", "-u"]).stdout).unwrap().trim(),
-        "0",
-        "needs root (network namespaces)"
-    );
+    common::require_root();
     let p = format!("lv{}", std::process::id() % 100000);
     let net = Net::up(&p);
     let dir = Scratch::new("live");

@@ -89,6 +89,16 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
     frames
 }
 
+/// Tests that make namespaces, veths and taps need root; say so plainly.
+pub fn require_root() {
+    let out = Command::new("id").arg("-u").output().expect("running id");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "this test needs root (network namespaces, veths and taps); run it as root"
+    );
+}
+
 pub fn ripvsd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ripvsd"))
 }

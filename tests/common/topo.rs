@@ -77,6 +77,41 @@ impl Topology {
     }
 }
 
+/// The head of a ripvsd config for topology `p`: EAL, `workers` (a TOML
+/// list of lcores), and the two director ports on the topology's veths,
+/// with an exception tap each (`{p}x0`, `{p}x1`: the director's own
+/// kernel stack, which health checks use) or none.
+pub fn director_config(p: &str, workers: &str, exception_taps: bool) -> String {
+    let exc = |i: usize| {
+        if exception_taps {
+            format!("{{ iface = \"{p}x{i}\" }}")
+        } else {
+            "{ enabled = false }".to_string()
+        }
+    };
+    format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "256", "--no-shconf", "--log-level=error"]
+worker_lcores = {workers}
+[dataplane]
+max_connections = 65536
+[[ports]]
+name = "p0"
+device = "net_af_packet0,iface={p}d0"
+addresses = ["10.60.0.1/24"]
+exception = {}
+[[ports]]
+name = "p1"
+device = "net_af_packet1,iface={p}d1"
+addresses = ["10.61.0.1/24"]
+exception = {}
+"#,
+        exc(0),
+        exc(1)
+    )
+}
+
 impl Drop for Topology {
     fn drop(&mut self) {
         let _ = Command::new(TOPOLOGY).args(["down", &self.0]).output();
