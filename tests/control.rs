@@ -41,19 +41,8 @@ fn spec(port: u16, sched: &str) -> SvcSpec {
     }
 }
 
+/// Services etc., after `common::pcap_port`.
 const CONFIG: &str = r#"
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
-main_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "p0"
-device = "net_pcap0,rx_pcap=DIR/none.pcap,tx_pcap=DIR/out.pcap"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-exception = { device = "net_pcap1,rx_pcap=DIR/none.pcap,tx_pcap=DIR/kernel.pcap" }
-
 [[services]]
 protocol = "tcp"
 vip = "10.0.0.100"
@@ -64,7 +53,8 @@ port = 80
 fn live_changes_listings_and_reload_over_the_socket() {
     let dir = Scratch::new("control");
     common::write_pcap(&dir.path("none.pcap"), &[]);
-    let cfg = CONFIG.replace("DIR", &dir.0.display().to_string());
+    let cfg =
+        (common::pcap_port("none.pcap") + CONFIG).replace("DIR", &dir.0.display().to_string());
     std::fs::write(dir.path("ripvs.toml"), &cfg).unwrap();
     let mut d = Daemon::start(&dir.path("ripvs.toml"));
 

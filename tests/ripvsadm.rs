@@ -45,19 +45,8 @@ fn ok(socket: &Path, args: &[&str]) -> String {
     out
 }
 
+/// Services etc., after `common::pcap_port`.
 const CONFIG: &str = r#"
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
-main_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "p0"
-device = "net_pcap0,rx_pcap=DIR/in.pcap,tx_pcap=DIR/out.pcap"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-exception = { device = "net_pcap1,rx_pcap=DIR/none.pcap,tx_pcap=DIR/kernel.pcap" }
-
 [[neighbours]]
 address = "10.0.0.11"
 mac = "02:00:00:00:00:11"
@@ -133,7 +122,7 @@ fn daemon(name: &str) -> (Scratch, Daemon) {
     let dir = Scratch::new(name);
     write_pcap(&dir.path("in.pcap"), &traffic());
     write_pcap(&dir.path("none.pcap"), &[]);
-    let cfg = CONFIG.replace("DIR", &dir.0.display().to_string());
+    let cfg = (common::pcap_port("in.pcap") + CONFIG).replace("DIR", &dir.0.display().to_string());
     std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
     let d = Daemon::start(&dir.path("ripvs.toml"));
     // net_pcap replays its file at once; give the worker time to drain it.

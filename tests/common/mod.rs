@@ -99,6 +99,29 @@ pub fn require_root() {
     );
 }
 
+/// The head of a config for one pcap port (10.0.0.1/24, MAC
+/// 02:00:00:00:00:01) that replays `DIR/{rx}` and writes `DIR/out.pcap`,
+/// its exception path a pcap pair too (`DIR/kernel.pcap` out), one
+/// worker; "DIR" is left for the caller to replace with its scratch
+/// directory, as in the rest of its config.
+pub fn pcap_port(rx: &str) -> String {
+    format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
+main_lcore = 0
+worker_lcores = [1]
+
+[[ports]]
+name = "p0"
+device = "net_pcap0,rx_pcap=DIR/{rx},tx_pcap=DIR/out.pcap"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.1/24"]
+exception = {{ device = "net_pcap1,rx_pcap=DIR/none.pcap,tx_pcap=DIR/kernel.pcap" }}
+"#
+    )
+}
+
 pub fn ripvsd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ripvsd"))
 }
