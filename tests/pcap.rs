@@ -24,28 +24,10 @@ fn run(name: &str, input: &[Vec<u8>], extra: &str) -> Run {
     let dir = Scratch::new(name);
     write_pcap(&dir.path("in.pcap"), input);
     write_pcap(&dir.path("none.pcap"), &[]);
-    let cfg = format!(
-        r#"
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
-main_lcore = 0
-worker_lcores = [1]
-
-[[ports]]
-name = "p0"
-device = "net_pcap0,rx_pcap={d}/in.pcap,tx_pcap={d}/out.pcap"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-exception = {{ device = "net_pcap1,rx_pcap={d}/none.pcap,tx_pcap={d}/kernel.pcap" }}
-
-[[services]]
-protocol = "tcp"
-vip = "10.0.0.100"
-port = 80
-{extra}
-"#,
-        d = dir.0.display()
-    );
+    let cfg = common::pcap_port("in.pcap").replace("DIR", &dir.0.display().to_string())
+        + &format!(
+            "\n[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n{extra}\n"
+        );
     std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
     let d = Daemon::start(&dir.path("ripvs.toml"));
     // net_pcap replays its file at once; give the worker time to drain it.
