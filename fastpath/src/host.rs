@@ -195,7 +195,10 @@ impl<B: Buf> Host<B> {
         if dst.is_multicast() {
             return Some(Local::Broadcast);
         }
-        if let Ok(i) = self.local.binary_search_by_key(&dst, |&(a, _)| a) {
+        // Keyed on the address as an integer: `Ipv4Addr`'s own ordering
+        // compares octet arrays, several times the cost per probe.
+        let d = dst.to_bits();
+        if let Ok(i) = self.local.binary_search_by_key(&d, |&(a, _)| a.to_bits()) {
             return Some(self.local[i].1);
         }
         self.is_vip(dst).then_some(Local::Vip)
@@ -207,8 +210,10 @@ impl<B: Buf> Host<B> {
         core::mem::replace(&mut self.vips, vips)
     }
 
+    #[inline]
     pub fn is_vip(&self, a: Ipv4Addr) -> bool {
-        self.vips.binary_search(&a).is_ok()
+        let a = a.to_bits();
+        self.vips.binary_search_by_key(&a, |v| v.to_bits()).is_ok()
     }
 
     pub fn vips(&self) -> &[Ipv4Addr] {
