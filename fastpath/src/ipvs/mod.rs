@@ -101,7 +101,8 @@ pub(crate) struct L4 {
     pub(crate) flags: u8,
     /// The chunk after the first (SCTP), for ABORT bundling.
     pub(crate) next_chunk: Option<u8>,
-    pub(crate) len: u64,
+    /// The validated IPv4 header, for the transmit functions.
+    pub(crate) ip: xmit::Hdr,
 }
 
 fn is_icmp(frame: &[u8]) -> bool {
@@ -146,7 +147,7 @@ pub(crate) fn l4_of(ip: &Ipv4Packet<&[u8]>) -> Result<L4, DropReason> {
         dport: u16::from_be_bytes([p[2], p[3]]),
         flags,
         next_chunk,
-        len: ip.total_len() as u64,
+        ip: xmit::Hdr::of(ip),
     })
 }
 
@@ -468,9 +469,9 @@ impl<B: Buf> Host<B> {
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
-        self.ipvs.count(&c, h.len, true);
+        self.ipvs.count(&c, h.ip.total as u64, true);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
-        self.forward(io, pkt, &c, now, false);
+        self.forward(io, pkt, &c, now, Some(&h.ip));
         if one_packet {
             self.unbind(id, now);
             self.ipvs.conns.remove(id);
@@ -525,15 +526,25 @@ impl<B: Buf> Host<B> {
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
-        self.ipvs.count(&c, h.len, false);
-        let mtu = self.mtu_towards(h.dst);
-        let v = xmit::nat::snat(
+        self.ipvs.count(&c, h.ip.total as u64, false);
+        let hop = self.next_hop(h.dst);
+        let mtu = match hop {
+            Some(nh) => nh.mtu,
+            None => self.mtu_by_route(h.dst),
+        };
+        let v = xmit::nat::snat_checked(
             &mut pkt,
+            &h.ip,
             Endpoint::new(c.daddr, c.dport),
             Endpoint::new(c.vaddr, c.vport),
             mtu,
         );
-        self.after_xmit(io, pkt, v, c.vaddr, now);
+        match (v, hop) {
+            // The client is the destination: what `send_ip` would find,
+            // with the size already checked against this hop's MTU.
+            (Verdict::Forward, Some(nh)) => self.send_l2(io, nh.port(), nh.mac, pkt),
+            _ => self.after_xmit(io, pkt, v, c.vaddr, now),
+        }
     }
 
     /// An ICMP error about a connection (reference 6.5). `inbound`: it
@@ -592,7 +603,7 @@ impl<B: Buf> Host<B> {
         };
         self.stats.event(Event::IcmpRelayed);
         if inbound {
-            return self.forward(io, pkt, &c, now, true);
+            return self.forward(io, pkt, &c, now, None);
         }
         let (vip, rs) = (
             Endpoint::new(c.vaddr, c.vport),
@@ -620,6 +631,11 @@ impl<B: Buf> Host<B> {
         if let Some(nh) = self.next_hop(a) {
             return nh.mtu;
         }
+        self.mtu_by_route(a)
+    }
+
+    /// The MTU towards `a` when no next hop is resolved (1500 unrouted).
+    fn mtu_by_route(&self, a: Ipv4Addr) -> u16 {
         self.routes
             .lookup(a)
             .map_or(1500, |r| self.ports[r.port].mtu)
@@ -872,7 +888,8 @@ impl<B: Buf> Host<B> {
     }
 
     /// Sends a connection's packet to its real server by its method.
-    /// `relay`: the packet is an ICMP error about the connection, so NAT
+    /// `ip`: the packet's header as validated on its way in; `None` when
+    /// the packet is an ICMP error about the connection (a relay), so NAT
     /// translates the quoted packet too, and nothing answers a refusal.
     fn forward<I: Io<Buf = B>>(
         &mut self,
@@ -880,29 +897,21 @@ impl<B: Buf> Host<B> {
         mut pkt: B,
         c: &conn::Conn<Ipv4Addr>,
         now: u64,
-        relay: bool,
+        ip: Option<&xmit::Hdr>,
     ) {
         let hop = self.next_hop(c.daddr);
         let mtu = match hop {
             Some(nh) => nh.mtu,
-            None => self
-                .routes
-                .lookup(c.daddr)
-                .map_or(1500, |r| self.ports[r.port].mtu),
+            None => self.mtu_by_route(c.daddr),
         };
-        let v = match (c.flags & conn::flags::FWD_MASK) as u8 {
-            m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {
-                // The real server is the next hop; the VIP stays the
-                // destination.
-                Verdict::Forward => {
-                    return match hop {
-                        Some(nh) => self.send_l2(io, nh.port(), nh.mac, pkt),
-                        None => self.send_via(io, pkt, c.daddr, now),
-                    }
-                }
-                v => v,
+        let method = (c.flags & conn::flags::FWD_MASK) as u8;
+        let dr = method == Method::Dr as u8;
+        let v = match ip {
+            _ if dr => match ip {
+                Some(h) => xmit::dr::transmit_checked(&mut pkt, h, mtu),
+                None => xmit::dr::transmit(&mut pkt, mtu),
             },
-            m if m == Method::Tun as u8 => {
+            _ if method == Method::Tun as u8 => {
                 let src = match hop {
                     Some(nh) => nh.src,
                     None => self
@@ -914,22 +923,34 @@ impl<B: Buf> Host<B> {
                 let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
                 xmit::tun::encapsulate(&mut pkt, &p)
             }
-            _ => {
-                let (vip, rs) = (
-                    Endpoint::new(c.vaddr, c.vport),
-                    Endpoint::new(c.daddr, c.dport),
-                );
-                if relay {
-                    icmp::translate_to_real_server(&mut pkt, vip, rs, mtu)
-                } else {
-                    xmit::nat::dnat(&mut pkt, vip, rs, mtu)
-                }
-            }
+            Some(h) => xmit::nat::dnat_checked(
+                &mut pkt,
+                h,
+                Endpoint::new(c.vaddr, c.vport),
+                Endpoint::new(c.daddr, c.dport),
+                mtu,
+            ),
+            None => icmp::translate_to_real_server(
+                &mut pkt,
+                Endpoint::new(c.vaddr, c.vport),
+                Endpoint::new(c.daddr, c.dport),
+                mtu,
+            ),
         };
-        if relay {
-            self.after_relay(io, pkt, v, now)
-        } else {
-            self.after_xmit(io, pkt, v, c.vaddr, now)
+        if v == Verdict::Forward {
+            // DR: the real server is the next hop and the VIP stays the
+            // destination. TUN and NAT: the real server is the (outer)
+            // destination, so this hop is what `send_ip` would find, and
+            // the transmit function checked the size against its MTU.
+            match hop {
+                Some(nh) if dr || ip.is_some() => return self.send_l2(io, nh.port(), nh.mac, pkt),
+                None if dr => return self.send_via(io, pkt, c.daddr, now),
+                _ => {}
+            }
+        }
+        match ip {
+            Some(_) => self.after_xmit(io, pkt, v, c.vaddr, now),
+            None => self.after_relay(io, pkt, v, now),
         }
     }
 
