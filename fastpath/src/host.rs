@@ -70,10 +70,13 @@ pub enum Local {
 
 pub struct Host<B> {
     pub(crate) ports: Vec<PortConfig>,
-    /// Interface and broadcast addresses, sorted by address for binary
-    /// search; an interface address that is also a VIP counts as the
+    /// Interface and broadcast addresses, sorted and deduplicated by
+    /// address; an interface address that is also a VIP counts as the
     /// interface (it answers as both).
     local: Vec<(Ipv4Addr, Local)>,
+    /// `local`'s addresses as integers, scanned in order: a port has a
+    /// handful of addresses, where a linear scan beats a binary search.
+    local_keys: Box<[u32]>,
     /// Sorted; replaced with each service snapshot (ripvsadm adds VIPs).
     vips: Arc<[Ipv4Addr]>,
     pub(crate) routes: RouteTable,
@@ -119,6 +122,27 @@ impl NextHop {
     }
 }
 
+/// Where `x` is in `v`, sorted by `key`: a binary search on the address
+/// as an integer (`Ipv4Addr`'s own ordering compares octet arrays, several
+/// times the cost per probe) without an `Ordering` per step; every packet
+/// runs it on the way in.
+#[inline]
+fn find_sorted<T>(v: &[T], x: Ipv4Addr, key: impl Fn(&T) -> Ipv4Addr) -> Option<usize> {
+    let x = x.to_bits();
+    let (mut base, mut size) = (0, v.len());
+    if size == 0 {
+        return None;
+    }
+    while size > 1 {
+        let half = size / 2;
+        if key(&v[base + half]).to_bits() <= x {
+            base += half;
+        }
+        size -= half;
+    }
+    (key(&v[base]).to_bits() == x).then_some(base)
+}
+
 #[inline]
 fn nh_slot(dst: Ipv4Addr) -> usize {
     (dst.to_bits().wrapping_mul(0x9e37_79b1) >> 22) as usize & (NH_SLOTS - 1)
@@ -158,6 +182,7 @@ impl<B: Buf> Host<B> {
         local.dedup_by_key(|&mut (a, _)| a);
         let mut host = Host {
             ports: cfg.ports.clone(),
+            local_keys: local.iter().map(|&(a, _)| a.to_bits()).collect(),
             local,
             vips: vips.into(),
             routes: RouteTable::default(),
@@ -195,11 +220,9 @@ impl<B: Buf> Host<B> {
         if dst.is_multicast() {
             return Some(Local::Broadcast);
         }
-        // Keyed on the address as an integer: `Ipv4Addr`'s own ordering
-        // compares octet arrays, several times the cost per probe.
         let d = dst.to_bits();
-        if let Ok(i) = self.local.binary_search_by_key(&d, |&(a, _)| a.to_bits()) {
-            return Some(self.local[i].1);
+        if let Some(i) = self.local_keys.iter().position(|&a| a == d) {
+            return self.local.get(i).map(|&(_, l)| l);
         }
         self.is_vip(dst).then_some(Local::Vip)
     }
@@ -212,8 +235,7 @@ impl<B: Buf> Host<B> {
 
     #[inline]
     pub fn is_vip(&self, a: Ipv4Addr) -> bool {
-        let a = a.to_bits();
-        self.vips.binary_search_by_key(&a, |v| v.to_bits()).is_ok()
+        find_sorted(&self.vips, a, |&v| v).is_some()
     }
 
     pub fn vips(&self) -> &[Ipv4Addr] {
@@ -276,6 +298,13 @@ impl<B: Buf> Host<B> {
         if let Some(e) = self.cached_hop(dst) {
             return Some(e);
         }
+        self.fill_hop(dst)
+    }
+
+    /// [`Host::next_hop`] on a cache miss: kept out of line so the hit
+    /// inlines into the forwarding path.
+    #[inline(never)]
+    fn fill_hop(&mut self, dst: Ipv4Addr) -> Option<NextHop> {
         let r = self.routes.lookup(dst)?;
         let (port, hop, src) = (r.port, r.next_hop(dst), r.src);
         let (state, mac) = self.neigh.state(port, hop)?;
@@ -375,5 +404,34 @@ impl<B: Buf> Host<B> {
             }
             Timer::Failed(_) => stats.count_drop(DropReason::NeighUnresolved),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_sorted;
+    use core::net::Ipv4Addr;
+
+    #[test]
+    fn find_sorted_agrees_with_binary_search() {
+        let all: Vec<Ipv4Addr> = [0u32, 1, 0x0a00_0001, 0x0a00_0064, 0x7fff_ffff, 0x8000_0000]
+            .into_iter()
+            .chain([0xe000_0001, 0xffff_fffe, u32::MAX])
+            .map(Ipv4Addr::from_bits)
+            .collect();
+        for n in 0..=all.len() {
+            let v = &all[..n];
+            for probe in (0..12u32)
+                .map(|i| i.wrapping_mul(0x1fff_ffff))
+                .chain(all.iter().map(|a| a.to_bits()))
+            {
+                let p = Ipv4Addr::from_bits(probe);
+                assert_eq!(
+                    find_sorted(v, p, |&a| a),
+                    v.binary_search(&p).ok(),
+                    "{n} {p}"
+                );
+            }
+        }
     }
 }

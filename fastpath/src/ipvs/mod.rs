@@ -89,12 +89,10 @@ impl Shared {
     }
 }
 
-/// The fields of a packet the engine keys on, parsed once.
+/// The fields of a packet the engine keys on, parsed once: the ports and
+/// flags here, the protocol and addresses in the validated header `ip`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct L4 {
-    pub(crate) proto: u8,
-    pub(crate) src: Ipv4Addr,
-    pub(crate) dst: Ipv4Addr,
     pub(crate) sport: u16,
     pub(crate) dport: u16,
     /// TCP flags, or the first SCTP chunk type.
@@ -140,9 +138,6 @@ pub(crate) fn l4_of(ip: &Ipv4Packet<&[u8]>) -> Result<L4, DropReason> {
         return Err(DropReason::Malformed);
     }
     Ok(L4 {
-        proto,
-        src: ip.src(),
-        dst: ip.dst(),
         sport: u16::from_be_bytes([p[0], p[1]]),
         dport: u16::from_be_bytes([p[2], p[3]]),
         flags,
@@ -414,14 +409,14 @@ impl<B: Buf> Host<B> {
         };
         let n = io.nworkers();
         if !handed && n > 1 {
-            let owner = conn::owner_core(h.src, h.sport, n);
+            let owner = conn::owner_core(h.ip.src, h.sport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
                 self.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
-        let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+        let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
         let found = self.ipvs.conns.lookup_in(&key);
         self.ipvs_in_conn(io, pkt, &h, found, now);
     }
@@ -458,7 +453,7 @@ impl<B: Buf> Host<B> {
         let id = match found {
             Some(id) => id,
             None => {
-                let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+                let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
                 match self.new_conn(io, h, key, &pkt, now, tick) {
                     Some(id) => id,
                     None => return,
@@ -497,14 +492,14 @@ impl<B: Buf> Host<B> {
         };
         let n = io.nworkers();
         if !handed && n > 1 {
-            let owner = conn::owner_core(h.dst, h.dport, n);
+            let owner = conn::owner_core(h.ip.dst, h.dport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
                 self.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
-        let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+        let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
         let Some(id) = self.ipvs.conns.lookup_out(&key) else {
             return self.stats.count_drop(DropReason::UnknownDestination);
         };
@@ -527,10 +522,10 @@ impl<B: Buf> Host<B> {
             return;
         };
         self.ipvs.count(&c, h.ip.total as u64, false);
-        let hop = self.next_hop(h.dst);
+        let hop = self.next_hop(h.ip.dst);
         let mtu = match hop {
             Some(nh) => nh.mtu,
-            None => self.mtu_by_route(h.dst),
+            None => self.mtu_by_route(h.ip.dst),
         };
         let v = xmit::nat::snat_checked(
             &mut pkt,
@@ -647,7 +642,7 @@ impl<B: Buf> Host<B> {
     fn reuse(&self, id: ConnId, h: &L4) -> bool {
         // Only the first packet of a new connection can reuse an entry,
         // so most packets are done after looking at their flags.
-        let Some(p) = Proto::from_ip(h.proto) else {
+        let Some(p) = Proto::from_ip(h.ip.proto) else {
             return false;
         };
         let is_new = match p {
@@ -689,13 +684,13 @@ impl<B: Buf> Host<B> {
         now: u64,
         tick: conn::Tick,
     ) -> Option<ConnId> {
-        let may = match Proto::from_ip(h.proto) {
+        let may = match Proto::from_ip(h.ip.proto) {
             Some(Proto::Tcp) => proto::tcp::may_schedule(h.flags, self.ipvs.settings.sloppy_tcp),
             Some(Proto::Sctp) => proto::sctp::may_schedule(h.flags, self.ipvs.settings.sloppy_sctp),
             Some(Proto::Udp) => true,
             None => false,
         };
-        let Some(si) = self.ipvs.table.lookup(h.proto, h.dst, h.dport) else {
+        let Some(si) = self.ipvs.table.lookup(h.ip.proto, h.ip.dst, h.dport) else {
             self.stats.count_drop(DropReason::NoService);
             return None;
         };
@@ -706,11 +701,11 @@ impl<B: Buf> Host<B> {
         let e = &mut self.ipvs;
         let svc = &e.table.services()[si as usize];
         let pkt_s = sched::Packet {
-            src: h.src.into(),
-            dst: h.dst.into(),
+            src: h.ip.src.into(),
+            dst: h.ip.dst.into(),
             sport: h.sport,
             dport: h.dport,
-            proto: h.proto,
+            proto: h.ip.proto,
         };
         let load = Load {
             dests: &svc.dests,
@@ -723,7 +718,7 @@ impl<B: Buf> Host<B> {
         let chosen = match svc.persistent {
             None => pick().map(|d| (d.id, d.addr, d.port)),
             Some(secs) => {
-                let k = Ipvs::tpl_key(svc, h.src, h.proto, h.dport);
+                let k = Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport);
                 let quiescent_ok = !e.settings.expire_quiescent_template;
                 let valid = |t: &template::Tpl| {
                     Ipvs::find_dest(svc, t.dest).is_some_and(|d| d.weight > 0 || quiescent_ok)
@@ -752,7 +747,13 @@ impl<B: Buf> Host<B> {
         };
         let Some((dest_id, daddr, rport)) = chosen else {
             self.stats.count_drop(DropReason::NoDestination);
-            self.icmp_error(io, pkt.data(), icmp::ErrorKind::PortUnreachable, h.dst, now);
+            self.icmp_error(
+                io,
+                pkt.data(),
+                icmp::ErrorKind::PortUnreachable,
+                h.ip.dst,
+                now,
+            );
             return None;
         };
         let e = &mut self.ipvs;
@@ -770,7 +771,7 @@ impl<B: Buf> Host<B> {
         if method != Method::Nat {
             c.flags |= conn::flags::NOOUTPUT;
         }
-        if svc.ops && h.proto == ipv4::PROTO_UDP {
+        if svc.ops && h.ip.proto == ipv4::PROTO_UDP {
             c.flags |= conn::flags::ONE_PACKET;
         }
         c.dest = dest_id;
@@ -782,7 +783,7 @@ impl<B: Buf> Host<B> {
                 if controlled {
                     e.shared
                         .templates
-                        .release(&Ipvs::tpl_key(svc, h.src, h.proto, h.dport));
+                        .release(&Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport));
                 }
                 self.stats.count_drop(DropReason::ConnTableFull);
                 return None;
@@ -803,7 +804,7 @@ impl<B: Buf> Host<B> {
         // neither SYN, FIN nor RST on an established connection, in either
         // direction of any table, leaves it established and only restarts
         // its timer (reference 5.2). Skip the tables for it.
-        if h.proto == ipv4::PROTO_TCP
+        if h.ip.proto == ipv4::PROTO_TCP
             && c.state == proto::tcp::State::Established as u8
             && established_ack(h.flags)
             && (dir == Dir::Input || c.flags & conn::flags::NOOUTPUT == 0)

@@ -60,8 +60,26 @@ pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
 /// Like [`update16`] for a 32-bit field (an IPv4 address).
 #[inline]
 pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
-    let c = update16(csum, (old >> 16) as u16, (new >> 16) as u16);
-    update16(c, old as u16, new as u16)
+    !fold(!csum as u32 + delta32(old, new))
+}
+
+/// [`update32`] for an address and then [`update16`] for a port, as NAT
+/// rewrites a TCP or UDP checksum, in one fold.
+///
+/// Folding once at the end gives exactly what chained updates give, for
+/// every input. Both are congruent to the same sum modulo 0xffff and lie
+/// in 0..=0xffff, where only 0 and 0xffff share a class; a fold yields 0
+/// only from a zero sum, and a chain reaches 0 only if its start and every
+/// delta are 0, which is when the single sum is 0 as well.
+#[inline]
+pub fn update_addr_port(csum: u16, old_a: u32, new_a: u32, old_p: u16, new_p: u16) -> u16 {
+    !fold(!csum as u32 + delta32(old_a, new_a) + !old_p as u32 + new_p as u32)
+}
+
+/// The one's-complement difference of a 32-bit field's change, unfolded.
+#[inline]
+fn delta32(old: u32, new: u32) -> u32 {
+    !(old >> 16) as u16 as u32 + (new >> 16) + !(old as u16) as u32 + (new & 0xffff)
 }
 
 /// Pseudo-header sum for TCP/UDP over IPv4.
@@ -125,6 +143,47 @@ mod tests {
         for i in 0..100_000u32 {
             let s = i.wrapping_mul(0x9e37_79b9);
             assert_eq!(fold(s), slow(s), "{s:#x}");
+        }
+    }
+
+    #[test]
+    fn one_fold_equals_chained_updates() {
+        let chained32 = |c, o: u32, n: u32| {
+            let c = update16(c, (o >> 16) as u16, (n >> 16) as u16);
+            update16(c, o as u16, n as u16)
+        };
+        let edges = [0u32, 1, 0xffff, 0xfffe, 0x1_0000, 0xffff_0000, 0xffff_ffff];
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u32
+        };
+        let mut cases: Vec<(u16, u32, u32, u16, u16)> = Vec::new();
+        for &a in &edges {
+            for &b in &edges {
+                for c in [0u16, 1, 0xfffe, 0xffff] {
+                    cases.push((c, a, b, a as u16, b as u16));
+                    cases.push((c, a, b, !(a as u16), b as u16));
+                }
+            }
+        }
+        for _ in 0..200_000 {
+            let (c, a, b, p) = (next(), next(), next(), next());
+            cases.push((c as u16, a, b, p as u16, (p >> 16) as u16));
+        }
+        for (c, oa, na, op, np) in cases {
+            assert_eq!(
+                update32(c, oa, na),
+                chained32(c, oa, na),
+                "{c:#x} {oa:#x} {na:#x}"
+            );
+            assert_eq!(
+                update_addr_port(c, oa, na, op, np),
+                update16(chained32(c, oa, na), op, np),
+                "{c:#x} {oa:#x} {na:#x} {op:#x} {np:#x}"
+            );
         }
     }
 

@@ -21,7 +21,7 @@
 
 use super::{check_ttl_mtu, finish, has_ports, ip_of, Endpoint, Hdr, Verdict, IP_AT};
 use crate::io::Buf;
-use crate::wire::checksum::{update16, update32};
+use crate::wire::checksum::{update32, update_addr_port};
 use crate::wire::{ipv4, SctpPacket, TcpPacket, UdpPacket};
 use core::net::Ipv4Addr;
 
@@ -115,7 +115,7 @@ fn rewrite<B: Buf>(
     match plan.proto {
         ipv4::PROTO_TCP => {
             if let Ok(mut t) = TcpPacket::new_checked(l4) {
-                let c = update16(update32(t.checksum(), old_a, new_a), old_p, new_p);
+                let c = update_addr_port(t.checksum(), old_a, new_a, old_p, new_p);
                 match side {
                     Side::Src => t.set_src_port(new_p),
                     Side::Dst => t.set_dst_port(new_p),
@@ -133,7 +133,7 @@ fn rewrite<B: Buf>(
                 if old_c == 0 {
                     u.fill_checksum(plan.src, plan.dst);
                 } else {
-                    let c = update16(update32(old_c, old_a, new_a), old_p, new_p);
+                    let c = update_addr_port(old_c, old_a, new_a, old_p, new_p);
                     u.set_checksum(if c == 0 { 0xffff } else { c });
                 }
             }
