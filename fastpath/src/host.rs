@@ -360,6 +360,7 @@ impl<B: Buf> Host<B> {
     }
 
     /// Fills in the Ethernet header for `port` and transmits.
+    #[inline]
     pub(crate) fn send_l2<I: Io<Buf = B>>(
         &self,
         io: &mut I,

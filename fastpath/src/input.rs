@@ -54,8 +54,11 @@ impl<B: Buf> Host<B> {
         let mut out_keys: ArrayVec<ConnKey<Ipv4Addr>, BURST> = ArrayVec::new();
         let mut out_at: ArrayVec<u8, BURST> = ArrayVec::new();
         let (me, n) = (io.worker(), io.nworkers());
-        for (i, p) in burst.iter().enumerate() {
-            if let Some(o) = self.owned(port, p.data(), me, n) {
+        // The parsed frames stay where they are written and are passed on
+        // by reference: copying them in and out cost more than the parse.
+        for ((i, p), slot) in burst.iter().enumerate().zip(owned.iter_mut()) {
+            *slot = self.owned(port, p.data(), me, n);
+            if let Some(o) = slot {
                 let (k, a) = if o.inbound {
                     (&mut keys, &mut at)
                 } else {
@@ -63,7 +66,6 @@ impl<B: Buf> Host<B> {
                 };
                 k.push(o.key());
                 a.push(i as u8);
-                owned[i] = Some(o);
             }
         }
         let mut found: [Option<ConnId>; BURST] = [None; BURST];
@@ -77,14 +79,14 @@ impl<B: Buf> Host<B> {
         for (&i, &f) in out_at.iter().zip(&tmp) {
             found[i as usize] = f;
         }
-        for (i, p) in burst.drain(..).enumerate() {
+        for ((p, o), &id) in burst.drain(..).zip(&owned).zip(&found) {
             // Handling an earlier frame of the burst may have removed an
             // entry (one-packet scheduling, reuse) and a new one taken its
             // slot: once the table has changed (the counter only moves
             // on, and a burst cannot wrap it), the id must be seen to
             // still hold the frame's connection.
             let conns = &self.ipvs.conns;
-            let hit = owned[i].zip(found[i]).filter(|(o, id)| {
+            let hit = o.as_ref().zip(id).filter(|(o, id)| {
                 conns.changes() == changes
                     || conns.get(*id).is_some_and(|c| {
                         if o.inbound {
@@ -94,7 +96,6 @@ impl<B: Buf> Host<B> {
                         }
                     })
             });
-
             match hit {
                 Some((o, id)) if o.inbound => self.ipvs_in_conn(io, p, &o.h, Some(id), now),
                 Some((o, id)) => self.ipvs_out_conn(io, p, &o.h, id, now),

@@ -813,6 +813,15 @@ impl<B: Buf> Host<B> {
             e.conns.touch(id, tick);
             return;
         }
+        self.on_packet_tables(id, h, dir, tick)
+    }
+
+    /// [`Host::on_packet`] through the state tables: out of line, so the
+    /// shortcut above inlines where packets are forwarded.
+    #[inline(never)]
+    fn on_packet_tables(&mut self, id: ConnId, h: &L4, dir: Dir, tick: conn::Tick) {
+        let e = &mut self.ipvs;
+        let Some(c) = e.conns.get_mut(id) else { return };
         let (dir, no_output) = dir.resolve(c.flags & conn::flags::NOOUTPUT != 0);
         if !no_output {
             c.flags &= !conn::flags::NOOUTPUT;
