@@ -96,10 +96,22 @@ impl<B: Buf> Host<B> {
                         }
                     })
             });
-            match hit {
-                Some((o, id)) if o.inbound => self.ipvs_in_conn(io, p, &o.h, Some(id), now),
-                Some((o, id)) => self.ipvs_out_conn(io, p, &o.h, id, now),
-                None => self.input(io, port, p, now),
+            match (o, hit) {
+                (_, Some((o, id))) if o.inbound => self.ipvs_in_conn(io, p, &o.h, Some(id), now),
+                (_, Some((o, id))) => self.ipvs_out_conn(io, p, &o.h, id, now),
+                // A new connection's first packet (or one whose entry went
+                // during the burst): where `input` would take it after
+                // parsing it again, with the lookup the burst made unless
+                // the table has changed since.
+                (Some(o), None) if o.inbound => {
+                    let found = if id.is_none() && conns.changes() == changes {
+                        None
+                    } else {
+                        conns.lookup_in(&o.key())
+                    };
+                    self.ipvs_in_conn(io, p, &o.h, found, now)
+                }
+                _ => self.input(io, port, p, now),
             }
         }
     }

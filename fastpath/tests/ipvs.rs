@@ -1152,3 +1152,69 @@ fn established_packets_leave_as_the_transmit_functions_make_them() {
     // for segments that cannot.
     assert_eq!(r.load(0), (0, 1));
 }
+
+/// The burst pass hands a frame it parsed straight to the engine, a new
+/// connection's first packet included; a frame handed over by another
+/// worker takes the general path (parsed again, looked up alone). Both
+/// must come out the same: bytes, connection state and drop counts.
+#[test]
+fn the_burst_pass_and_the_general_path_agree() {
+    let (_, on1) = ports_on_two_cores();
+    let cfg = config(three_methods(), 1024);
+    let mut bad_doff = tcp("10.0.0.2", "10.0.0.100", on1, 8080, ACK, b"x");
+    bad_doff[12] = 0x40;
+    let frames = [
+        from_client(80, on1, SYN),
+        from_client(80, on1, ACK),
+        from_client(8080, on1, SYN),
+        from_client(8080, on1, ACK),
+        from_client(443, on1, SYN),
+        from_client(80, on1, ACK | 0x01),
+        eth(
+            P0,
+            CLI,
+            0x0800,
+            &ipv4(
+                "10.0.0.2",
+                "10.0.0.100",
+                6,
+                1,
+                &tcp("10.0.0.2", "10.0.0.100", on1, 8080, ACK, &[]),
+            ),
+        ),
+        eth(
+            P0,
+            CLI,
+            0x0800,
+            &ipv4("10.0.0.2", "10.0.0.100", 6, 64, &bad_doff),
+        ),
+    ];
+    // Direct: worker 1 owns the flow and receives it.
+    let shared = Arc::new(Shared::new(2, 64));
+    let mut direct = Rig::new(&cfg, shared.clone(), 1);
+    // Handed: worker 0 receives it and hands it to worker 1.
+    let shared2 = Arc::new(Shared::new(2, 64));
+    let mut w0 = Rig::new(&cfg, shared2.clone(), 0);
+    let mut handed = Rig::new(&cfg, shared2, 1);
+    for f in &frames {
+        let a = direct.run(0, std::slice::from_ref(f));
+        w0.run(0, std::slice::from_ref(f));
+        let (to, pkt) = w0.io.to_peers.pop().expect("handed over");
+        assert_eq!(to, 1);
+        handed.io.from_peers.push_back(pkt);
+        let b = handed.run(0, &[]);
+        assert_eq!(a, b, "{f:02x?}");
+        for d in DropReason::ALL {
+            assert_eq!(direct.stats.drops(*d), handed.stats.drops(*d), "{d:?}");
+        }
+        for dest in 0..3 {
+            assert_eq!(direct.load(dest), handed.load(dest));
+        }
+    }
+    assert_eq!(direct.stats.drops(DropReason::Malformed), 1);
+    assert_eq!(direct.stats.drops(DropReason::TtlExceeded), 1);
+    for dest in 0..3 {
+        let conns = |r: &Rig| r.shared.cores[1].dests[dest].conns.get();
+        assert_eq!((conns(&direct), conns(&handed)), (1, 1), "server {dest}");
+    }
+}
