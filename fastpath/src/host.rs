@@ -79,6 +79,10 @@ pub struct Host<B> {
     local_keys: Box<[u32]>,
     /// Sorted; replaced with each service snapshot (ripvsadm adds VIPs).
     vips: Arc<[Ipv4Addr]>,
+    /// Whether some address in `local` is also a VIP (it then counts as
+    /// local). While none is, a VIP is known not to be local without
+    /// scanning `local`, which is what nearly every packet is sent to.
+    vip_is_local: bool,
     pub(crate) routes: RouteTable,
     pub(crate) neigh: NeighTable<B>,
     pub(crate) stats: Arc<WorkerStats>,
@@ -185,6 +189,7 @@ impl<B: Buf> Host<B> {
             local_keys: local.iter().map(|&(a, _)| a.to_bits()).collect(),
             local,
             vips: vips.into(),
+            vip_is_local: false,
             routes: RouteTable::default(),
             neigh: NeighTable::new(cfg.neigh_limit.max(16)),
             nh: vec![NextHop::EMPTY; NH_SLOTS].into_boxed_slice(),
@@ -209,6 +214,7 @@ impl<B: Buf> Host<B> {
             });
         }
         host.routes = RouteTable::new(routes);
+        host.vip_is_local = host.local.iter().any(|&(a, _)| host.is_vip(a));
         for n in &cfg.neighbours {
             host.neigh.add_permanent(n.port, n.ip, n.mac);
         }
@@ -220,17 +226,22 @@ impl<B: Buf> Host<B> {
         if dst.is_multicast() {
             return Some(Local::Broadcast);
         }
+        if !self.vip_is_local && self.is_vip(dst) {
+            return Some(Local::Vip);
+        }
         let d = dst.to_bits();
         if let Some(i) = self.local_keys.iter().position(|&a| a == d) {
             return self.local.get(i).map(|&(_, l)| l);
         }
-        self.is_vip(dst).then_some(Local::Vip)
+        (self.vip_is_local && self.is_vip(dst)).then_some(Local::Vip)
     }
 
     /// Takes the VIPs of a new snapshot (sorted, deduplicated); returns
     /// the old set for the control thread to free.
     pub fn set_vips(&mut self, vips: Arc<[Ipv4Addr]>) -> Arc<[Ipv4Addr]> {
-        core::mem::replace(&mut self.vips, vips)
+        let old = core::mem::replace(&mut self.vips, vips);
+        self.vip_is_local = self.local.iter().any(|&(a, _)| self.is_vip(a));
+        old
     }
 
     #[inline]
@@ -410,8 +421,49 @@ impl<B: Buf> Host<B> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_sorted;
+    use super::{find_sorted, Host, HostConfig, Local, PortConfig};
+    use crate::io::mem::VecBuf;
+    use crate::wire::MacAddr;
     use core::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    /// An interface address that is also a VIP counts as the interface,
+    /// whichever order the snapshots came in.
+    #[test]
+    fn an_interface_address_that_is_a_vip_stays_local() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let cfg = HostConfig {
+            ports: vec![PortConfig {
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                mtu: 1500,
+                addrs: vec![(a("10.0.0.1"), 24)],
+                exception: true,
+            }],
+            vips: vec![a("10.0.0.100"), a("10.0.0.1")],
+            neigh_limit: 16,
+            max_connections: 16,
+            ..Default::default()
+        };
+        let shared = Arc::new(crate::ipvs::Shared::new(1, 16));
+        let mut h: Host<VecBuf> = Host::new(&cfg, Default::default(), shared, 0);
+        let want = |h: &Host<VecBuf>, both: Option<Local>| {
+            assert_eq!(h.classify(a("10.0.0.1")), both);
+            assert_eq!(h.classify(a("10.0.0.100")), Some(Local::Vip));
+            assert_eq!(h.classify(a("10.0.0.255")), Some(Local::Broadcast));
+            assert_eq!(h.classify(a("255.255.255.255")), Some(Local::Broadcast));
+            assert_eq!(h.classify(a("224.0.0.1")), Some(Local::Broadcast));
+            assert_eq!(h.classify(a("10.0.0.2")), None);
+        };
+        want(&h, Some(Local::Iface(0)));
+        h.set_vips(vec![a("10.0.0.100")].into());
+        want(&h, Some(Local::Iface(0)));
+        h.set_vips(vec![a("10.0.0.1"), a("10.0.0.100")].into());
+        want(&h, Some(Local::Iface(0)));
+        h.set_vips(vec![a("10.0.0.100"), a("10.0.0.255")].into());
+        assert_eq!(h.classify(a("10.0.0.255")), Some(Local::Broadcast));
+        h.set_vips(vec![].into());
+        assert_eq!(h.classify(a("10.0.0.100")), None);
+    }
 
     #[test]
     fn find_sorted_agrees_with_binary_search() {
