@@ -202,13 +202,16 @@ pub fn decrement_ttl_in(b: &mut [u8]) {
     let Some(h) = b.first_chunk_mut::<12>() else {
         return;
     };
-    let old = u16::from_be_bytes([h[8], h[9]]);
+    let c = u16::from_be_bytes([h[10], h[11]]);
+    let c = if h[8] != 0 {
+        // The TTL/protocol word drops by 0x0100, so ~old + new is 0xfeff:
+        // update16's sum with the constant folded in.
+        !checksum::fold(!c as u32 + 0xfeff)
+    } else {
+        let old = u16::from_be_bytes([h[8], h[9]]);
+        checksum::update16(c, old, old.wrapping_sub(0x0100))
+    };
     h[8] = h[8].wrapping_sub(1);
-    let c = checksum::update16(
-        u16::from_be_bytes([h[10], h[11]]),
-        old,
-        u16::from_be_bytes([h[8], h[9]]),
-    );
     h[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
@@ -375,6 +378,28 @@ mod tests {
         assert!(!Ipv4Packet::new_checked(&bad_sum[..])
             .unwrap()
             .verify_checksum());
+    }
+
+    #[test]
+    fn ttl_decrement_is_rfc1624_for_every_ttl_and_checksum() {
+        for ttl in 0..=255u8 {
+            for c in (0..=0xffffu16)
+                .step_by(251)
+                .chain([0, 1, 0xfeff, 0xff00, 0xfffe, 0xffff])
+            {
+                let mut h = [0x45, 0, 0, 20, 0, 0, 0, 0, ttl, 6, 0, 0];
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+                decrement_ttl_in(&mut h);
+                let old = u16::from_be_bytes([ttl, 6]);
+                let new = u16::from_be_bytes([ttl.wrapping_sub(1), 6]);
+                assert_eq!(h[8], ttl.wrapping_sub(1));
+                assert_eq!(
+                    u16::from_be_bytes([h[10], h[11]]),
+                    checksum::update16(c, old, new),
+                    "{ttl} {c:#x}"
+                );
+            }
+        }
     }
 
     #[test]
