@@ -182,11 +182,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_checksum(&mut self, c: u16) {
         put_u16(self.buf.as_mut(), 10, c)
     }
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
-        let c = checksum::checksum(&self.buf.as_ref()[..hl]);
-        self.set_checksum(c);
+        let b = self.buf.as_ref();
+        let s = match b.first_chunk() {
+            Some(h) if hl == MIN_HEADER_LEN => checksum::sum20(h, 0),
+            _ => checksum::sum(&b[..hl], 0),
+        };
+        self.set_checksum(!checksum::fold(s));
     }
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (hl, tl) = (self.header_len(), self.total_len() as usize);
