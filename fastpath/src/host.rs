@@ -70,12 +70,19 @@ pub enum Local {
 
 pub struct Host<B> {
     pub(crate) ports: Vec<PortConfig>,
-    /// Interface and broadcast addresses, sorted by address for binary
-    /// search; an interface address that is also a VIP counts as the
+    /// Interface and broadcast addresses, sorted and deduplicated by
+    /// address; an interface address that is also a VIP counts as the
     /// interface (it answers as both).
     local: Vec<(Ipv4Addr, Local)>,
+    /// `local`'s addresses as integers, scanned in order: a port has a
+    /// handful of addresses, where a linear scan beats a binary search.
+    local_keys: Box<[u32]>,
     /// Sorted; replaced with each service snapshot (ripvsadm adds VIPs).
     vips: Arc<[Ipv4Addr]>,
+    /// Whether some address in `local` is also a VIP (it then counts as
+    /// local). While none is, a VIP is known not to be local without
+    /// scanning `local`, which is what nearly every packet is sent to.
+    vip_is_local: bool,
     pub(crate) routes: RouteTable,
     pub(crate) neigh: NeighTable<B>,
     pub(crate) stats: Arc<WorkerStats>,
@@ -119,6 +126,27 @@ impl NextHop {
     }
 }
 
+/// Where `x` is in `v`, sorted by `key`: a binary search on the address
+/// as an integer (`Ipv4Addr`'s own ordering compares octet arrays, several
+/// times the cost per probe) without an `Ordering` per step; every packet
+/// runs it on the way in.
+#[inline]
+fn find_sorted<T>(v: &[T], x: Ipv4Addr, key: impl Fn(&T) -> Ipv4Addr) -> Option<usize> {
+    let x = x.to_bits();
+    let (mut base, mut size) = (0, v.len());
+    if size == 0 {
+        return None;
+    }
+    while size > 1 {
+        let half = size / 2;
+        if key(&v[base + half]).to_bits() <= x {
+            base += half;
+        }
+        size -= half;
+    }
+    (key(&v[base]).to_bits() == x).then_some(base)
+}
+
 #[inline]
 fn nh_slot(dst: Ipv4Addr) -> usize {
     (dst.to_bits().wrapping_mul(0x9e37_79b1) >> 22) as usize & (NH_SLOTS - 1)
@@ -158,8 +186,10 @@ impl<B: Buf> Host<B> {
         local.dedup_by_key(|&mut (a, _)| a);
         let mut host = Host {
             ports: cfg.ports.clone(),
+            local_keys: local.iter().map(|&(a, _)| a.to_bits()).collect(),
             local,
             vips: vips.into(),
+            vip_is_local: false,
             routes: RouteTable::default(),
             neigh: NeighTable::new(cfg.neigh_limit.max(16)),
             nh: vec![NextHop::EMPTY; NH_SLOTS].into_boxed_slice(),
@@ -184,6 +214,7 @@ impl<B: Buf> Host<B> {
             });
         }
         host.routes = RouteTable::new(routes);
+        host.vip_is_local = host.local.iter().any(|&(a, _)| host.is_vip(a));
         for n in &cfg.neighbours {
             host.neigh.add_permanent(n.port, n.ip, n.mac);
         }
@@ -195,20 +226,27 @@ impl<B: Buf> Host<B> {
         if dst.is_multicast() {
             return Some(Local::Broadcast);
         }
-        if let Ok(i) = self.local.binary_search_by_key(&dst, |&(a, _)| a) {
-            return Some(self.local[i].1);
+        if !self.vip_is_local && self.is_vip(dst) {
+            return Some(Local::Vip);
         }
-        self.is_vip(dst).then_some(Local::Vip)
+        let d = dst.to_bits();
+        if let Some(i) = self.local_keys.iter().position(|&a| a == d) {
+            return self.local.get(i).map(|&(_, l)| l);
+        }
+        (self.vip_is_local && self.is_vip(dst)).then_some(Local::Vip)
     }
 
     /// Takes the VIPs of a new snapshot (sorted, deduplicated); returns
     /// the old set for the control thread to free.
     pub fn set_vips(&mut self, vips: Arc<[Ipv4Addr]>) -> Arc<[Ipv4Addr]> {
-        core::mem::replace(&mut self.vips, vips)
+        let old = core::mem::replace(&mut self.vips, vips);
+        self.vip_is_local = self.local.iter().any(|&(a, _)| self.is_vip(a));
+        old
     }
 
+    #[inline]
     pub fn is_vip(&self, a: Ipv4Addr) -> bool {
-        self.vips.binary_search(&a).is_ok()
+        find_sorted(&self.vips, a, |&v| v).is_some()
     }
 
     pub fn vips(&self) -> &[Ipv4Addr] {
@@ -271,6 +309,13 @@ impl<B: Buf> Host<B> {
         if let Some(e) = self.cached_hop(dst) {
             return Some(e);
         }
+        self.fill_hop(dst)
+    }
+
+    /// [`Host::next_hop`] on a cache miss: kept out of line so the hit
+    /// inlines into the forwarding path.
+    #[inline(never)]
+    fn fill_hop(&mut self, dst: Ipv4Addr) -> Option<NextHop> {
         let r = self.routes.lookup(dst)?;
         let (port, hop, src) = (r.port, r.next_hop(dst), r.src);
         let (state, mac) = self.neigh.state(port, hop)?;
@@ -326,6 +371,7 @@ impl<B: Buf> Host<B> {
     }
 
     /// Fills in the Ethernet header for `port` and transmits.
+    #[inline]
     pub(crate) fn send_l2<I: Io<Buf = B>>(
         &self,
         io: &mut I,
@@ -370,5 +416,75 @@ impl<B: Buf> Host<B> {
             }
             Timer::Failed(_) => stats.count_drop(DropReason::NeighUnresolved),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{find_sorted, Host, HostConfig, Local, PortConfig};
+    use crate::io::mem::VecBuf;
+    use crate::wire::MacAddr;
+    use core::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    /// An interface address that is also a VIP counts as the interface,
+    /// whichever order the snapshots came in.
+    #[test]
+    fn an_interface_address_that_is_a_vip_stays_local() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let cfg = HostConfig {
+            ports: vec![PortConfig {
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                mtu: 1500,
+                addrs: vec![(a("10.0.0.1"), 24)],
+                exception: true,
+            }],
+            vips: vec![a("10.0.0.100"), a("10.0.0.1")],
+            neigh_limit: 16,
+            max_connections: 16,
+            ..Default::default()
+        };
+        let shared = Arc::new(crate::ipvs::Shared::new(1, 16));
+        let mut h: Host<VecBuf> = Host::new(&cfg, Default::default(), shared, 0);
+        let want = |h: &Host<VecBuf>, both: Option<Local>| {
+            assert_eq!(h.classify(a("10.0.0.1")), both);
+            assert_eq!(h.classify(a("10.0.0.100")), Some(Local::Vip));
+            assert_eq!(h.classify(a("10.0.0.255")), Some(Local::Broadcast));
+            assert_eq!(h.classify(a("255.255.255.255")), Some(Local::Broadcast));
+            assert_eq!(h.classify(a("224.0.0.1")), Some(Local::Broadcast));
+            assert_eq!(h.classify(a("10.0.0.2")), None);
+        };
+        want(&h, Some(Local::Iface(0)));
+        h.set_vips(vec![a("10.0.0.100")].into());
+        want(&h, Some(Local::Iface(0)));
+        h.set_vips(vec![a("10.0.0.1"), a("10.0.0.100")].into());
+        want(&h, Some(Local::Iface(0)));
+        h.set_vips(vec![a("10.0.0.100"), a("10.0.0.255")].into());
+        assert_eq!(h.classify(a("10.0.0.255")), Some(Local::Broadcast));
+        h.set_vips(vec![].into());
+        assert_eq!(h.classify(a("10.0.0.100")), None);
+    }
+
+    #[test]
+    fn find_sorted_agrees_with_binary_search() {
+        let all: Vec<Ipv4Addr> = [0u32, 1, 0x0a00_0001, 0x0a00_0064, 0x7fff_ffff, 0x8000_0000]
+            .into_iter()
+            .chain([0xe000_0001, 0xffff_fffe, u32::MAX])
+            .map(Ipv4Addr::from_bits)
+            .collect();
+        for n in 0..=all.len() {
+            let v = &all[..n];
+            for probe in (0..12u32)
+                .map(|i| i.wrapping_mul(0x1fff_ffff))
+                .chain(all.iter().map(|a| a.to_bits()))
+            {
+                let p = Ipv4Addr::from_bits(probe);
+                assert_eq!(
+                    find_sorted(v, p, |&a| a),
+                    v.binary_search(&p).ok(),
+                    "{n} {p}"
+                );
+            }
+        }
     }
 }

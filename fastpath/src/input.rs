@@ -25,7 +25,14 @@ struct Owned {
     h: L4,
     /// Client to director (looked up as `in`), else a NAT reply.
     inbound: bool,
-    key: ConnKey<Ipv4Addr>,
+}
+
+impl Owned {
+    #[inline]
+    fn key(&self) -> ConnKey<Ipv4Addr> {
+        let h = &self.h;
+        ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport)
+    }
 }
 
 impl<B: Buf> Host<B> {
@@ -47,19 +54,22 @@ impl<B: Buf> Host<B> {
         let mut out_keys: ArrayVec<ConnKey<Ipv4Addr>, BURST> = ArrayVec::new();
         let mut out_at: ArrayVec<u8, BURST> = ArrayVec::new();
         let (me, n) = (io.worker(), io.nworkers());
-        for (i, p) in burst.iter().enumerate() {
-            if let Some(o) = self.owned(port, p.data(), me, n) {
+        // The parsed frames stay where they are written and are passed on
+        // by reference: copying them in and out cost more than the parse.
+        for ((i, p), slot) in burst.iter().enumerate().zip(owned.iter_mut()) {
+            *slot = self.owned(port, p.data(), me, n);
+            if let Some(o) = slot {
                 let (k, a) = if o.inbound {
                     (&mut keys, &mut at)
                 } else {
                     (&mut out_keys, &mut out_at)
                 };
-                k.push(o.key);
+                k.push(o.key());
                 a.push(i as u8);
-                owned[i] = Some(o);
             }
         }
         let mut found: [Option<ConnId>; BURST] = [None; BURST];
+        let changes = self.ipvs.conns.changes();
         let mut tmp: [Option<ConnId>; BURST] = [None; BURST];
         self.ipvs.conns.lookup_in_burst(&keys, &mut tmp);
         for (&i, &f) in at.iter().zip(&tmp) {
@@ -69,23 +79,39 @@ impl<B: Buf> Host<B> {
         for (&i, &f) in out_at.iter().zip(&tmp) {
             found[i as usize] = f;
         }
-        for (i, p) in burst.drain(..).enumerate() {
+        for ((p, o), &id) in burst.drain(..).zip(&owned).zip(&found) {
             // Handling an earlier frame of the burst may have removed an
             // entry (one-packet scheduling, reuse) and a new one taken its
-            // slot: the id must still hold the frame's connection.
-            let hit = owned[i].zip(found[i]).filter(|(o, id)| {
-                self.ipvs.conns.get(*id).is_some_and(|c| {
-                    if o.inbound {
-                        c.matches_in(&o.key)
-                    } else {
-                        c.matches_out(&o.key)
-                    }
-                })
+            // slot: once the table has changed (the counter only moves
+            // on, and a burst cannot wrap it), the id must be seen to
+            // still hold the frame's connection.
+            let conns = &self.ipvs.conns;
+            let hit = o.as_ref().zip(id).filter(|(o, id)| {
+                conns.changes() == changes
+                    || conns.get(*id).is_some_and(|c| {
+                        if o.inbound {
+                            c.matches_in(&o.key())
+                        } else {
+                            c.matches_out(&o.key())
+                        }
+                    })
             });
-            match hit {
-                Some((o, id)) if o.inbound => self.ipvs_in_conn(io, p, &o.h, Some(id), now),
-                Some((o, id)) => self.ipvs_out_conn(io, p, &o.h, id, now),
-                None => self.input(io, port, p, now),
+            match (o, hit) {
+                (_, Some((o, id))) if o.inbound => self.ipvs_in_conn(io, p, &o.h, Some(id), now),
+                (_, Some((o, id))) => self.ipvs_out_conn(io, p, &o.h, id, now),
+                // A new connection's first packet (or one whose entry went
+                // during the burst): where `input` would take it after
+                // parsing it again, with the lookup the burst made unless
+                // the table has changed since.
+                (Some(o), None) if o.inbound => {
+                    let found = if id.is_none() && conns.changes() == changes {
+                        None
+                    } else {
+                        conns.lookup_in(&o.key())
+                    };
+                    self.ipvs_in_conn(io, p, &o.h, found, now)
+                }
+                _ => self.input(io, port, p, now),
             }
         }
     }
@@ -111,15 +137,14 @@ impl<B: Buf> Host<B> {
         };
         let h = l4_of(&ip).ok()?;
         let (caddr, cport) = if inbound {
-            (h.src, h.sport)
+            (h.ip.src, h.sport)
         } else {
-            (h.dst, h.dport)
+            (h.ip.dst, h.dport)
         };
         if n > 1 && conn::owner_core(caddr, cport, n) != me {
             return None;
         }
-        let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
-        Some(Owned { h, inbound, key })
+        Some(Owned { h, inbound })
     }
 
     pub fn input<I: Io<Buf = B>>(&mut self, io: &mut I, port: usize, pkt: B, now: u64) {

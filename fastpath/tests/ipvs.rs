@@ -956,3 +956,265 @@ mod live {
         }
     }
 }
+
+/// An IPv4 header rebuilt from `ip` (as `ipv4` makes it) with four bytes
+/// of options (NOP NOP NOP EOL), checksum recomputed.
+fn with_options(dgram: &[u8]) -> Vec<u8> {
+    let mut h = dgram[..20].to_vec();
+    h[0] = 0x46;
+    h.extend_from_slice(&[1, 1, 1, 0]);
+    let len = (dgram.len() + 4) as u16;
+    h[2..4].copy_from_slice(&len.to_be_bytes());
+    h[10..12].copy_from_slice(&[0, 0]);
+    let c = frames::csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    [h, dgram[20..].to_vec()].concat()
+}
+
+/// Packets of established connections take the burst pass's shortcut (the
+/// header validated once, rewritten in place, sent through the cached next
+/// hop). Whatever their shape, they must leave exactly as the transmit
+/// functions, which parse the frame themselves, make them; and what those
+/// refuse must be dropped and counted by the same reason as before.
+#[test]
+fn established_packets_leave_as_the_transmit_functions_make_them() {
+    use fastpath::io::mem::VecBuf;
+    use fastpath::xmit::{self, tun::TunParams, Endpoint, Verdict};
+    let mut r = Rig::one(three_methods());
+    let est = |r: &mut Rig, port: u16| {
+        r.run(0, &[from_client(port, 40000, SYN)]);
+        if port == 8080 {
+            let reply = tcp("10.1.0.12", "10.0.0.2", 80, 40000, SYN | ACK, &[]);
+            let (out0, _) = r.run(
+                1,
+                &[eth(
+                    P1,
+                    RS[1],
+                    0x0800,
+                    &ipv4("10.1.0.12", "10.0.0.2", 6, 64, &reply),
+                )],
+            );
+            assert_eq!(out0.len(), 1);
+        }
+        let (_, out1) = r.run(0, &[from_client(port, 40000, ACK)]);
+        assert_eq!(out1.len(), 1);
+    };
+    for port in [80, 8080, 443] {
+        est(&mut r, port);
+    }
+    assert_eq!(r.load(0), (1, 0));
+    assert_eq!(r.load(1), (1, 0));
+    assert_eq!(r.load(2), (1, 0));
+
+    let vip = "10.0.0.100";
+    // (what, datagram) from the client to `dport`, or from the NAT real
+    // server to the client when `dport` is 0.
+    let shapes = |src: &str, dst: &str, sport: u16, dport: u16| -> Vec<(&str, Vec<u8>)> {
+        let seg = |flags, payload: &[u8]| tcp(src, dst, sport, dport, flags, payload);
+        let mut bad_doff = seg(ACK, b"data");
+        bad_doff[12] = 0x40;
+        vec![
+            ("ack", ipv4(src, dst, 6, 64, &seg(ACK, &[]))),
+            ("data", ipv4(src, dst, 6, 64, &seg(ACK | 0x08, b"hello"))),
+            ("ttl 2", ipv4(src, dst, 6, 2, &seg(ACK, &[]))),
+            ("ttl 1", ipv4(src, dst, 6, 1, &seg(ACK, &[]))),
+            ("ttl 0", ipv4(src, dst, 6, 0, &seg(ACK, &[]))),
+            (
+                "options",
+                with_options(&ipv4(src, dst, 6, 64, &seg(ACK, b"opt"))),
+            ),
+            ("too big, DF", ipv4(src, dst, 6, 64, &seg(ACK, &[7; 1500]))),
+            (
+                "too big",
+                ipv4_with(0, 1, 0, 64, 6, src, dst, &seg(ACK, &[7; 1500])),
+            ),
+            ("tcp data offset 16", ipv4(src, dst, 6, 64, &bad_doff)),
+            ("fin", ipv4(src, dst, 6, 64, &seg(ACK | 0x01, &[]))),
+        ]
+    };
+    let cases = [
+        ("dr", 80u16, "10.0.0.2", vip, 40000u16, 80u16),
+        ("tun", 443, "10.0.0.2", vip, 40000, 443),
+        ("nat", 8080, "10.0.0.2", vip, 40000, 8080),
+        ("nat-out", 8080, "10.1.0.12", "10.0.0.2", 80, 40000),
+    ];
+    let mut checked = 0;
+    for (mode, _, src, dst, sport, dport) in cases {
+        for (what, dgram) in shapes(src, dst, sport, dport) {
+            let out_port = if mode == "nat-out" { 0 } else { 1 };
+            let (in_port, frame) = if mode == "nat-out" {
+                (1, eth(P1, RS[1], 0x0800, &dgram))
+            } else {
+                (0, eth(P0, CLI, 0x0800, &dgram))
+            };
+            let before: Vec<u64> = DropReason::ALL.iter().map(|&d| r.stats.drops(d)).collect();
+            let icmp_before = r.stats.count(Event::IcmpErrorSent);
+            let (out0, out1) = r.run(in_port, std::slice::from_ref(&frame));
+            let got = if out_port == 0 { &out0 } else { &out1 };
+            let mut b = VecBuf::new(&frame);
+            let v = match mode {
+                "dr" => xmit::dr::transmit(&mut b, 1500),
+                "nat" => xmit::nat::dnat(
+                    &mut b,
+                    Endpoint::new(ip(vip), 8080),
+                    Endpoint::new(ip("10.1.0.12"), 80),
+                    1500,
+                ),
+                "nat-out" => xmit::nat::snat(
+                    &mut b,
+                    Endpoint::new(ip("10.1.0.12"), 80),
+                    Endpoint::new(ip(vip), 8080),
+                    1500,
+                ),
+                _ => {
+                    // The outer IP ID is the worker's counter.
+                    let ident = got
+                        .first()
+                        .map_or(0, |f| u16::from_be_bytes([f[18], f[19]]));
+                    let p = TunParams::new(ip("10.1.0.1"), ip("10.1.0.13"), 1500, ident);
+                    xmit::tun::encapsulate(&mut b, &p)
+                }
+            };
+            let dropped: Vec<DropReason> = DropReason::ALL
+                .iter()
+                .zip(&before)
+                .filter(|&(&d, &n)| r.stats.drops(d) != n)
+                .map(|(&d, _)| d)
+                .collect();
+            let icmp = r.stats.count(Event::IcmpErrorSent) - icmp_before;
+            let ctx = format!("{mode} {what}: {v:?}");
+            match v {
+                Verdict::Forward => {
+                    let mac = match mode {
+                        "dr" => RS[0],
+                        "nat" => RS[1],
+                        "tun" => RS[2],
+                        _ => CLI,
+                    };
+                    let own = if out_port == 0 { P0 } else { P1 };
+                    let mut want = b.bytes.clone();
+                    want[..6].copy_from_slice(&mac);
+                    want[6..12].copy_from_slice(&own);
+                    assert_eq!(got, &vec![want], "{ctx}");
+                    assert!(dropped.is_empty(), "{ctx}: {dropped:?}");
+                }
+                _ => {
+                    let (why, answered) = match v {
+                        Verdict::TimeExceeded => (DropReason::TtlExceeded, 1),
+                        Verdict::FragNeeded { .. } => (DropReason::TooBig, 1),
+                        Verdict::NeedsFragmentation => (DropReason::TooBig, 0),
+                        Verdict::Malformed => (DropReason::Malformed, 0),
+                        other => panic!("{ctx}: unexpected {other:?}"),
+                    };
+                    assert_eq!(dropped, vec![why], "{ctx}");
+                    assert_eq!(icmp, answered, "{ctx}");
+                    // An answer goes back towards the packet's source.
+                    let back = if in_port == 0 { &out0 } else { &out1 };
+                    assert_eq!(back.len(), answered as usize, "{ctx}");
+                    if in_port != out_port {
+                        assert!(got.is_empty(), "{ctx}");
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 40);
+    // What the engine refuses before any transmit function sees it.
+    for (mode, src, dst, sport, dport) in [
+        ("dr", "10.0.0.2", vip, 40000u16, 80u16),
+        ("nat", "10.0.0.2", vip, 40000, 8080),
+        ("nat-out", "10.1.0.12", "10.0.0.2", 80, 40000),
+    ] {
+        let seg = tcp(src, dst, sport, dport, ACK, &[]);
+        let mut bad_sum = ipv4(src, dst, 6, 64, &seg);
+        bad_sum[10] ^= 0x40;
+        let frag = ipv4_with(0, 1, 0x2000, 64, 6, src, dst, &seg);
+        // A reply that cannot be parsed is nothing the director knows.
+        let frag_why = if mode == "nat-out" {
+            DropReason::UnknownDestination
+        } else {
+            DropReason::Fragment
+        };
+        for (dgram, why) in [(bad_sum, DropReason::BadChecksum), (frag, frag_why)] {
+            let f = if mode == "nat-out" {
+                (1, eth(P1, RS[1], 0x0800, &dgram))
+            } else {
+                (0, eth(P0, CLI, 0x0800, &dgram))
+            };
+            let n = r.stats.drops(why);
+            let (out0, out1) = r.run(f.0, std::slice::from_ref(&f.1));
+            assert!(out0.is_empty() && out1.is_empty(), "{mode} {why:?}");
+            assert_eq!(r.stats.drops(why), n + 1, "{mode} {why:?}");
+        }
+    }
+    // A FIN moved each entry on; the shortcut only ever skips the tables
+    // for segments that cannot.
+    assert_eq!(r.load(0), (0, 1));
+}
+
+/// The burst pass hands a frame it parsed straight to the engine, a new
+/// connection's first packet included; a frame handed over by another
+/// worker takes the general path (parsed again, looked up alone). Both
+/// must come out the same: bytes, connection state and drop counts.
+#[test]
+fn the_burst_pass_and_the_general_path_agree() {
+    let (_, on1) = ports_on_two_cores();
+    let cfg = config(three_methods(), 1024);
+    let mut bad_doff = tcp("10.0.0.2", "10.0.0.100", on1, 8080, ACK, b"x");
+    bad_doff[12] = 0x40;
+    let frames = [
+        from_client(80, on1, SYN),
+        from_client(80, on1, ACK),
+        from_client(8080, on1, SYN),
+        from_client(8080, on1, ACK),
+        from_client(443, on1, SYN),
+        from_client(80, on1, ACK | 0x01),
+        eth(
+            P0,
+            CLI,
+            0x0800,
+            &ipv4(
+                "10.0.0.2",
+                "10.0.0.100",
+                6,
+                1,
+                &tcp("10.0.0.2", "10.0.0.100", on1, 8080, ACK, &[]),
+            ),
+        ),
+        eth(
+            P0,
+            CLI,
+            0x0800,
+            &ipv4("10.0.0.2", "10.0.0.100", 6, 64, &bad_doff),
+        ),
+    ];
+    // Direct: worker 1 owns the flow and receives it.
+    let shared = Arc::new(Shared::new(2, 64));
+    let mut direct = Rig::new(&cfg, shared.clone(), 1);
+    // Handed: worker 0 receives it and hands it to worker 1.
+    let shared2 = Arc::new(Shared::new(2, 64));
+    let mut w0 = Rig::new(&cfg, shared2.clone(), 0);
+    let mut handed = Rig::new(&cfg, shared2, 1);
+    for f in &frames {
+        let a = direct.run(0, std::slice::from_ref(f));
+        w0.run(0, std::slice::from_ref(f));
+        let (to, pkt) = w0.io.to_peers.pop().expect("handed over");
+        assert_eq!(to, 1);
+        handed.io.from_peers.push_back(pkt);
+        let b = handed.run(0, &[]);
+        assert_eq!(a, b, "{f:02x?}");
+        for d in DropReason::ALL {
+            assert_eq!(direct.stats.drops(*d), handed.stats.drops(*d), "{d:?}");
+        }
+        for dest in 0..3 {
+            assert_eq!(direct.load(dest), handed.load(dest));
+        }
+    }
+    assert_eq!(direct.stats.drops(DropReason::Malformed), 1);
+    assert_eq!(direct.stats.drops(DropReason::TtlExceeded), 1);
+    for dest in 0..3 {
+        let conns = |r: &Rig| r.shared.cores[1].dests[dest].conns.get();
+        assert_eq!((conns(&direct), conns(&handed)), (1, 1), "server {dest}");
+    }
+}

@@ -62,6 +62,9 @@ pub struct ConnTable<A: Addr = Ipv4Addr> {
     /// Live entries with NO_CPORT; while zero, a miss is not retried.
     no_cport: u32,
     refused: u64,
+    /// Bumped whenever a slot gains or loses an entry or an entry its
+    /// hash key: see [`changes`](Self::changes).
+    changes: u32,
     seed: Seed,
     pub(super) wheel: Wheel,
 }
@@ -126,6 +129,7 @@ impl<A: Addr> ConnTable<A> {
             fresh: 0,
             no_cport: 0,
             refused: 0,
+            changes: 0,
             seed: Seed::new(seed),
             wheel: Wheel::new(),
         }
@@ -152,6 +156,18 @@ impl<A: Addr> ConnTable<A> {
     /// timer wheel.
     pub fn memory_bytes(&self) -> usize {
         core::mem::size_of_val(&*self.slots) + self.wheel.memory_bytes()
+    }
+
+    /// A counter that moves whenever an id may stop naming the entry a
+    /// lookup found: an insert (a freed slot reused), a removal or expiry,
+    /// a client port filled in. While it stands still, the ids of earlier
+    /// lookups still hold their entries, which still match their keys;
+    /// that holds as long as nobody changes an entry's virtual address or
+    /// port through [`get_mut`](Self::get_mut) (nothing on the packet path
+    /// does; only a template's invalidation would).
+    #[inline]
+    pub fn changes(&self) -> u32 {
+        self.changes
     }
 
     #[inline]
@@ -191,6 +207,7 @@ impl<A: Addr> ConnTable<A> {
             self.refused += 1;
             return Err(Full);
         }
+        self.changes = self.changes.wrapping_add(1);
         let i = if self.free != NIL {
             let i = self.free;
             self.free = self.slots[i as usize].hnext;
@@ -227,6 +244,7 @@ impl<A: Addr> ConnTable<A> {
 
     /// Gives an entry that is out of both indexes back to the free list.
     pub(super) fn release(&mut self, i: usize) -> Conn<A> {
+        self.changes = self.changes.wrapping_add(1);
         let s = &mut self.slots[i];
         s.wprev = FREE;
         s.hnext = self.free;
@@ -270,6 +288,7 @@ impl<A: Addr> ConnTable<A> {
         if self.slots[i].conn.flags & flags::NO_CPORT == 0 {
             return false;
         }
+        self.changes = self.changes.wrapping_add(1);
         self.hash_unlink(i);
         let c = &mut self.slots[i].conn;
         c.flags &= !flags::NO_CPORT;

@@ -128,10 +128,18 @@ impl<A: Addr> ConnTable<A> {
         c.expires = now.wrapping_add(clamp(c.timeout));
         if before(c.expires, old) {
             let at = c.expires;
-            self.wheel_unlink(i);
-            self.wheel_link(i, at);
+            self.relink(i, at);
         }
         true
+    }
+
+    /// A timer brought forward (a shorter timeout): rare, so kept out of
+    /// [`touch`](Self::touch), which then inlines into the packet path.
+    #[cold]
+    #[inline(never)]
+    fn relink(&mut self, i: usize, at: Tick) {
+        self.wheel_unlink(i);
+        self.wheel_link(i, at);
     }
 
     /// Makes an entry due now, so that the next [`expire`](Self::expire)

@@ -89,19 +89,18 @@ impl Shared {
     }
 }
 
-/// The fields of a packet the engine keys on, parsed once.
+/// The fields of a packet the engine keys on, parsed once: the ports and
+/// flags here, the protocol and addresses in the validated header `ip`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct L4 {
-    pub(crate) proto: u8,
-    pub(crate) src: Ipv4Addr,
-    pub(crate) dst: Ipv4Addr,
     pub(crate) sport: u16,
     pub(crate) dport: u16,
     /// TCP flags, or the first SCTP chunk type.
     pub(crate) flags: u8,
     /// The chunk after the first (SCTP), for ABORT bundling.
     pub(crate) next_chunk: Option<u8>,
-    pub(crate) len: u64,
+    /// The validated IPv4 header, for the transmit functions.
+    pub(crate) ip: xmit::Hdr,
 }
 
 fn is_icmp(frame: &[u8]) -> bool {
@@ -139,14 +138,11 @@ pub(crate) fn l4_of(ip: &Ipv4Packet<&[u8]>) -> Result<L4, DropReason> {
         return Err(DropReason::Malformed);
     }
     Ok(L4 {
-        proto,
-        src: ip.src(),
-        dst: ip.dst(),
         sport: u16::from_be_bytes([p[0], p[1]]),
         dport: u16::from_be_bytes([p[2], p[3]]),
         flags,
         next_chunk,
-        len: ip.total_len() as u64,
+        ip: xmit::Hdr::of(ip),
     })
 }
 
@@ -413,14 +409,14 @@ impl<B: Buf> Host<B> {
         };
         let n = io.nworkers();
         if !handed && n > 1 {
-            let owner = conn::owner_core(h.src, h.sport, n);
+            let owner = conn::owner_core(h.ip.src, h.sport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
                 self.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
-        let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+        let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
         let found = self.ipvs.conns.lookup_in(&key);
         self.ipvs_in_conn(io, pkt, &h, found, now);
     }
@@ -457,7 +453,7 @@ impl<B: Buf> Host<B> {
         let id = match found {
             Some(id) => id,
             None => {
-                let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+                let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
                 match self.new_conn(io, h, key, &pkt, now, tick) {
                     Some(id) => id,
                     None => return,
@@ -468,9 +464,9 @@ impl<B: Buf> Host<B> {
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
-        self.ipvs.count(&c, h.len, true);
+        self.ipvs.count(&c, h.ip.total as u64, true);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
-        self.forward(io, pkt, &c, now, false);
+        self.forward(io, pkt, &c, now, Some(&h.ip));
         if one_packet {
             self.unbind(id, now);
             self.ipvs.conns.remove(id);
@@ -496,14 +492,14 @@ impl<B: Buf> Host<B> {
         };
         let n = io.nworkers();
         if !handed && n > 1 {
-            let owner = conn::owner_core(h.dst, h.dport, n);
+            let owner = conn::owner_core(h.ip.dst, h.dport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
                 self.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
-        let key = ConnKey::new(h.proto, h.src, h.sport, h.dst, h.dport);
+        let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
         let Some(id) = self.ipvs.conns.lookup_out(&key) else {
             return self.stats.count_drop(DropReason::UnknownDestination);
         };
@@ -525,15 +521,25 @@ impl<B: Buf> Host<B> {
         let Some(c) = self.ipvs.conns.get(id).copied() else {
             return;
         };
-        self.ipvs.count(&c, h.len, false);
-        let mtu = self.mtu_towards(h.dst);
-        let v = xmit::nat::snat(
+        self.ipvs.count(&c, h.ip.total as u64, false);
+        let hop = self.next_hop(h.ip.dst);
+        let mtu = match hop {
+            Some(nh) => nh.mtu,
+            None => self.mtu_by_route(h.ip.dst),
+        };
+        let v = xmit::nat::snat_checked(
             &mut pkt,
+            &h.ip,
             Endpoint::new(c.daddr, c.dport),
             Endpoint::new(c.vaddr, c.vport),
             mtu,
         );
-        self.after_xmit(io, pkt, v, c.vaddr, now);
+        match (v, hop) {
+            // The client is the destination: what `send_ip` would find,
+            // with the size already checked against this hop's MTU.
+            (Verdict::Forward, Some(nh)) => self.send_l2(io, nh.port(), nh.mac, pkt),
+            _ => self.after_xmit(io, pkt, v, c.vaddr, now),
+        }
     }
 
     /// An ICMP error about a connection (reference 6.5). `inbound`: it
@@ -592,7 +598,7 @@ impl<B: Buf> Host<B> {
         };
         self.stats.event(Event::IcmpRelayed);
         if inbound {
-            return self.forward(io, pkt, &c, now, true);
+            return self.forward(io, pkt, &c, now, None);
         }
         let (vip, rs) = (
             Endpoint::new(c.vaddr, c.vport),
@@ -620,6 +626,11 @@ impl<B: Buf> Host<B> {
         if let Some(nh) = self.next_hop(a) {
             return nh.mtu;
         }
+        self.mtu_by_route(a)
+    }
+
+    /// The MTU towards `a` when no next hop is resolved (1500 unrouted).
+    fn mtu_by_route(&self, a: Ipv4Addr) -> u16 {
         self.routes
             .lookup(a)
             .map_or(1500, |r| self.ports[r.port].mtu)
@@ -631,7 +642,7 @@ impl<B: Buf> Host<B> {
     fn reuse(&self, id: ConnId, h: &L4) -> bool {
         // Only the first packet of a new connection can reuse an entry,
         // so most packets are done after looking at their flags.
-        let Some(p) = Proto::from_ip(h.proto) else {
+        let Some(p) = Proto::from_ip(h.ip.proto) else {
             return false;
         };
         let is_new = match p {
@@ -673,13 +684,13 @@ impl<B: Buf> Host<B> {
         now: u64,
         tick: conn::Tick,
     ) -> Option<ConnId> {
-        let may = match Proto::from_ip(h.proto) {
+        let may = match Proto::from_ip(h.ip.proto) {
             Some(Proto::Tcp) => proto::tcp::may_schedule(h.flags, self.ipvs.settings.sloppy_tcp),
             Some(Proto::Sctp) => proto::sctp::may_schedule(h.flags, self.ipvs.settings.sloppy_sctp),
             Some(Proto::Udp) => true,
             None => false,
         };
-        let Some(si) = self.ipvs.table.lookup(h.proto, h.dst, h.dport) else {
+        let Some(si) = self.ipvs.table.lookup(h.ip.proto, h.ip.dst, h.dport) else {
             self.stats.count_drop(DropReason::NoService);
             return None;
         };
@@ -690,11 +701,11 @@ impl<B: Buf> Host<B> {
         let e = &mut self.ipvs;
         let svc = &e.table.services()[si as usize];
         let pkt_s = sched::Packet {
-            src: h.src.into(),
-            dst: h.dst.into(),
+            src: h.ip.src.into(),
+            dst: h.ip.dst.into(),
             sport: h.sport,
             dport: h.dport,
-            proto: h.proto,
+            proto: h.ip.proto,
         };
         let load = Load {
             dests: &svc.dests,
@@ -707,7 +718,7 @@ impl<B: Buf> Host<B> {
         let chosen = match svc.persistent {
             None => pick().map(|d| (d.id, d.addr, d.port)),
             Some(secs) => {
-                let k = Ipvs::tpl_key(svc, h.src, h.proto, h.dport);
+                let k = Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport);
                 let quiescent_ok = !e.settings.expire_quiescent_template;
                 let valid = |t: &template::Tpl| {
                     Ipvs::find_dest(svc, t.dest).is_some_and(|d| d.weight > 0 || quiescent_ok)
@@ -736,7 +747,13 @@ impl<B: Buf> Host<B> {
         };
         let Some((dest_id, daddr, rport)) = chosen else {
             self.stats.count_drop(DropReason::NoDestination);
-            self.icmp_error(io, pkt.data(), icmp::ErrorKind::PortUnreachable, h.dst, now);
+            self.icmp_error(
+                io,
+                pkt.data(),
+                icmp::ErrorKind::PortUnreachable,
+                h.ip.dst,
+                now,
+            );
             return None;
         };
         let e = &mut self.ipvs;
@@ -754,7 +771,7 @@ impl<B: Buf> Host<B> {
         if method != Method::Nat {
             c.flags |= conn::flags::NOOUTPUT;
         }
-        if svc.ops && h.proto == ipv4::PROTO_UDP {
+        if svc.ops && h.ip.proto == ipv4::PROTO_UDP {
             c.flags |= conn::flags::ONE_PACKET;
         }
         c.dest = dest_id;
@@ -766,7 +783,7 @@ impl<B: Buf> Host<B> {
                 if controlled {
                     e.shared
                         .templates
-                        .release(&Ipvs::tpl_key(svc, h.src, h.proto, h.dport));
+                        .release(&Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport));
                 }
                 self.stats.count_drop(DropReason::ConnTableFull);
                 return None;
@@ -787,7 +804,7 @@ impl<B: Buf> Host<B> {
         // neither SYN, FIN nor RST on an established connection, in either
         // direction of any table, leaves it established and only restarts
         // its timer (reference 5.2). Skip the tables for it.
-        if h.proto == ipv4::PROTO_TCP
+        if h.ip.proto == ipv4::PROTO_TCP
             && c.state == proto::tcp::State::Established as u8
             && established_ack(h.flags)
             && (dir == Dir::Input || c.flags & conn::flags::NOOUTPUT == 0)
@@ -796,6 +813,15 @@ impl<B: Buf> Host<B> {
             e.conns.touch(id, tick);
             return;
         }
+        self.on_packet_tables(id, h, dir, tick)
+    }
+
+    /// [`Host::on_packet`] through the state tables: out of line, so the
+    /// shortcut above inlines where packets are forwarded.
+    #[inline(never)]
+    fn on_packet_tables(&mut self, id: ConnId, h: &L4, dir: Dir, tick: conn::Tick) {
+        let e = &mut self.ipvs;
+        let Some(c) = e.conns.get_mut(id) else { return };
         let (dir, no_output) = dir.resolve(c.flags & conn::flags::NOOUTPUT != 0);
         if !no_output {
             c.flags &= !conn::flags::NOOUTPUT;
@@ -872,7 +898,8 @@ impl<B: Buf> Host<B> {
     }
 
     /// Sends a connection's packet to its real server by its method.
-    /// `relay`: the packet is an ICMP error about the connection, so NAT
+    /// `ip`: the packet's header as validated on its way in; `None` when
+    /// the packet is an ICMP error about the connection (a relay), so NAT
     /// translates the quoted packet too, and nothing answers a refusal.
     fn forward<I: Io<Buf = B>>(
         &mut self,
@@ -880,29 +907,21 @@ impl<B: Buf> Host<B> {
         mut pkt: B,
         c: &conn::Conn<Ipv4Addr>,
         now: u64,
-        relay: bool,
+        ip: Option<&xmit::Hdr>,
     ) {
         let hop = self.next_hop(c.daddr);
         let mtu = match hop {
             Some(nh) => nh.mtu,
-            None => self
-                .routes
-                .lookup(c.daddr)
-                .map_or(1500, |r| self.ports[r.port].mtu),
+            None => self.mtu_by_route(c.daddr),
         };
-        let v = match (c.flags & conn::flags::FWD_MASK) as u8 {
-            m if m == Method::Dr as u8 => match xmit::dr::transmit(&mut pkt, mtu) {
-                // The real server is the next hop; the VIP stays the
-                // destination.
-                Verdict::Forward => {
-                    return match hop {
-                        Some(nh) => self.send_l2(io, nh.port(), nh.mac, pkt),
-                        None => self.send_via(io, pkt, c.daddr, now),
-                    }
-                }
-                v => v,
+        let method = (c.flags & conn::flags::FWD_MASK) as u8;
+        let dr = method == Method::Dr as u8;
+        let v = match ip {
+            _ if dr => match ip {
+                Some(h) => xmit::dr::transmit_checked(&mut pkt, h, mtu),
+                None => xmit::dr::transmit(&mut pkt, mtu),
             },
-            m if m == Method::Tun as u8 => {
+            _ if method == Method::Tun as u8 => {
                 let src = match hop {
                     Some(nh) => nh.src,
                     None => self
@@ -914,22 +933,34 @@ impl<B: Buf> Host<B> {
                 let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
                 xmit::tun::encapsulate(&mut pkt, &p)
             }
-            _ => {
-                let (vip, rs) = (
-                    Endpoint::new(c.vaddr, c.vport),
-                    Endpoint::new(c.daddr, c.dport),
-                );
-                if relay {
-                    icmp::translate_to_real_server(&mut pkt, vip, rs, mtu)
-                } else {
-                    xmit::nat::dnat(&mut pkt, vip, rs, mtu)
-                }
-            }
+            Some(h) => xmit::nat::dnat_checked(
+                &mut pkt,
+                h,
+                Endpoint::new(c.vaddr, c.vport),
+                Endpoint::new(c.daddr, c.dport),
+                mtu,
+            ),
+            None => icmp::translate_to_real_server(
+                &mut pkt,
+                Endpoint::new(c.vaddr, c.vport),
+                Endpoint::new(c.daddr, c.dport),
+                mtu,
+            ),
         };
-        if relay {
-            self.after_relay(io, pkt, v, now)
-        } else {
-            self.after_xmit(io, pkt, v, c.vaddr, now)
+        if v == Verdict::Forward {
+            // DR: the real server is the next hop and the VIP stays the
+            // destination. TUN and NAT: the real server is the (outer)
+            // destination, so this hop is what `send_ip` would find, and
+            // the transmit function checked the size against its MTU.
+            match hop {
+                Some(nh) if dr || ip.is_some() => return self.send_l2(io, nh.port(), nh.mac, pkt),
+                None if dr => return self.send_via(io, pkt, c.daddr, now),
+                _ => {}
+            }
+        }
+        match ip {
+            Some(_) => self.after_xmit(io, pkt, v, c.vaddr, now),
+            None => self.after_relay(io, pkt, v, now),
         }
     }
 

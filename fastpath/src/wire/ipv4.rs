@@ -25,6 +25,7 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
+    #[inline]
     pub fn new_checked(buf: T) -> Result<Self> {
         let b = buf.as_ref();
         if b.len() < MIN_HEADER_LEN {
@@ -43,48 +44,78 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         }
         Ok(Ipv4Packet { buf })
     }
+    /// The fixed part of the header, which `new_checked` guarantees: one
+    /// length check instead of one per byte read. (The zeros are never
+    /// returned; they keep this total without a panic path.)
+    #[inline]
+    fn fixed(&self) -> &[u8; MIN_HEADER_LEN] {
+        self.buf
+            .as_ref()
+            .first_chunk()
+            .unwrap_or(&[0; MIN_HEADER_LEN])
+    }
+    #[inline]
     pub fn header_len(&self) -> usize {
-        ((self.buf.as_ref()[0] & 0x0f) as usize) * 4
+        ((self.fixed()[0] & 0x0f) as usize) * 4
     }
+    #[inline]
     pub fn tos(&self) -> u8 {
-        self.buf.as_ref()[1]
+        self.fixed()[1]
     }
+    #[inline]
     pub fn total_len(&self) -> u16 {
-        get_u16(self.buf.as_ref(), 2)
+        get_u16(self.fixed(), 2)
     }
+    #[inline]
     pub fn ident(&self) -> u16 {
-        get_u16(self.buf.as_ref(), 4)
+        get_u16(self.fixed(), 4)
     }
+    #[inline]
     pub fn dont_frag(&self) -> bool {
-        get_u16(self.buf.as_ref(), 6) & FLAG_DF != 0
+        get_u16(self.fixed(), 6) & FLAG_DF != 0
     }
     /// True for any fragment: MF set or a non-zero offset.
+    #[inline]
     pub fn is_fragment(&self) -> bool {
-        get_u16(self.buf.as_ref(), 6) & (FLAG_MF | FRAG_OFFSET_MASK) != 0
+        get_u16(self.fixed(), 6) & (FLAG_MF | FRAG_OFFSET_MASK) != 0
     }
     /// Fragment offset in bytes (0 for whole datagrams and first fragments).
+    #[inline]
     pub fn frag_offset(&self) -> u16 {
-        (get_u16(self.buf.as_ref(), 6) & FRAG_OFFSET_MASK) << 3
+        (get_u16(self.fixed(), 6) & FRAG_OFFSET_MASK) << 3
     }
+    #[inline]
     pub fn ttl(&self) -> u8 {
-        self.buf.as_ref()[8]
+        self.fixed()[8]
     }
+    #[inline]
     pub fn protocol(&self) -> u8 {
-        self.buf.as_ref()[9]
+        self.fixed()[9]
     }
+    #[inline]
     pub fn checksum(&self) -> u16 {
-        get_u16(self.buf.as_ref(), 10)
+        get_u16(self.fixed(), 10)
     }
+    #[inline]
     pub fn src(&self) -> Ipv4Addr {
-        get_ipv4(self.buf.as_ref(), 12)
+        get_ipv4(self.fixed(), 12)
     }
+    #[inline]
     pub fn dst(&self) -> Ipv4Addr {
-        get_ipv4(self.buf.as_ref(), 16)
+        get_ipv4(self.fixed(), 16)
     }
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
-        checksum::fold(checksum::sum(&self.buf.as_ref()[..self.header_len()], 0)) == 0xffff
+        let b = self.buf.as_ref();
+        let hl = self.header_len();
+        let s = match b.first_chunk() {
+            Some(h) if hl == MIN_HEADER_LEN => checksum::sum20(h, 0),
+            _ => checksum::sum(&b[..hl], 0),
+        };
+        checksum::fold(s) == 0xffff
     }
     /// The payload up to the total length (link-layer padding excluded).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buf.as_ref()[self.header_len()..self.total_len() as usize]
     }
@@ -129,12 +160,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// TTL minus one with the checksum updated incrementally (RFC 1624), as
     /// a router forwards: a header that arrived with a bad checksum keeps a
     /// bad one. Wraps at 0: callers check for TTL <= 1 first.
+    #[inline]
     pub fn decrement_ttl(&mut self) {
-        let b = self.buf.as_mut();
-        let old = get_u16(b, 8);
-        b[8] = b[8].wrapping_sub(1);
-        let c = checksum::update16(get_u16(b, 10), old, get_u16(b, 8));
-        put_u16(b, 10, c);
+        decrement_ttl_in(self.buf.as_mut())
     }
     pub fn set_tos(&mut self, tos: u8) {
         self.buf.as_mut()[1] = tos
@@ -154,16 +182,42 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_checksum(&mut self, c: u16) {
         put_u16(self.buf.as_mut(), 10, c)
     }
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
-        let c = checksum::checksum(&self.buf.as_ref()[..hl]);
-        self.set_checksum(c);
+        let b = self.buf.as_ref();
+        let s = match b.first_chunk() {
+            Some(h) if hl == MIN_HEADER_LEN => checksum::sum20(h, 0),
+            _ => checksum::sum(&b[..hl], 0),
+        };
+        self.set_checksum(!checksum::fold(s));
     }
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (hl, tl) = (self.header_len(), self.total_len() as usize);
         &mut self.buf.as_mut()[hl..tl]
     }
+}
+
+/// [`Ipv4Packet::decrement_ttl`] on the header at the start of `b`, for a
+/// caller that validated it already; nothing if `b` is shorter than 12
+/// bytes.
+#[inline]
+pub fn decrement_ttl_in(b: &mut [u8]) {
+    let Some(h) = b.first_chunk_mut::<12>() else {
+        return;
+    };
+    let c = u16::from_be_bytes([h[10], h[11]]);
+    let c = if h[8] != 0 {
+        // The TTL/protocol word drops by 0x0100, so ~old + new is 0xfeff:
+        // update16's sum with the constant folded in.
+        !checksum::fold(!c as u32 + 0xfeff)
+    } else {
+        let old = u16::from_be_bytes([h[8], h[9]]);
+        checksum::update16(c, old, old.wrapping_sub(0x0100))
+    };
+    h[8] = h[8].wrapping_sub(1);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
 /// A datagram quoted in an ICMP error (RFC 792, RFC 1812 4.3.2.3): the
@@ -329,6 +383,28 @@ mod tests {
         assert!(!Ipv4Packet::new_checked(&bad_sum[..])
             .unwrap()
             .verify_checksum());
+    }
+
+    #[test]
+    fn ttl_decrement_is_rfc1624_for_every_ttl_and_checksum() {
+        for ttl in 0..=255u8 {
+            for c in (0..=0xffffu16)
+                .step_by(251)
+                .chain([0, 1, 0xfeff, 0xff00, 0xfffe, 0xffff])
+            {
+                let mut h = [0x45, 0, 0, 20, 0, 0, 0, 0, ttl, 6, 0, 0];
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+                decrement_ttl_in(&mut h);
+                let old = u16::from_be_bytes([ttl, 6]);
+                let new = u16::from_be_bytes([ttl.wrapping_sub(1), 6]);
+                assert_eq!(h[8], ttl.wrapping_sub(1));
+                assert_eq!(
+                    u16::from_be_bytes([h[10], h[11]]),
+                    checksum::update16(c, old, new),
+                    "{ttl} {c:#x}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //! from or to a non-unicast address; TOS precedence "internetwork control";
 //! DF clear; the offending datagram quoted up to a 576-byte message.
 
-use super::{check_ttl_mtu, finish, has_ports, ip_of, Endpoint, Verdict, IP_AT, MIN_MTU};
+use super::{check_ttl_mtu, finish, has_ports, ip_of, Endpoint, Hdr, Verdict, IP_AT, MIN_MTU};
 use crate::io::Buf;
 use crate::wire::checksum::{update16, update32};
 use crate::wire::icmpv4::{self, Icmpv4Packet};
@@ -299,7 +299,7 @@ fn check_translate(frame: &[u8], way: Toward, from: Endpoint, mtu: u16) -> Resul
     if e.tunnel.is_some() || quoted.addr != from.addr || !port_ok {
         return Err(Verdict::Mismatch);
     }
-    check_ttl_mtu(&ip_of(frame)?, mtu)?;
+    check_ttl_mtu(&Hdr::of(&ip_of(frame)?), mtu)?;
     Ok(p)
 }
 

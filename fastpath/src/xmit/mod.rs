@@ -94,6 +94,7 @@ pub(crate) fn has_ports(proto: u8) -> bool {
 }
 
 /// The IPv4 datagram of an Ethernet frame.
+#[inline]
 pub(crate) fn ip_of(frame: &[u8]) -> Result<Ipv4Packet<&[u8]>, Verdict> {
     if frame.len() < IP_AT || frame[12..14] != EtherType::IPV4.to_be_bytes() {
         return Err(Verdict::Malformed);
@@ -101,15 +102,56 @@ pub(crate) fn ip_of(frame: &[u8]) -> Result<Ipv4Packet<&[u8]>, Verdict> {
     Ipv4Packet::new_checked(&frame[IP_AT..]).map_err(|_| Verdict::Malformed)
 }
 
+/// The fields of a validated IPv4 header that forwarding decides on, read
+/// once by whoever validated it ([`Hdr::of`]). The data plane's fast path
+/// validates a frame's header as it classifies the frame and hands this on,
+/// so the transmit functions (`*_checked`) need not parse the header again;
+/// the public ones parse it themselves and then do the same.
+///
+/// Holding a `Hdr` is a promise that the frame's IPv4 header passed
+/// [`Ipv4Packet::new_checked`] (and, from an Ethernet frame, [`ip_of`]) and
+/// has not changed since. Breaking it cannot make anything read out of
+/// bounds (every access is still checked), only forward wrong bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hdr {
+    pub(crate) hl: u8,
+    pub(crate) proto: u8,
+    pub(crate) ttl: u8,
+    pub(crate) df: bool,
+    pub(crate) fragment: bool,
+    pub(crate) icmp_error: bool,
+    pub(crate) total: u16,
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+}
+
+impl Hdr {
+    #[inline]
+    pub(crate) fn of(ip: &Ipv4Packet<&[u8]>) -> Hdr {
+        Hdr {
+            hl: ip.header_len() as u8,
+            proto: ip.protocol(),
+            ttl: ip.ttl(),
+            df: ip.dont_frag(),
+            fragment: ip.is_fragment(),
+            icmp_error: is_icmp_error(ip),
+            total: ip.total_len(),
+            src: ip.src(),
+            dst: ip.dst(),
+        }
+    }
+}
+
 /// The checks of reference 6.1 on a packet about to leave through a link
 /// of `mtu` bytes, in IPVS's order: TTL first, then size.
-pub(crate) fn check_ttl_mtu(ip: &Ipv4Packet<&[u8]>, mtu: u16) -> Result<(), Verdict> {
-    if ip.ttl() <= 1 {
+#[inline]
+pub(crate) fn check_ttl_mtu(ip: &Hdr, mtu: u16) -> Result<(), Verdict> {
+    if ip.ttl <= 1 {
         return Err(Verdict::TimeExceeded);
     }
-    if ip.total_len() > mtu {
+    if ip.total > mtu {
         // IPVS never answers an ICMP error it relays with another error.
-        return Err(if ip.dont_frag() && !is_icmp_error(ip) {
+        return Err(if ip.df && !ip.icmp_error {
             Verdict::FragNeeded { mtu }
         } else {
             Verdict::NeedsFragmentation
@@ -119,6 +161,7 @@ pub(crate) fn check_ttl_mtu(ip: &Ipv4Packet<&[u8]>, mtu: u16) -> Result<(), Verd
 }
 
 /// True for an ICMP error message (not for a fragment's tail).
+#[inline]
 pub(crate) fn is_icmp_error(ip: &Ipv4Packet<&[u8]>) -> bool {
     ip.protocol() == ipv4::PROTO_ICMP
         && ip.frag_offset() == 0
@@ -129,10 +172,12 @@ pub(crate) fn is_icmp_error(ip: &Ipv4Packet<&[u8]>) -> bool {
 }
 
 /// The last step of every forward: TTL down by one (incremental checksum)
-/// and link-layer padding dropped. The header was validated by the caller.
+/// and link-layer padding dropped. The header was validated by the caller
+/// and `total` is its total length.
+#[inline]
 pub(crate) fn finish<B: Buf>(frame: &mut B, total: usize) -> Verdict {
-    if let Ok(mut ip) = Ipv4Packet::new_checked(&mut frame.data_mut()[IP_AT..]) {
-        ip.decrement_ttl();
+    if let Some(h) = frame.data_mut().get_mut(IP_AT..) {
+        ipv4::decrement_ttl_in(h);
     }
     if !frame.set_len(IP_AT + total) {
         return Verdict::NoRoom;

@@ -19,9 +19,9 @@
 //! ports are only in the first one and a full UDP or SCTP checksum covers
 //! them all (reference 6.6: reassemble before NAT).
 
-use super::{check_ttl_mtu, finish, has_ports, ip_of, Endpoint, Verdict, IP_AT};
+use super::{check_ttl_mtu, finish, has_ports, ip_of, Endpoint, Hdr, Verdict, IP_AT};
 use crate::io::Buf;
-use crate::wire::checksum::{update16, update32};
+use crate::wire::checksum::{update32, update_addr_port};
 use crate::wire::{ipv4, SctpPacket, TcpPacket, UdpPacket};
 use core::net::Ipv4Addr;
 
@@ -30,7 +30,25 @@ use core::net::Ipv4Addr;
 /// bytes towards the real server. The packet must carry `from` (else
 /// [`Verdict::Mismatch`]): the caller's lookup and the packet agree.
 pub fn dnat<B: Buf>(frame: &mut B, from: Endpoint, to: Endpoint, mtu: u16) -> Verdict {
-    rewrite(frame, Side::Dst, from, to, mtu)
+    match ip_of(frame.data()) {
+        Ok(ip) => {
+            let h = Hdr::of(&ip);
+            rewrite(frame, &h, Side::Dst, from, to, mtu)
+        }
+        Err(v) => v,
+    }
+}
+
+/// [`dnat`] for a frame whose header the caller validated as `ip`.
+#[inline]
+pub(crate) fn dnat_checked<B: Buf>(
+    frame: &mut B,
+    ip: &Hdr,
+    from: Endpoint,
+    to: Endpoint,
+    mtu: u16,
+) -> Verdict {
+    rewrite(frame, ip, Side::Dst, from, to, mtu)
 }
 
 /// Real server → client: the source `from` (real server, its port) becomes
@@ -39,7 +57,25 @@ pub fn dnat<B: Buf>(frame: &mut B, from: Endpoint, to: Endpoint, mtu: u16) -> Ve
 /// path the reply takes through a Linux director (errors go back to the
 /// real server, which sent it). The packet must carry `from` as source.
 pub fn snat<B: Buf>(frame: &mut B, from: Endpoint, to: Endpoint, mtu: u16) -> Verdict {
-    rewrite(frame, Side::Src, from, to, mtu)
+    match ip_of(frame.data()) {
+        Ok(ip) => {
+            let h = Hdr::of(&ip);
+            rewrite(frame, &h, Side::Src, from, to, mtu)
+        }
+        Err(v) => v,
+    }
+}
+
+/// [`snat`] for a frame whose header the caller validated as `ip`.
+#[inline]
+pub(crate) fn snat_checked<B: Buf>(
+    frame: &mut B,
+    ip: &Hdr,
+    from: Endpoint,
+    to: Endpoint,
+    mtu: u16,
+) -> Verdict {
+    rewrite(frame, ip, Side::Src, from, to, mtu)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +94,16 @@ struct Plan {
     dst: Ipv4Addr,
 }
 
-fn rewrite<B: Buf>(frame: &mut B, side: Side, from: Endpoint, to: Endpoint, mtu: u16) -> Verdict {
-    let plan = match validate(frame.data(), side, from, to, mtu) {
+#[inline]
+fn rewrite<B: Buf>(
+    frame: &mut B,
+    ip: &Hdr,
+    side: Side,
+    from: Endpoint,
+    to: Endpoint,
+    mtu: u16,
+) -> Verdict {
+    let plan = match validate(frame.data(), ip, side, from, to, mtu) {
         Ok(p) => p,
         Err(v) => return v,
     };
@@ -71,7 +115,7 @@ fn rewrite<B: Buf>(frame: &mut B, side: Side, from: Endpoint, to: Endpoint, mtu:
     match plan.proto {
         ipv4::PROTO_TCP => {
             if let Ok(mut t) = TcpPacket::new_checked(l4) {
-                let c = update16(update32(t.checksum(), old_a, new_a), old_p, new_p);
+                let c = update_addr_port(t.checksum(), old_a, new_a, old_p, new_p);
                 match side {
                     Side::Src => t.set_src_port(new_p),
                     Side::Dst => t.set_dst_port(new_p),
@@ -89,7 +133,7 @@ fn rewrite<B: Buf>(frame: &mut B, side: Side, from: Endpoint, to: Endpoint, mtu:
                 if old_c == 0 {
                     u.fill_checksum(plan.src, plan.dst);
                 } else {
-                    let c = update16(update32(old_c, old_a, new_a), old_p, new_p);
+                    let c = update_addr_port(old_c, old_a, new_a, old_p, new_p);
                     u.set_checksum(if c == 0 { 0xffff } else { c });
                 }
             }
@@ -116,31 +160,35 @@ fn rewrite<B: Buf>(frame: &mut B, side: Side, from: Endpoint, to: Endpoint, mtu:
     finish(frame, plan.total)
 }
 
+#[inline]
 fn validate(
     frame: &[u8],
+    ip: &Hdr,
     side: Side,
     from: Endpoint,
     to: Endpoint,
     mtu: u16,
 ) -> Result<Plan, Verdict> {
-    let ip = ip_of(frame)?;
-    if ip.is_fragment() {
+    if ip.fragment {
         return Err(Verdict::Fragment);
     }
     let addr = match side {
-        Side::Src => ip.src(),
-        Side::Dst => ip.dst(),
+        Side::Src => ip.src,
+        Side::Dst => ip.dst,
     };
     if addr != from.addr {
         return Err(Verdict::Mismatch);
     }
-    let proto = ip.protocol();
+    let proto = ip.proto;
     if proto == ipv4::PROTO_ICMP {
         // ICMP is no IPVS protocol; its errors are translated with their
         // quote by `icmp::translate_*`, never by address alone.
         return Err(Verdict::Mismatch);
     }
-    let l4 = ip.payload();
+    let (hl, total) = (ip.hl as usize, ip.total as usize);
+    let l4 = frame
+        .get(IP_AT + hl..IP_AT + total)
+        .ok_or(Verdict::Malformed)?;
     if has_ports(proto) {
         // Each view checks its own header length (and UDP its length field).
         let ports = match proto {
@@ -157,14 +205,14 @@ fn validate(
             return Err(Verdict::Mismatch);
         }
     }
-    check_ttl_mtu(&ip, mtu)?;
+    check_ttl_mtu(ip, mtu)?;
     let (src, dst) = match side {
-        Side::Src => (to.addr, ip.dst()),
-        Side::Dst => (ip.src(), to.addr),
+        Side::Src => (to.addr, ip.dst),
+        Side::Dst => (ip.src, to.addr),
     };
     Ok(Plan {
-        hl: ip.header_len(),
-        total: ip.total_len() as usize,
+        hl,
+        total,
         proto,
         src,
         dst,
