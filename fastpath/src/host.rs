@@ -95,7 +95,8 @@ pub struct Host<B> {
 /// Entries in the next-hop cache: direct-mapped, a power of two.
 const NH_SLOTS: usize = 1024;
 
-/// Where a packet to `dst` leaves: valid while the neighbour table's
+/// Where packets to the neighbour `dst` (a destination on a connected
+/// network, or the gateway of a route) leave: valid while the neighbour table's
 /// generation is `gen` (routes never change under a worker). Only
 /// confirmed neighbours (reachable or static) are cached; anything else
 /// takes the full path, which drives the neighbour state machine.
@@ -318,20 +319,29 @@ impl<B: Buf> Host<B> {
     fn fill_hop(&mut self, dst: Ipv4Addr) -> Option<NextHop> {
         let r = self.routes.lookup(dst)?;
         let (port, hop, src) = (r.port, r.next_hop(dst), r.src);
+        // Entries are keyed by the neighbour, not the destination: every
+        // destination behind a gateway (NAT replies to a million clients)
+        // shares the gateway's one entry instead of missing, and none of
+        // them evicts a real server's.
+        if hop != dst {
+            if let Some(e) = self.cached_hop(hop) {
+                return Some(e);
+            }
+        }
         let (state, mac) = self.neigh.state(port, hop)?;
         use crate::output::neigh::State;
         if !matches!(state, State::Reachable | State::Permanent) {
             return None;
         }
         let e = NextHop {
-            dst: dst.to_bits(),
+            dst: hop.to_bits(),
             gen: self.neigh.generation(),
             port1: port as u16 + 1,
             mtu: self.ports[port].mtu,
             mac,
             src,
         };
-        self.nh[nh_slot(dst)] = e;
+        self.nh[nh_slot(hop)] = e;
         Some(e)
     }
 
@@ -463,6 +473,63 @@ mod tests {
         assert_eq!(h.classify(a("10.0.0.255")), Some(Local::Broadcast));
         h.set_vips(vec![].into());
         assert_eq!(h.classify(a("10.0.0.100")), None);
+    }
+
+    /// Destinations behind a gateway share the gateway's next-hop entry,
+    /// which follows the gateway's MAC when it changes; an on-link
+    /// destination keeps its own.
+    #[test]
+    fn next_hops_behind_a_gateway_share_its_entry() {
+        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let cfg = HostConfig {
+            ports: vec![PortConfig {
+                mac: MacAddr([2, 0, 0, 0, 0, 1]),
+                mtu: 1500,
+                addrs: vec![(a("10.0.0.1"), 24)],
+                exception: true,
+            }],
+            routes: vec![super::StaticRoute {
+                net: a("10.200.0.0"),
+                prefix_len: 16,
+                via: Some(a("10.0.0.2")),
+                port: 0,
+            }],
+            neigh_limit: 16,
+            max_connections: 16,
+            ..Default::default()
+        };
+        let shared = Arc::new(crate::ipvs::Shared::new(1, 16));
+        let mut h: Host<VecBuf> = Host::new(&cfg, Default::default(), shared, 0);
+        let (gw, old, new) = (
+            MacAddr([2, 0, 0, 0, 0, 2]),
+            MacAddr([2, 0, 0, 0, 0, 3]),
+            MacAddr([2, 0, 0, 0, 0, 9]),
+        );
+        assert!(h.next_hop(a("10.200.1.1")).is_none(), "gateway unresolved");
+        h.neigh.learn(0, a("10.0.0.2"), gw, 0, true, true);
+        h.neigh.learn(0, a("10.0.0.3"), old, 0, true, true);
+        for client in ["10.200.1.1", "10.200.7.9", "10.200.255.254"] {
+            let e = h.next_hop(a(client)).unwrap();
+            assert_eq!((e.port(), e.mac, e.src), (0, gw, a("10.0.0.1")), "{client}");
+        }
+        let filled: Vec<u32> =
+            h.nh.iter()
+                .filter(|e| e.port1 != 0)
+                .map(|e| e.dst)
+                .collect();
+        assert_eq!(
+            filled,
+            [a("10.0.0.2").to_bits()],
+            "one entry, the gateway's"
+        );
+        assert_eq!(
+            h.next_hop(a("10.0.0.3")).unwrap().mac,
+            old,
+            "on-link: its own"
+        );
+        h.neigh.learn(0, a("10.0.0.2"), new, 1, true, false);
+        assert_eq!(h.next_hop(a("10.200.7.9")).unwrap().mac, new);
+        assert_eq!(h.next_hop(a("10.0.0.3")).unwrap().mac, old);
     }
 
     #[test]

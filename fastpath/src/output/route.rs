@@ -43,6 +43,10 @@ pub struct RouteTable {
     /// Sorted by prefix length, longest first; ties keep insertion order,
     /// so a connected network wins over a static route of the same length.
     routes: Vec<Route>,
+    /// (network, mask) of each route, in the same order: the scan a NAT
+    /// reply to a client behind a gateway pays reads these 8 bytes a
+    /// route, not the whole route and a mask computed from its length.
+    keys: Vec<(u32, u32)>,
 }
 
 impl RouteTable {
@@ -51,15 +55,18 @@ impl RouteTable {
             r.net = Ipv4Addr::from_bits(r.net.to_bits() & mask(r.prefix_len));
         }
         routes.sort_by_key(|r| core::cmp::Reverse(r.prefix_len));
-        RouteTable { routes }
+        let keys = routes
+            .iter()
+            .map(|r| (r.net.to_bits(), mask(r.prefix_len)))
+            .collect();
+        RouteTable { routes, keys }
     }
 
     #[inline]
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<&Route> {
         let d = dst.to_bits();
-        self.routes
-            .iter()
-            .find(|r| (d ^ r.net.to_bits()) & mask(r.prefix_len) == 0)
+        let i = self.keys.iter().position(|&(net, m)| d & m == net)?;
+        self.routes.get(i)
     }
 
     pub fn routes(&self) -> &[Route] {
