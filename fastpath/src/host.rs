@@ -437,11 +437,12 @@ mod tests {
     use core::net::Ipv4Addr;
     use std::sync::Arc;
 
-    /// An interface address that is also a VIP counts as the interface,
-    /// whichever order the snapshots came in.
-    #[test]
-    fn an_interface_address_that_is_a_vip_stays_local() {
-        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    /// A host with one port, 10.0.0.1/24, and the rest of `cfg`.
+    fn one_port(cfg: HostConfig) -> Host<VecBuf> {
         let cfg = HostConfig {
             ports: vec![PortConfig {
                 mac: MacAddr([2, 0, 0, 0, 0, 1]),
@@ -449,13 +450,22 @@ mod tests {
                 addrs: vec![(a("10.0.0.1"), 24)],
                 exception: true,
             }],
-            vips: vec![a("10.0.0.100"), a("10.0.0.1")],
             neigh_limit: 16,
             max_connections: 16,
-            ..Default::default()
+            ..cfg
         };
         let shared = Arc::new(crate::ipvs::Shared::new(1, 16));
-        let mut h: Host<VecBuf> = Host::new(&cfg, Default::default(), shared, 0);
+        Host::new(&cfg, Default::default(), shared, 0)
+    }
+
+    /// An interface address that is also a VIP counts as the interface,
+    /// whichever order the snapshots came in.
+    #[test]
+    fn an_interface_address_that_is_a_vip_stays_local() {
+        let mut h = one_port(HostConfig {
+            vips: vec![a("10.0.0.100"), a("10.0.0.1")],
+            ..Default::default()
+        });
         let want = |h: &Host<VecBuf>, both: Option<Local>| {
             assert_eq!(h.classify(a("10.0.0.1")), both);
             assert_eq!(h.classify(a("10.0.0.100")), Some(Local::Vip));
@@ -480,26 +490,15 @@ mod tests {
     /// destination keeps its own.
     #[test]
     fn next_hops_behind_a_gateway_share_its_entry() {
-        let a = |s: &str| s.parse::<Ipv4Addr>().unwrap();
-        let cfg = HostConfig {
-            ports: vec![PortConfig {
-                mac: MacAddr([2, 0, 0, 0, 0, 1]),
-                mtu: 1500,
-                addrs: vec![(a("10.0.0.1"), 24)],
-                exception: true,
-            }],
+        let mut h = one_port(HostConfig {
             routes: vec![super::StaticRoute {
                 net: a("10.200.0.0"),
                 prefix_len: 16,
                 via: Some(a("10.0.0.2")),
                 port: 0,
             }],
-            neigh_limit: 16,
-            max_connections: 16,
             ..Default::default()
-        };
-        let shared = Arc::new(crate::ipvs::Shared::new(1, 16));
-        let mut h: Host<VecBuf> = Host::new(&cfg, Default::default(), shared, 0);
+        });
         let (gw, old, new) = (
             MacAddr([2, 0, 0, 0, 0, 2]),
             MacAddr([2, 0, 0, 0, 0, 3]),
