@@ -248,16 +248,21 @@ fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 
 /// With two workers on af_packet's single queue, worker 0 receives every
 /// frame and hands each to the core that owns its client endpoint,
-/// requests and NAT replies alike. The counter cannot tell the two apart;
-/// the NAT replies are checked by their effect: one not handed over would
-/// find no connection on worker 0 (`drop no_connection`, which
-/// `Bench::stop` asserts is 0) and its request would go unanswered.
+/// requests and NAT replies alike; `redirected_replies` counts the NAT
+/// replies among them. (Every caller's traffic includes a NAT service.)
+/// A reply not handed over would also find no connection on worker 0
+/// (`drop no_connection`, which `Bench::stop` asserts is 0) and its request
+/// would go unanswered.
 fn assert_redirects(log: &[String], workers: usize) {
     let r = counter(log, "event", "redirected");
+    let replies = counter(log, "event", "redirected_replies");
     if workers == 1 {
-        assert_eq!(r, 0, "one worker owns everything: {log:?}");
+        assert_eq!((r, replies), (0, 0), "one worker owns everything: {log:?}");
     } else {
-        assert!(r > 0, "two workers on one queue must hand over: {log:?}");
+        assert!(
+            replies > 0 && r > replies,
+            "two workers on one queue must hand over requests and NAT replies: {log:?}"
+        );
     }
 }
 

@@ -100,6 +100,10 @@ counter_set! {
         /// A packet arrived on a core that does not own its connection and
         /// was handed to the owner.
         Redirected => "redirected",
+        /// Of those, NAT real servers' replies: they reach whichever core
+        /// the server-side port's RSS (or a lone queue) gives them, and
+        /// only the core that owns their client has their connection.
+        RedirectedReply => "redirected_replies",
         IcmpErrorSent => "icmp_errors_sent",
         /// An ICMP error about a connection, passed on to its real server
         /// or its client.

@@ -366,6 +366,7 @@ fn packets_reach_the_owner_core() {
     let (o0, o1) = w0.run(0, &[from_client(8080, on1, SYN)]);
     assert!(o0.is_empty() && o1.is_empty());
     assert_eq!(w0.stats.count(Event::Redirected), 1);
+    assert_eq!(w0.stats.count(Event::RedirectedReply), 0, "a request");
     let (to, pkt) = w0.io.to_peers.pop().unwrap();
     assert_eq!((to, pkt.port), (1, 0));
     w1.io.from_peers.push_back(pkt);
@@ -383,6 +384,7 @@ fn packets_reach_the_owner_core() {
         )],
     );
     assert_eq!(w0.stats.count(Event::Redirected), 2);
+    assert_eq!(w0.stats.count(Event::RedirectedReply), 1);
     let (to, pkt) = w0.io.to_peers.pop().unwrap();
     assert_eq!((to, pkt.port), (1, 1));
     w1.io.from_peers.push_back(pkt);

@@ -496,6 +496,7 @@ impl<B: Buf> Host<B> {
             if owner != io.worker() {
                 pkt.set_port(port);
                 self.stats.event(Event::Redirected);
+                self.stats.event(Event::RedirectedReply);
                 return io.to_peer(owner, pkt);
             }
         }
