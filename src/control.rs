@@ -77,10 +77,11 @@ impl Dataplane for Plane {
             settings: self.settings,
         };
         let last = self.last.replace(table.clone());
-        let shared = &self.shared;
-        let r = self.postbox.publish(&snap, |_| {
-            Ipvs::prepare_schedulers(&table, last.as_deref(), shared)
-        });
+        let workers = self.postbox.workers();
+        let mut sets = Ipvs::prepare_scheduler_sets(&table, last.as_deref(), &self.shared, workers);
+        let r = self
+            .postbox
+            .publish(&snap, |w| std::mem::take(&mut sets[w]));
         if let Err(e) = r {
             log::error!("publishing a service snapshot: a worker's mailbox is {e:?}");
         }

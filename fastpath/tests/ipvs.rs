@@ -710,6 +710,66 @@ fn forwarding_follows_a_neighbour_that_moves() {
     assert_eq!(out[0][..6], B, "the cached next hop followed the new MAC");
 }
 
+/// Scheduler sets for several workers, copied where copying is cheaper:
+/// each worker's schedules exactly as a set prepared for it alone would,
+/// and services the workers keep travel as `Keep` to every one.
+#[test]
+fn scheduler_sets_for_several_workers_schedule_as_fresh_ones() {
+    use fastpath::ipvs::Ipvs;
+    use fastpath::sched::Packet;
+    use fastpath::service::counters::Load;
+    let kinds: Vec<Kind> = Kind::ALL.into_iter().filter(|&k| k != Kind::Twos).collect();
+    let services: Vec<Service> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| {
+            let base = 3 * i as u32;
+            service(
+                i as u32,
+                TCP,
+                1000 + i as u16,
+                k,
+                vec![
+                    dest(base, 11, 80, Method::Dr, 1),
+                    dest(base + 1, 12, 80, Method::Dr, 2),
+                    dest(base + 2, 13, 80, Method::Dr, 3),
+                ],
+            )
+        })
+        .collect();
+    let table = ServiceTable::new(services, vec![]).unwrap();
+    let shared = Shared::new(3, 64);
+    let mut sets = Ipvs::prepare_scheduler_sets(&table, None, &shared, 3);
+    assert_eq!(sets.len(), 3);
+    for (w, set) in sets.iter_mut().enumerate() {
+        let mut fresh = Ipvs::prepare_schedulers(&table, None, &shared);
+        for (i, s) in table.services().iter().enumerate() {
+            let load = Load {
+                dests: &s.dests,
+                cores: &shared.cores,
+                overload: &shared.overload,
+            };
+            for n in 0..64u32 {
+                let pkt = Packet {
+                    src: std::net::IpAddr::V4(Ipv4Addr::from_bits(0x0a00_0000 + n * 7919)),
+                    dst: std::net::IpAddr::V4(Ipv4Addr::from_bits(0x0a01_0000 + n * 104_729)),
+                    sport: 1024 + n as u16,
+                    dport: 80,
+                    proto: TCP,
+                };
+                assert_eq!(
+                    set[i].schedule(&load, &pkt, 0),
+                    fresh[i].schedule(&load, &pkt, 0),
+                    "worker {w}, {:?}, packet {n}",
+                    s.scheduler
+                );
+            }
+        }
+    }
+    let kept = Ipvs::prepare_scheduler_sets(&table, Some(&table), &shared, 3);
+    assert!(kept.iter().flatten().all(|s| s.is_keep()));
+}
+
 mod live {
     use super::*;
     use fastpath::mailbox::{mailboxes, Postbox, Snapshot};

@@ -4,9 +4,11 @@
 //! longest a packet waits for its burst because of a change. Two changes:
 //! a restore of SERVICES services with REALS real servers each onto an
 //! empty table (every scheduler new), and one service added to that table
-//! (every other scheduler kept). Best of ROUNDS, in one process.
+//! (every other scheduler kept). Best of ROUNDS, in one process. The
+//! control thread prepares a set for each of WORKERS workers (default 1);
+//! the install timed is one worker's.
 //!
-//!   SERVICES=10000 REALS=10 SCHED=mh ROUNDS=5 target/release/install
+//!   SERVICES=10000 REALS=10 SCHED=mh ROUNDS=5 WORKERS=4 target/release/install
 
 use fastpath::ipvs::{Ipvs, Settings, Shared};
 use fastpath::proto::Timeouts;
@@ -58,9 +60,10 @@ fn table(services: usize, reals: usize, kind: Kind) -> Arc<ServiceTable> {
 
 fn main() {
     let (n, r, rounds) = (env("SERVICES", 10_000), env("REALS", 10), env("ROUNDS", 5));
+    let workers = env("WORKERS", 1).max(1);
     let sched = std::env::var("SCHED").unwrap_or_else(|_| "wlc".into());
     let kind: Kind = sched.parse().expect("SCHED: an ipvsadm scheduler name");
-    let shared = Arc::new(Shared::new(1, 1024));
+    let shared = Arc::new(Shared::new(workers, 1024));
     let empty = Arc::new(ServiceTable::default());
     let full = table(n, r, kind);
     let plus_one = table(n + 1, r, kind);
@@ -76,7 +79,8 @@ fn main() {
         );
         let mut step = |i: usize, last: &ServiceTable, next: &Arc<ServiceTable>| {
             let t = Instant::now();
-            let scheds = Ipvs::prepare_schedulers(next, Some(last), &shared);
+            let mut sets = Ipvs::prepare_scheduler_sets(next, Some(last), &shared, workers);
+            let scheds = sets.swap_remove(0);
             let prepared = t.elapsed();
             let t = Instant::now();
             let released =
@@ -91,7 +95,7 @@ fn main() {
         step(2, &full, &plus_one);
     }
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("{n} services x {r} real servers, {sched}, best of {rounds}:");
+    println!("{n} services x {r} real servers, {sched}, {workers} worker(s), best of {rounds}:");
     println!(
         "  restore onto an empty table: control prepares {:9.3} ms, worker installs {:9.3} ms",
         ms(best[0]),

@@ -225,7 +225,7 @@ impl Ipvs {
     /// worker with it: [`sched::Keep`] for a service that keeps its id,
     /// scheduler and flags from `last` (the table the workers run now),
     /// a scheduler built for its servers otherwise. Building is the
-    /// expensive part (mh fills a 65,537-slot Maglev table), so it happens
+    /// expensive part (mh fills a 4,093-slot Maglev table), so it happens
     /// here, on the control thread, and only for what changed: a restore
     /// of 10,000 mh services must not stall a worker for a second.
     pub fn prepare_schedulers(
@@ -250,6 +250,41 @@ impl Ipvs {
                 sc
             })
             .collect()
+    }
+
+    /// [`Ipvs::prepare_schedulers`] for `workers` workers: each scheduler
+    /// is built once and copied for the others where copying is the
+    /// cheaper ([`Scheduler::duplicate`]), built again where it is not.
+    pub fn prepare_scheduler_sets(
+        table: &ServiceTable,
+        last: Option<&ServiceTable>,
+        shared: &Shared,
+        workers: usize,
+    ) -> Vec<Vec<Box<dyn Scheduler>>> {
+        let first = Self::prepare_schedulers(table, last, shared);
+        let mut sets: Vec<Vec<Box<dyn Scheduler>>> = (1..workers)
+            .map(|_| Vec::with_capacity(first.len()))
+            .collect();
+        for (s, sc) in table.services().iter().zip(&first) {
+            for set in sets.iter_mut() {
+                let copy = if sc.is_keep() {
+                    Box::new(sched::Keep)
+                } else {
+                    sc.duplicate().unwrap_or_else(|| {
+                        let mut fresh = sched::new(s.scheduler, s.flags);
+                        fresh.update(&Load {
+                            dests: &s.dests,
+                            cores: &shared.cores,
+                            overload: &shared.overload,
+                        });
+                        fresh
+                    })
+                };
+                set.push(copy);
+            }
+        }
+        sets.insert(0, first);
+        sets
     }
 
     /// Switches to a new snapshot (design section 4), between bursts.

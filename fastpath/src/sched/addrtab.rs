@@ -57,6 +57,7 @@ struct Slot<V> {
 }
 
 /// No Debug: tens of thousands of slots are not worth printing.
+#[derive(Clone)]
 pub(crate) struct AddrTable<V> {
     heads: Box<[u32]>,
     slots: Box<[Slot<V>]>,

@@ -15,7 +15,7 @@ use super::{idents, usable, Dests, Ident, Packet, Scheduler, NONE};
 pub const TAB_BITS: u32 = 8;
 pub const TAB_SIZE: usize = 1 << TAB_BITS;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Dh {
     table: Box<[u32; TAB_SIZE]>,
     ids: Vec<Ident>,
@@ -49,6 +49,10 @@ impl Dh {
 impl Scheduler for Dh {
     fn name(&self) -> &'static str {
         "dh"
+    }
+
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(self.clone()))
     }
 
     fn update(&mut self, d: &dyn Dests) {

@@ -16,6 +16,7 @@ pub use super::addrtab::{
     CHECK_EXPIRE_INTERVAL_MS, COUNT_FOR_FULL_EXPIRATION, ENTRY_TIMEOUT_MS, MAX_SIZE, TAB_SIZE,
 };
 
+#[derive(Clone)]
 pub struct Lblc {
     table: AddrTable<DestRef>,
     expiration_ms: u64,
@@ -75,6 +76,10 @@ impl Lblc {
 impl Scheduler for Lblc {
     fn name(&self) -> &'static str {
         "lblc"
+    }
+
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(self.clone()))
     }
 
     fn update(&mut self, d: &dyn Dests) {

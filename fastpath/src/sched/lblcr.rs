@@ -44,6 +44,7 @@ struct Member {
 }
 
 /// Set members of all entries, with a free list threaded through `next`.
+#[derive(Clone)]
 struct Pool {
     m: Box<[Member]>,
     free: u32,
@@ -183,6 +184,7 @@ impl Pool {
     }
 }
 
+#[derive(Clone)]
 pub struct Lblcr {
     table: AddrTable<Set>,
     pool: Pool,
@@ -230,6 +232,10 @@ impl Lblcr {
 impl Scheduler for Lblcr {
     fn name(&self) -> &'static str {
         "lblcr"
+    }
+
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(self.clone()))
     }
 
     fn update(&mut self, d: &dyn Dests) {

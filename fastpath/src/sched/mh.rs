@@ -25,7 +25,7 @@ const TAB_BITS: u32 = 6;
 pub const KEY1: HsipKey = HsipKey([2_654_435_761, 2_654_435_761]);
 pub const KEY2: HsipKey = HsipKey([2_654_446_892, 2_654_446_892]);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Mh {
     lookup: Box<[u32]>,
     /// The (identity, last weight) list `lookup` was built from: a rebuild
@@ -145,6 +145,10 @@ impl Mh {
 impl Scheduler for Mh {
     fn name(&self) -> &'static str {
         "mh"
+    }
+
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(self.clone()))
     }
 
     fn update(&mut self, d: &dyn Dests) {

@@ -117,6 +117,13 @@ pub trait Scheduler: Send {
     fn is_keep(&self) -> bool {
         false
     }
+    /// A copy for another core, built tables and all, for schedulers whose
+    /// tables cost more to build than to copy (mh's Maglev table); `None`
+    /// for the rest, which the control thread then builds per core (their
+    /// state, like twos's random generator, must be each core's own).
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        None
+    }
 }
 
 /// In the scheduler set that comes with a snapshot, the place of a service

@@ -16,7 +16,7 @@ pub const TAB_BITS: u32 = 8;
 pub const TAB_SIZE: usize = 1 << TAB_BITS;
 const MASK: usize = TAB_SIZE - 1;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sh {
     table: Box<[u32; TAB_SIZE]>,
     fallback: bool,
@@ -56,6 +56,10 @@ impl Sh {
 impl Scheduler for Sh {
     fn name(&self) -> &'static str {
         "sh"
+    }
+
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(self.clone()))
     }
 
     fn update(&mut self, d: &dyn Dests) {
