@@ -640,6 +640,71 @@ fn no_input_makes_the_engine_panic() {
     assert!(r.stats.drops(DropReason::Malformed) > 0);
 }
 
+/// Whole bursts of established flows with random damage (several bytes
+/// flipped, truncated, grown): the burst pass, which trusts what it parsed
+/// once, must drop and count what it cannot forward, never panic, and
+/// keep forwarding the undamaged frames around them.
+#[test]
+fn damaged_frames_in_a_burst_of_established_flows_never_panic() {
+    let mut r = Rig::one(three_methods());
+    let mut seed = 0x5eed_cafe_f00d_u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let flows: Vec<(u16, u16)> = (0..96u16)
+        .map(|i| ([80, 8080, 443][i as usize % 3], 42000 + i))
+        .collect();
+    for &(dport, sport) in &flows {
+        r.run(0, &[from_client(dport, sport, SYN)]);
+        r.run(0, &[from_client(dport, sport, ACK)]);
+    }
+    // The client port of a forwarded frame (inside the tunnel for TUN).
+    let client_port = |f: &[u8]| {
+        let mut ip = &f[14..];
+        if ip[9] == 4 {
+            ip = &ip[(ip[0] & 15) as usize * 4..];
+        }
+        let l4 = (ip[0] & 15) as usize * 4;
+        u16::from_be_bytes([ip[l4], ip[l4 + 1]])
+    };
+    let mut intact_total = 0;
+    for _ in 0..600 {
+        let mut burst = Vec::new();
+        let mut intact = std::collections::BTreeMap::<u16, usize>::new();
+        for _ in 0..32 {
+            let (dport, sport) = flows[rand() as usize % flows.len()];
+            let mut f = from_client(dport, sport, ACK);
+            match rand() % 4 {
+                0 => *intact.entry(sport).or_default() += 1,
+                1 => {
+                    for _ in 0..1 + rand() % 4 {
+                        let i = 14 + rand() as usize % (f.len() - 14);
+                        f[i] ^= 1 << (rand() % 8);
+                    }
+                }
+                2 => f.truncate(rand() as usize % f.len()),
+                _ => f.extend((0..rand() % 40).map(|_| rand() as u8)),
+            }
+            burst.push(f);
+        }
+        let (o0, o1) = r.run(0, &burst);
+        let mut out = std::collections::BTreeMap::<u16, usize>::new();
+        for f in o0.iter().chain(&o1).filter(|f| f[12..14] == [8, 0]) {
+            *out.entry(client_port(f)).or_default() += 1;
+        }
+        // Every intact frame left, whatever was damaged around it.
+        for (port, n) in &intact {
+            assert!(out.get(port).copied().unwrap_or(0) >= *n, "flow {port}");
+        }
+        intact_total += intact.values().sum::<usize>();
+    }
+    assert!(intact_total > 3000);
+    assert!(r.stats.drops(DropReason::Malformed) + r.stats.drops(DropReason::BadChecksum) > 0);
+}
+
 /// A full burst of established flows, looked up together, leaves in
 /// arrival order with exact bytes; a SYN and its ACK in one burst (the ACK
 /// misses the burst lookup, which ran before the SYN made its entry) take
