@@ -385,6 +385,27 @@ enum Ev {
     },
 }
 
+/// The argument an option takes from the next word, `args[*i]`: always
+/// for a required one (an error if there is none), only a word that does
+/// not start with '-' for an optional one, never otherwise.
+fn following(
+    kind: ArgKind,
+    args: &[String],
+    i: &mut usize,
+) -> Result<Option<String>, &'static str> {
+    let next = args.get(*i);
+    let take = match kind {
+        ArgKind::None => false,
+        ArgKind::Required if next.is_none() => return Err("missing argument"),
+        ArgKind::Required => true,
+        ArgKind::Optional => next.is_some_and(|n| !n.starts_with('-')),
+    };
+    if take {
+        *i += 1;
+    }
+    Ok(next.filter(|_| take).cloned())
+}
+
 /// popt's scan: options in order (bundles, `=`, optional arguments taken
 /// only when the next word does not start with `-`), every other word
 /// collected for later, `--` ends options. Stops at the first error, as
@@ -425,27 +446,16 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>, bool) {
                     });
                     return (evs, rest, only_args);
                 }
-                (ArgKind::None, None) => None,
                 (_, Some(v)) => Some(v),
-                (ArgKind::Required, None) => match args.get(i) {
-                    Some(n) => {
-                        i += 1;
-                        Some(n.clone())
-                    }
-                    None => {
+                (kind, None) => match following(kind, args, &mut i) {
+                    Ok(a) => a,
+                    Err(err) => {
                         evs.push(Ev::Bad {
                             word: w.clone(),
-                            err: "missing argument",
+                            err,
                         });
                         return (evs, rest, only_args);
                     }
-                },
-                (ArgKind::Optional, None) => match args.get(i) {
-                    Some(n) if !n.starts_with('-') => {
-                        i += 1;
-                        Some(n.clone())
-                    }
-                    _ => None,
                 },
             };
             evs.push(Ev::Opt {
@@ -491,23 +501,15 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>, bool) {
             }
             let arg = match attached {
                 Some(a) => Some(a.to_string()),
-                None => match (spec.arg, args.get(i)) {
-                    (ArgKind::Required, Some(n)) => {
-                        i += 1;
-                        Some(n.clone())
-                    }
-                    (ArgKind::Required, None) => {
+                None => match following(spec.arg, args, &mut i) {
+                    Ok(a) => a,
+                    Err(err) => {
                         evs.push(Ev::Bad {
                             word: w.clone(),
-                            err: "missing argument",
+                            err,
                         });
                         return (evs, rest, only_args);
                     }
-                    (_, Some(n)) if !n.starts_with('-') => {
-                        i += 1;
-                        Some(n.clone())
-                    }
-                    _ => None,
                 },
             };
             evs.push(Ev::Opt {
