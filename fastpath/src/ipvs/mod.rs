@@ -187,16 +187,11 @@ impl Ipvs {
         timeouts: Timeouts,
         settings: Settings,
     ) -> Self {
-        let mut scheds = Vec::with_capacity(table.services().len());
-        for s in table.services() {
-            let mut sc = sched::new(s.scheduler, s.flags);
-            sc.update(&Load {
-                dests: &s.dests,
-                cores: &shared.cores,
-                overload: &shared.overload,
-            });
-            scheds.push(sc);
-        }
+        let scheds = table
+            .services()
+            .iter()
+            .map(|s| Self::build_scheduler(s, &shared))
+            .collect();
         let seed = 0x5eed_0000_0000_0000 ^ me as u64;
         Ipvs {
             table,
@@ -213,6 +208,17 @@ impl Ipvs {
 
     fn mine(&self) -> &CoreCounters {
         &self.shared.cores[self.me]
+    }
+
+    /// A scheduler for `s`, built for its servers.
+    fn build_scheduler(s: &Service, shared: &Shared) -> Box<dyn Scheduler> {
+        let mut sc = sched::new(s.scheduler, s.flags);
+        sc.update(&Load {
+            dests: &s.dests,
+            cores: &shared.cores,
+            overload: &shared.overload,
+        });
+        sc
     }
 
     /// Whether a service keeps its scheduler object (and so its state)
@@ -241,13 +247,7 @@ impl Ipvs {
                 if kept.is_some_and(|o| Self::keeps_scheduler(o, s)) {
                     return Box::new(sched::Keep) as Box<dyn Scheduler>;
                 }
-                let mut sc = sched::new(s.scheduler, s.flags);
-                sc.update(&Load {
-                    dests: &s.dests,
-                    cores: &shared.cores,
-                    overload: &shared.overload,
-                });
-                sc
+                Self::build_scheduler(s, shared)
             })
             .collect()
     }
@@ -267,20 +267,10 @@ impl Ipvs {
             .collect();
         for (s, sc) in table.services().iter().zip(&first) {
             for set in sets.iter_mut() {
-                let copy = if sc.is_keep() {
-                    Box::new(sched::Keep)
-                } else {
-                    sc.duplicate().unwrap_or_else(|| {
-                        let mut fresh = sched::new(s.scheduler, s.flags);
-                        fresh.update(&Load {
-                            dests: &s.dests,
-                            cores: &shared.cores,
-                            overload: &shared.overload,
-                        });
-                        fresh
-                    })
-                };
-                set.push(copy);
+                set.push(
+                    sc.duplicate()
+                        .unwrap_or_else(|| Self::build_scheduler(s, shared)),
+                );
             }
         }
         sets.insert(0, first);
@@ -307,11 +297,6 @@ impl Ipvs {
             return Err(Released { table, scheds });
         }
         for (i, s) in table.services().iter().enumerate() {
-            let load = Load {
-                dests: &s.dests,
-                cores: &self.shared.cores,
-                overload: &self.shared.overload,
-            };
             let kept = self
                 .table
                 .index_of(s.id)
@@ -322,17 +307,18 @@ impl Ipvs {
                     // Only a changed server list costs an update (which
                     // may allocate); an unchanged service costs a compare.
                     if self.table.get(o).dests != s.dests {
-                        scheds[i].update(&load);
+                        scheds[i].update(&Load {
+                            dests: &s.dests,
+                            cores: &self.shared.cores,
+                            overload: &self.shared.overload,
+                        });
                     }
                 }
                 // The control thread took this worker to run the service
                 // already (it can only be wrong after a refused snapshot):
                 // build it here, allocation and all, rather than run
                 // without one.
-                None if scheds[i].is_keep() => {
-                    scheds[i] = sched::new(s.scheduler, s.flags);
-                    scheds[i].update(&load);
-                }
+                None if scheds[i].is_keep() => scheds[i] = Self::build_scheduler(s, &self.shared),
                 // Built for this table by the control thread.
                 None => {}
             }

@@ -142,6 +142,9 @@ impl Scheduler for Keep {
     fn is_keep(&self) -> bool {
         true
     }
+    fn duplicate(&self) -> Option<Box<dyn Scheduler>> {
+        Some(Box::new(Keep))
+    }
 }
 
 /// The ipvsadm scheduler names.
