@@ -84,7 +84,7 @@ impl Bench {
     }
 
     fn ns(&self, short: &str) -> String {
-        format!("{}{short}", self.topo.0)
+        self.topo.ns(short)
     }
 
     /// `ripvsadm ARGS` against this daemon; must succeed. Its stdout.
@@ -122,37 +122,11 @@ impl Bench {
     }
 
     fn run(&self, ns: &str, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns(ns)])
-            .args(args)
-            .output()
-            .unwrap()
+        self.topo.run(ns, args)
     }
 
-    /// `n` HTTP requests from client `ns`, one connection each (the
-    /// server closes after answering), one after the other; the name of
-    /// the server that answered each.
     fn http(&self, ns: &str, vip: &str, n: usize) -> Vec<String> {
-        let url = format!("http://{vip}/?[1-{n}]");
-        let out = self.run(
-            ns,
-            &["curl", "-sS", "-m", "5", "-H", "Connection: close", &url],
-        );
-        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        assert_eq!(
-            names.len(),
-            n,
-            "{n} requests to {vip} from {ns}: {} answers; curl: {}",
-            names.len(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        for name in &names {
-            assert!(SERVERS.contains(&name.as_str()), "answer {name:?}");
-        }
-        names
+        self.topo.http(ns, vip, n)
     }
 
     /// The connection entries (`-L -n -c`) whose virtual address is `vs`.

@@ -81,21 +81,7 @@ impl Bench {
     /// `n` requests from client 1, one connection each; every one must be
     /// answered (a failed request fails the test). The names that answered.
     fn http(&self, vip: &str, n: usize) -> Vec<String> {
-        let url = format!("http://{vip}/?[1-{n}]");
-        let out = self.topo.run(
-            "c1",
-            &["curl", "-sS", "-m", "5", "-H", "Connection: close", &url],
-        );
-        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        assert!(
-            out.status.success() && names.len() == n,
-            "{n} requests to {vip}: {names:?}; curl: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        names
+        self.topo.http("c1", vip, n)
     }
 
     /// Waits for a log line containing `needle`, at most `within`; how

@@ -38,6 +38,35 @@ impl Topology {
             .unwrap()
     }
 
+    /// `n` HTTP requests from client `ns` to `vip`, one connection each
+    /// (the server closes after answering), one after the other: the name
+    /// of the server that answered each (each page is its server's name).
+    /// Every request must be answered.
+    pub fn http(&self, ns: &str, vip: &str, n: usize) -> Vec<String> {
+        let url = format!("http://{vip}/?[1-{n}]");
+        let out = self.run(
+            ns,
+            &["curl", "-sS", "-m", "5", "-H", "Connection: close", &url],
+        );
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(
+            out.status.success() && names.len() == n,
+            "{n} requests to {vip} from {ns}: {} answers {names:?}; curl: {}",
+            names.len(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for name in &names {
+            assert!(
+                ["r1", "r2", "r3"].contains(&name.as_str()),
+                "answer {name:?}"
+            );
+        }
+        names
+    }
+
     /// Real server `name`'s files: nginx.conf, www/ (its pages).
     pub fn server_dir(&self, name: &str) -> PathBuf {
         PathBuf::from(format!("/tmp/ripvs-topo-{}/{name}", self.0))
