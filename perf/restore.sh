@@ -6,7 +6,8 @@
 # resident memory, and the worker's longest loop pass (the stall a packet
 # could have seen) next to the same figure for a run with no restore.
 # Wall-clock times on this shared 2-CPU machine are indicative; run it a
-# few times. Needs root (DPDK). See perf/README.md.
+# few times. KEEP=1 leaves the scratch directory (rules, listings,
+# ripvsd's log) in /tmp. Needs root (DPDK). See perf/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVICES=${SERVICES:-10000}
