@@ -254,9 +254,17 @@ impl<B: Buf> Host<B> {
         &self.vips
     }
 
-    /// Whether `port` answers ARP for `a`: its own addresses and every VIP.
+    /// Whether `port` answers ARP for `a`: its own addresses and every VIP
+    /// (VIPs only while the director is not on standby).
     pub fn answers_arp(&self, port: usize, a: Ipv4Addr) -> bool {
-        self.ports[port].addrs.iter().any(|&(x, _)| x == a) || self.is_vip(a)
+        self.ports[port].addrs.iter().any(|&(x, _)| x == a) || (!self.standby() && self.is_vip(a))
+    }
+
+    /// IPVS `backup_only` with a backup daemon running: VIPs are neither
+    /// answered nor forwarded.
+    #[inline]
+    pub fn standby(&self) -> bool {
+        self.ipvs.settings.standby
     }
 
     /// Whether `a` lies in a network connected to `port`.

@@ -131,6 +131,7 @@ impl<B: Buf> Host<B> {
         }
         let dst = ip.dst();
         let inbound = match self.classify(dst) {
+            Some(Local::Vip) if self.standby() => return None,
             Some(Local::Vip) => true,
             None if !self.ipvs.table.marks_dest(dst) => false,
             _ => return None,
@@ -200,10 +201,14 @@ impl<B: Buf> Host<B> {
         let frag = ip.is_fragment();
         let dst = ip.dst();
         match self.classify(dst) {
+            Some(Local::Vip) if self.standby() => self.stats.count_drop(DropReason::Standby),
             Some(Local::Vip) if echo && !frag => self.echo_reply(io, pkt, now),
             Some(Local::Vip) => self.ipvs_in(io, port, pkt, now, false),
             Some(Local::Iface(_)) if echo && !frag => self.echo_reply(io, pkt, now),
             Some(Local::Iface(_)) | Some(Local::Broadcast) => self.to_kernel(io, port, pkt),
+            None if self.ipvs.table.marks_dest(dst) && self.standby() => {
+                self.stats.count_drop(DropReason::Standby)
+            }
             None if self.ipvs.table.marks_dest(dst) => self.ipvs_in(io, port, pkt, now, false),
             // Not ours: a NAT real server's reply, or unknown.
             None => self.ipvs_out(io, port, pkt, now, false),

@@ -20,6 +20,7 @@ pub mod proto;
 pub mod sched;
 pub mod service;
 pub mod stats;
+pub mod sync;
 pub mod wire;
 pub mod worker;
 pub mod xmit;

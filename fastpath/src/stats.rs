@@ -83,6 +83,9 @@ counter_set! {
         TxQueueFull => "tx_queue_full",
         /// No mbuf to build a reply, probe or copy.
         NoBuffer => "no_buffer",
+        /// Traffic to a VIP while the director stands by as a sync backup
+        /// with `backup_only` (IPVS's sysctl).
+        Standby => "standby",
     }
 }
 

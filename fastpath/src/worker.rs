@@ -18,6 +18,7 @@ pub struct Worker<B: Buf> {
     next_tick: u64,
     announced: bool,
     mailbox: Option<Mailbox>,
+    sync: Option<crate::sync::post::SyncLine>,
 }
 
 impl<B: Buf> Worker<B> {
@@ -38,12 +39,20 @@ impl<B: Buf> Worker<B> {
             next_tick: 0,
             announced: false,
             mailbox: None,
+            sync: None,
         }
     }
 
     /// Connects the worker to the control thread.
     pub fn set_mailbox(&mut self, mb: Mailbox) {
         self.mailbox = Some(mb);
+    }
+
+    /// Connects the worker to the sync thread: its candidate ring and its
+    /// sync mailbox.
+    pub fn set_sync(&mut self, sb: crate::sync::SyncBox) {
+        self.host.ipvs.set_sync_ring(sb.ring);
+        self.sync = Some(sb.line);
     }
 
     pub fn host(&self) -> &Host<B> {
@@ -61,6 +70,7 @@ impl<B: Buf> Worker<B> {
             self.announced = true;
         }
         self.mail(io, now);
+        self.sync_mail(io, now);
         let mut burst: ArrayVec<B, BURST> = ArrayVec::new();
         for port in 0..io.nports() {
             io.rx_burst(port, &mut burst);
@@ -90,12 +100,53 @@ impl<B: Buf> Worker<B> {
         }
     }
 
+    /// Records from the sync thread, between bursts.
+    fn sync_mail<I: Io<Buf = B>>(&mut self, io: &I, now: u64) {
+        use crate::sync::{SyncMail, SyncReply};
+        let Some(sb) = &self.sync else { return };
+        let tick = (now / crate::conn::TICK_MS as u64) as crate::conn::Tick;
+        // A bounded number per pass, so a flood of installs never holds
+        // up the packets waiting in the NIC.
+        for _ in 0..4 {
+            let Some(m) = sb.try_recv() else { break };
+            match m {
+                SyncMail::Install(batch) => {
+                    let result = self.host.ipvs.install_synced(&batch, tick);
+                    sb.reply(SyncReply::Installed {
+                        worker: io.worker(),
+                        batch,
+                        result,
+                    });
+                }
+                SyncMail::Dump { cursor, mut rows } => {
+                    let max = rows.capacity();
+                    let next = self.host.ipvs.conns.page(cursor, max, |_, c| {
+                        let live = c.expires().wrapping_sub(tick) < u32::MAX / 2;
+                        if rows.len() < max && live {
+                            rows.push(crate::sync::SyncConn::of(c));
+                        }
+                    });
+                    sb.reply(SyncReply::Dump {
+                        worker: io.worker(),
+                        rows,
+                        next,
+                    });
+                }
+            }
+        }
+    }
+
     /// Commands from the control thread, between bursts.
     fn mail<I: Io<Buf = B>>(&mut self, io: &I, now: u64) {
         let Some(mb) = &self.mailbox else { return };
         while let Some(m) = mb.try_recv() {
             match m {
                 Mail::Snapshot { snap, scheds } => {
+                    // Leaving standby (a backup taking over): announce the
+                    // VIPs again, as a director coming up does.
+                    if self.host.standby() && !snap.settings.standby {
+                        self.announced = false;
+                    }
                     let ipvs = &mut self.host.ipvs;
                     let installed = ipvs.install(snap.table, scheds, snap.timeouts, snap.settings);
                     let (r, vips) = match installed {

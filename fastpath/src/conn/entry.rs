@@ -34,6 +34,20 @@ pub mod flags {
     pub const NO_CPORT: u16 = 0x0800;
     pub const TEMPLATE: u16 = 0x1000;
     pub const ONE_PACKET: u16 = 0x2000;
+    /// ripvs-internal bits, in values the kernel leaves unused and never
+    /// sent on the wire ([`WIRE_MASK`]): the entry's state changed since it
+    /// was last synced (IPVS keeps `old_state` for this), and the sync
+    /// retries already spent on the current end time (IPVS keeps them in
+    /// the low two bits of `sync_endtime`).
+    pub const SYNC_STATE_CHANGED: u16 = 0x0010;
+    pub const SYNC_RETRIES: u16 = 0xc000;
+    pub const SYNC_RETRIES_SHIFT: u16 = 14;
+    /// The bits a sync message carries.
+    pub const WIRE_MASK: u16 = !(SYNC_STATE_CHANGED | SYNC_RETRIES);
+    /// What a backup takes from a received record (IPVS
+    /// `IP_VS_CONN_F_BACKUP_MASK`).
+    pub const BACKUP_MASK: u16 =
+        FWD_MASK | NOOUTPUT | INACTIVE | OUT_SEQ | IN_SEQ | NO_CPORT | TEMPLATE;
 }
 
 /// Template states. A template's "assured" mark is a state, not a flag,
@@ -74,6 +88,12 @@ pub struct Conn<A> {
     pub n_control: u16,
     /// Client→server packets seen: see [`Conn::count_in_pkt`].
     pub in_pkts: u16,
+    /// When the entry would expire as last sent to a backup, in seconds
+    /// modulo 2^16 (IPVS `sync_endtime`): sync's refresh rule compares it
+    /// with now + timeout. Sixteen bits fit the slot's spare bytes; they
+    /// hold any difference under 9 hours, and `refresh_period` is kept
+    /// below that (config).
+    pub sync_end: u16,
     /// The real server, by its id that is stable across config snapshots
     /// (`service::Dest::id`), or [`NONE`] (bypass entries).
     pub dest: u32,
@@ -112,6 +132,7 @@ impl<A: Addr> Conn<A> {
             state: 0,
             n_control: 0,
             in_pkts: 0,
+            sync_end: 0,
             dest: NONE,
             svc: NONE,
             control: NONE,

@@ -18,7 +18,7 @@
 //! | 4 | n_control, in_pkts (u16 each) |
 //! | 12 | real-server id, service id, controlling entry (u32 each) |
 //! | 8 | timeout, expires (u32 ticks) |
-//! | 2 | (padding) |
+//! | 2 | the end time last sent to a sync backup |
 //! | 4 | hash chain link |
 //! | 8 | timer-wheel links |
 //! | 4 | the head of one hash bucket |

@@ -36,6 +36,12 @@ pub struct Settings {
     pub conn_reuse_mode: u8,
     pub sloppy_tcp: bool,
     pub sloppy_sctp: bool,
+    /// A master sync daemon runs: workers offer connections to it.
+    pub sync: Option<crate::sync::SyncParams>,
+    /// IPVS `backup_only` while a backup daemon runs: the director does not
+    /// answer for its VIPs nor forward their traffic (counted as
+    /// `standby`), so a backup on the same network stays quiet.
+    pub standby: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +52,8 @@ impl Default for Settings {
             conn_reuse_mode: 1,
             sloppy_tcp: false,
             sloppy_sctp: false,
+            sync: None,
+            standby: false,
         }
     }
 }
@@ -61,7 +69,7 @@ pub struct Shared {
 impl Shared {
     /// Re-evaluates a real server's overload mark from its load summed
     /// over every core, after a bind (`bound`) or an unbind.
-    fn reevaluate(&self, svc: &Service, dest: u32, bound: bool) {
+    pub(crate) fn reevaluate(&self, svc: &Service, dest: u32, bound: bool) {
         if let Some(d) = Ipvs::find_dest(svc, dest) {
             let cores: arrayvec::ArrayVec<&CoreCounters, MAX_WORKERS> =
                 self.cores.iter().map(|c| c.as_ref()).collect();
@@ -166,12 +174,14 @@ pub struct Ipvs {
     pub(crate) table: Arc<ServiceTable>,
     pub(crate) conns: ConnTable<Ipv4Addr>,
     scheds: Vec<Box<dyn Scheduler>>,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     me: usize,
-    timeouts: Timeouts,
-    settings: Settings,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) settings: Settings,
     ident: u16,
     tpl_cursor: usize,
+    /// Where sync candidates go (a master daemon reads them).
+    sync_tx: Option<crate::sync::Producer>,
 }
 
 fn ticks(ms: u32) -> conn::Tick {
@@ -203,11 +213,33 @@ impl Ipvs {
             settings,
             ident: (me as u16).wrapping_mul(0x3b1d),
             tpl_cursor: 0,
+            sync_tx: None,
         }
     }
 
     fn mine(&self) -> &CoreCounters {
         &self.shared.cores[self.me]
+    }
+
+    /// This worker's counter block.
+    pub(crate) fn counters(&self) -> &CoreCounters {
+        self.mine()
+    }
+
+    /// Connects the engine to the sync thread's ring.
+    pub fn set_sync_ring(&mut self, tx: crate::sync::Producer) {
+        self.sync_tx = Some(tx);
+    }
+
+    /// Offers connection `id`, whose incoming packet count is `pkts`, to
+    /// the master sync daemon (reference 8.2), if one runs.
+    #[inline]
+    fn sync_offer(&mut self, id: ConnId, pkts: u16, tick: conn::Tick) {
+        let Some(p) = self.settings.sync else { return };
+        let (Some(tx), Some(c)) = (self.sync_tx.as_mut(), self.conns.get_mut(id)) else {
+            return;
+        };
+        crate::sync::offer(&p, tx, c, pkts, tick / conn::TICKS_PER_SEC);
     }
 
     /// A scheduler for `s`, built for its servers.
@@ -347,7 +379,7 @@ impl Ipvs {
 
     /// The template key of a connection to `svc` from `client` for a
     /// packet to `vport` (reference 4.5's table).
-    fn tpl_key(svc: &Service, client: Ipv4Addr, proto: u8, vport: u16) -> TplKey {
+    pub fn tpl_key(svc: &Service, client: Ipv4Addr, proto: u8, vport: u16) -> TplKey {
         let snet = Ipv4Addr::from_bits(client.to_bits() & svc.netmask.to_bits());
         match svc.fwmark {
             Some(m) => TplKey {
@@ -482,10 +514,13 @@ impl<B: Buf> Host<B> {
             }
         };
         self.on_packet(id, h, Dir::Input, tick);
-        let Some(c) = self.ipvs.conns.get(id).copied() else {
+        let Some(c) = self.ipvs.conns.get_mut(id) else {
             return;
         };
+        let pkts = c.count_in_pkt();
+        let c = *c;
         self.ipvs.count(&c, h.ip.total as u64, true);
+        self.ipvs.sync_offer(id, pkts, tick);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
         self.forward(io, pkt, &c, now, Some(&h.ip));
         if one_packet {
@@ -870,6 +905,9 @@ impl<B: Buf> Host<B> {
             }
             None => return,
         };
+        if c.state != state {
+            c.flags |= conn::flags::SYNC_STATE_CHANGED;
+        }
         c.state = state;
         c.timeout = ticks(timeout_ms);
         let (dest, svc_id, controlled, caddr, vport, proto_n) = (
@@ -1069,11 +1107,25 @@ impl<B: Buf> Host<B> {
             conn::ExpireAction::Remove
         });
         let mine = &shared.cores[me];
-        shared.templates.expire(now, &mut e.tpl_cursor, 1, |t| {
-            if let Some(d) = mine.dests.get(t.dest as usize) {
-                d.persist.add(-1);
-            }
-        });
+        let syncing = e.settings.sync.is_some();
+        let tx = &mut e.sync_tx;
+        let rearm = proto::CONTROL_REARM_MS as u64;
+        shared.templates.expire(
+            now,
+            &mut e.tpl_cursor,
+            1,
+            rearm,
+            |t| {
+                if let Some(d) = mine.dests.get(t.dest as usize) {
+                    d.persist.add(-1);
+                }
+            },
+            |k, t| {
+                if let (true, Some(tx)) = (syncing, tx.as_mut()) {
+                    tx.push(&crate::sync::SyncConn::template(k, t, rearm));
+                }
+            },
+        );
     }
 }
 

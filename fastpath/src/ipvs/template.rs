@@ -36,6 +36,10 @@ pub struct Tpl {
     /// Live connections it controls, on any core.
     pub n_control: u32,
     pub assured: bool,
+    /// When the template would expire as last sent to a backup, and the
+    /// retries spent on it (sync's refresh rule, reference 8.2).
+    pub sync_end_ms: u64,
+    pub sync_retries: u8,
 }
 
 /// The outcome of [`Templates::bind`].
@@ -111,6 +115,8 @@ impl Templates {
             expires_ms: now_ms + timeout_ms,
             n_control: 1,
             assured: false,
+            sync_end_ms: 0,
+            sync_retries: 0,
         };
         if m.len() >= self.per_shard && !m.contains_key(&k) {
             return Bound::Unremembered(t);
@@ -146,13 +152,18 @@ impl Templates {
 
     /// Removes templates whose time is up and that control nothing, shard
     /// by shard starting at `*cursor`, at most `shards` shards per call;
-    /// `gone` hears each removed template (to update PersistConn).
+    /// `gone` hears each removed template (to update PersistConn). A
+    /// template whose time is up but that still controls connections is
+    /// re-armed for `rearm_ms`, as IPVS does (60 s), and `rearmed` hears
+    /// it: a master re-syncs it then, so a backup's copy lives as long.
     pub fn expire(
         &self,
         now_ms: u64,
         cursor: &mut usize,
         shards: usize,
+        rearm_ms: u64,
         mut gone: impl FnMut(&Tpl),
+        mut rearmed: impl FnMut(&TplKey, &Tpl),
     ) {
         for _ in 0..shards.min(SHARDS) {
             let i = *cursor % SHARDS;
@@ -160,14 +171,75 @@ impl Templates {
             let mut m = self.shards[i]
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            m.retain(|_, t| {
-                let keep = t.expires_ms > now_ms || t.n_control > 0;
-                if !keep {
-                    gone(t);
+            m.retain(|k, t| {
+                if t.expires_ms > now_ms {
+                    return true;
                 }
-                keep
+                if t.n_control > 0 {
+                    t.expires_ms = now_ms + rearm_ms;
+                    rearmed(k, t);
+                    return true;
+                }
+                gone(t);
+                false
             });
         }
+    }
+
+    /// A template received from a master (reference 8.5): created, or its
+    /// server, timer and assured state updated. Connections this director
+    /// scheduled under it keep counting in it. Returns false when the
+    /// shard is full.
+    pub fn install_synced(&self, k: TplKey, t: Tpl) -> bool {
+        let mut m = self
+            .shard(&k)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = m.get_mut(&k) {
+            *old = Tpl {
+                n_control: old.n_control,
+                ..t
+            };
+            return true;
+        }
+        if m.len() >= self.per_shard {
+            return false;
+        }
+        m.insert(k, Tpl { n_control: 0, ..t });
+        true
+    }
+
+    /// Whether a master sends template `k` now, with `timeout_ms` its
+    /// persistence timeout: IPVS's refresh rule for templates (they have
+    /// no state or count rule), `refresh_ms` 0 meaning always. Returns the
+    /// template when it is due, its sync time updated.
+    pub fn sync_due(
+        &self,
+        k: &TplKey,
+        now_ms: u64,
+        timeout_ms: u64,
+        refresh_ms: u64,
+        retries: u8,
+    ) -> Option<Tpl> {
+        let mut m = self.shard(k).lock().unwrap_or_else(PoisonError::into_inner);
+        let t = m.get_mut(k)?;
+        let n = now_ms + timeout_ms;
+        let mut spent = 0;
+        if refresh_ms > 0 {
+            let diff = n.abs_diff(t.sync_end_ms);
+            if diff < refresh_ms.min((timeout_ms / 2).max(10_000)) {
+                if t.sync_retries >= retries {
+                    return None;
+                }
+                if now_ms < (t.sync_end_ms + refresh_ms / 8).saturating_sub(timeout_ms) {
+                    return None;
+                }
+                spent = t.sync_retries + 1;
+            }
+        }
+        t.sync_end_ms = n;
+        t.sync_retries = spent;
+        Some(*t)
     }
 
     /// Listing: calls `f` for every template of shard `shard` (one short
@@ -241,15 +313,40 @@ mod tests {
         t.bind(k, 0, 1000, |_| true, || Some(RS1));
         let mut cursor = 0;
         let mut gone = Vec::new();
-        t.expire(5000, &mut cursor, 64, |x| gone.push(x.dest));
+        let mut rearmed = Vec::new();
+        t.expire(
+            5000,
+            &mut cursor,
+            64,
+            60_000,
+            |x| gone.push(x.dest),
+            |_, x| rearmed.push(x.expires_ms),
+        );
         assert!(gone.is_empty(), "a controlled connection keeps it");
+        assert_eq!(rearmed, vec![65_000], "re-armed for a minute");
         t.release(&k);
-        t.expire(5000, &mut cursor, 64, |x| gone.push(x.dest));
+        t.expire(
+            64_000,
+            &mut cursor,
+            64,
+            60_000,
+            |x| gone.push(x.dest),
+            |_, _| {},
+        );
+        assert!(gone.is_empty(), "the re-armed minute is not over");
+        t.expire(
+            65_001,
+            &mut cursor,
+            64,
+            60_000,
+            |x| gone.push(x.dest),
+            |_, _| {},
+        );
         assert_eq!(gone, vec![1]);
         assert!(t.is_empty());
         // After expiry the scheduler chooses again.
         assert!(
-            matches!(t.bind(k, 6000, 1000, |_| true, || Some(RS2)), Bound::Created(x) if x.dest == 2)
+            matches!(t.bind(k, 66_000, 1000, |_| true, || Some(RS2)), Bound::Created(x) if x.dest == 2)
         );
     }
 
@@ -266,6 +363,52 @@ mod tests {
             "the old connection still counts"
         );
         assert_eq!(t.bind(k, 20, 1000, |_| false, || None), Bound::NoDest);
+    }
+
+    #[test]
+    fn a_synced_template_keeps_local_connections_counted() {
+        let t = Templates::new(128);
+        let k = key([192, 168, 1, 0]);
+        t.bind(k, 0, 1000, |_| true, || Some(RS1));
+        let synced = Tpl {
+            dest: 2,
+            daddr: RS2.1,
+            dport: 80,
+            expires_ms: 9000,
+            n_control: 0,
+            assured: true,
+            sync_end_ms: 0,
+            sync_retries: 0,
+        };
+        assert!(t.install_synced(k, synced));
+        let got = t.get(&k).unwrap();
+        assert_eq!((got.dest, got.n_control, got.assured), (2, 1, true));
+        let k2 = key([192, 168, 2, 0]);
+        assert!(t.install_synced(
+            k2,
+            Tpl {
+                n_control: 5,
+                ..synced
+            }
+        ));
+        assert_eq!(
+            t.get(&k2).unwrap().n_control,
+            0,
+            "a backup controls nothing"
+        );
+    }
+
+    #[test]
+    fn templates_are_due_each_time_unless_a_refresh_period_holds_them() {
+        let t = Templates::new(128);
+        let k = key([192, 168, 1, 0]);
+        t.bind(k, 0, 300_000, |_| true, || Some(RS1));
+        assert!(t.sync_due(&k, 0, 300_000, 0, 0).is_some());
+        assert!(t.sync_due(&k, 10, 300_000, 0, 0).is_some());
+        // Refresh 60 s: not again until the end time moved 60 s.
+        assert!(t.sync_due(&k, 30_000, 300_000, 60_000, 0).is_none());
+        assert!(t.sync_due(&k, 61_000, 300_000, 60_000, 0).is_some());
+        assert!(t.sync_due(&key([1, 2, 3, 0]), 0, 1, 0, 0).is_none());
     }
 
     #[test]

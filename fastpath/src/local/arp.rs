@@ -89,7 +89,7 @@ impl<B: Buf> Host<B> {
                 .vips()
                 .iter()
                 .copied()
-                .filter(|v| !p.addrs.iter().any(|&(a, _)| a == *v));
+                .filter(|v| !self.standby() && !p.addrs.iter().any(|&(a, _)| a == *v));
             for a in addrs.chain(vips) {
                 match build(
                     io,

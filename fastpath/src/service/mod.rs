@@ -248,6 +248,20 @@ impl ServiceTable {
             .copied()
     }
 
+    /// The service a synced entry belongs to (IPVS `ip_vs_service_find`):
+    /// by its fwmark when it has one, else by protocol, address and port,
+    /// then the address's port-0 service. Marks are not matched again: the
+    /// master already did, and sent the mark.
+    pub fn find_synced(&self, fwmark: u32, proto: u8, vaddr: Ipv4Addr, vport: u16) -> Option<u32> {
+        if fwmark != 0 {
+            return self.by_mark.get(&fwmark).copied();
+        }
+        self.exact
+            .get(&(proto, vaddr, vport))
+            .or_else(|| self.exact.get(&(proto, vaddr, 0)))
+            .copied()
+    }
+
     /// Whether any rule could mark packets to `dst` (so they are not
     /// "unknown destination" even though `dst` is no VIP).
     pub fn marks_dest(&self, dst: Ipv4Addr) -> bool {

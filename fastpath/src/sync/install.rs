@@ -1,0 +1,180 @@
+//! A backup's side: a record received from the master becomes (or
+//! updates) an entry in the table of the worker that owns its client, as
+//! kernel IPVS's `ip_vs_proc_conn` does (reference 8.5). The sync thread
+//! routes each record to its owner through the worker's sync mailbox;
+//! templates do not come here, they go straight to the shared template
+//! table (`Templates::install_synced`).
+
+use super::record::SyncConn;
+use crate::conn::{self, flags, Conn, ConnKey, TICKS_PER_SEC};
+use crate::ipvs::Ipvs;
+use crate::proto::Proto;
+use crate::service::{Dest, Method, Service, ServiceTable};
+use core::net::Ipv4Addr;
+
+/// A record on its way to a worker: the fields of the wire record that a
+/// [`SyncConn`] has room for, plus the service's mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    pub rec: SyncConn,
+    /// The service's fwmark (0: none), to find a fwmark service by.
+    pub fwmark: u32,
+}
+
+/// What became of the records of one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Installed {
+    pub created: u32,
+    pub updated: u32,
+    /// An inactive record for an entry already replaced by another real
+    /// server: the record describes the old one and is ignored.
+    pub stale: u32,
+    /// Unknown protocol or state out of range (checked again here: the
+    /// worker never trusts a record to index its tables).
+    pub invalid: u32,
+    /// The table was full.
+    pub full: u32,
+}
+
+/// The local real server a synced entry binds to (IPVS `ip_vs_find_dest`):
+/// the service's server at `daddr:dport`; for a fwmark service that is not
+/// NAT, its server at port 0 first, whose entries keep the packet's port.
+pub fn find_dest(svc: &Service, daddr: Ipv4Addr, dport: u16) -> Option<&Dest> {
+    let at = |port: u16| svc.dests.iter().find(|d| d.addr == daddr && d.port == port);
+    if svc.fwmark.is_some() {
+        if let Some(d) = at(0).filter(|d| d.method != Method::Nat) {
+            return Some(d);
+        }
+    }
+    at(dport)
+}
+
+/// The local service and real server of a record, if configured here.
+pub fn bind<'t>(table: &'t ServiceTable, s: &Synced) -> Option<(&'t Service, Option<&'t Dest>)> {
+    let r = &s.rec;
+    let i = table.find_synced(s.fwmark, r.proto, r.vaddr, r.vport)?;
+    let svc = table.get(i);
+    Some((svc, find_dest(svc, r.daddr, r.dport)))
+}
+
+impl Ipvs {
+    /// Installs a batch of synced connections (not templates) in this
+    /// worker's table at `tick`.
+    pub fn install_synced(&mut self, batch: &[Synced], tick: conn::Tick) -> Installed {
+        let mut out = Installed::default();
+        for s in batch {
+            self.install_one(s, tick, &mut out);
+        }
+        out
+    }
+
+    fn install_one(&mut self, s: &Synced, tick: conn::Tick, out: &mut Installed) {
+        let r = &s.rec;
+        let Some(p) = Proto::from_ip(r.proto) else {
+            out.invalid += 1;
+            return;
+        };
+        if r.is_template() || r.state >= p.num_states() {
+            out.invalid += 1;
+            return;
+        }
+        let timeout = if r.timeout_s != 0 {
+            r.timeout_s.min(conn::MAX_TIMEOUT / TICKS_PER_SEC) * TICKS_PER_SEC
+        } else {
+            // v0 carries no timeout: the local one for the state.
+            self.timeouts.get(p, r.state).unwrap_or(180_000) / conn::TICK_MS
+        };
+        let mut fl = (r.flags & flags::BACKUP_MASK) | flags::SYNC;
+        let key = ConnKey::new(r.proto, r.caddr, r.cport, r.vaddr, r.vport);
+        let active = fl & flags::INACTIVE == 0;
+        if let Some(id) = self.conns.lookup_in(&key) {
+            let Some(c) = self.conns.get(id) else { return };
+            if c.daddr != r.daddr || c.dport != r.dport {
+                if !active {
+                    out.stale += 1;
+                    return;
+                }
+                // The master rescheduled the client: the old entry goes.
+                self.unbind_synced(id);
+                self.conns.remove(id);
+            } else {
+                let c = *c;
+                self.update_synced(id, &c, fl, r.state, timeout, tick);
+                out.updated += 1;
+                return;
+            }
+        }
+        let bound = bind(&self.table, s);
+        let (svc_id, dest) = match bound {
+            Some((svc, d)) => (svc.id, d),
+            None => (conn::NONE, None),
+        };
+        if let Some(d) = dest {
+            // A bound real server supplies the method, as in IPVS.
+            fl = (fl & !flags::FWD_MASK) | d.method as u16;
+        }
+        let mut c = Conn::new(key, r.daddr, r.dport);
+        c.flags = fl;
+        c.state = r.state;
+        c.timeout = timeout;
+        c.in_pkts = self.settings.sync.map_or(3, |p| p.threshold);
+        c.svc = svc_id;
+        c.dest = dest.map_or(conn::NONE, |d| d.id);
+        match self.conns.insert(c, tick) {
+            Ok(_) => {
+                if let Some(d) = self.counters().dests.get(c.dest as usize) {
+                    if active { &d.active } else { &d.inactive }.add(1);
+                }
+                out.created += 1;
+            }
+            Err(_) => out.full += 1,
+        }
+    }
+
+    /// An existing entry takes the record's activity, sequence flags,
+    /// state and timeout; the timer restarts with the full timeout.
+    fn update_synced(
+        &mut self,
+        id: conn::ConnId,
+        old: &Conn<Ipv4Addr>,
+        fl: u16,
+        state: u8,
+        timeout: conn::Tick,
+        tick: conn::Tick,
+    ) {
+        let was_active = old.flags & flags::INACTIVE == 0;
+        let now_active = fl & flags::INACTIVE == 0;
+        if was_active != now_active {
+            if let Some(d) = self.counters().dests.get(old.dest as usize) {
+                d.active.add(if now_active { 1 } else { -1 });
+                d.inactive.add(if now_active { -1 } else { 1 });
+            }
+        }
+        let upd = flags::INACTIVE | flags::IN_SEQ | flags::OUT_SEQ;
+        let threshold = self.settings.sync.map_or(3, |p| p.threshold);
+        if let Some(c) = self.conns.get_mut(id) {
+            c.flags = (c.flags & !upd) | (fl & upd);
+            c.state = state;
+            c.timeout = timeout;
+            c.in_pkts = threshold;
+        }
+        self.conns.touch(id, tick);
+    }
+
+    /// Undoes the counts of an entry that a synced one replaces (it may
+    /// be one this director scheduled itself, under a template).
+    fn unbind_synced(&mut self, id: conn::ConnId) {
+        let Some(c) = self.conns.get(id) else { return };
+        let active = c.flags & flags::INACTIVE == 0;
+        if let Some(d) = self.counters().dests.get(c.dest as usize) {
+            if active { &d.active } else { &d.inactive }.add(-1);
+        }
+        if let Some(svc) = self.table.by_id(c.svc) {
+            if c.control != conn::NONE {
+                let k = Ipvs::tpl_key(svc, c.caddr(), c.proto(), c.vport);
+                self.shared.templates.release(&k);
+            }
+            self.shared.reevaluate(svc, c.dest, false);
+        }
+    }
+}
