@@ -25,6 +25,7 @@ pub struct Config {
     pub services: Vec<Service>,
     pub fwmarks: Vec<Fwmark>,
     pub ipvs: Ipvs,
+    pub sync: Sync,
 }
 
 impl Config {
@@ -429,6 +430,12 @@ pub struct Ipvs {
     pub timeout_tcp: u32,
     pub timeout_tcpfin: u32,
     pub timeout_udp: u32,
+    /// The kernel's `backup_only`: while the backup sync daemon runs, this
+    /// node is no director (its VIPs are neither answered nor forwarded).
+    /// The kernel has it to stop DR/TUN packets looping between two
+    /// directors; it also keeps a standby that holds the synced table
+    /// quiet until VRRP (or an operator) makes it master.
+    pub backup_only: bool,
 }
 
 impl Default for Ipvs {
@@ -442,6 +449,74 @@ impl Default for Ipvs {
             timeout_tcp: 900,
             timeout_tcpfin: 120,
             timeout_udp: 300,
+            backup_only: false,
+        }
+    }
+}
+
+/// `[sync]`: the connection sync daemons ripvsd starts with (`ipvsadm
+/// --start-daemon` can start one later), and the IPVS sysctls that shape
+/// syncing however a daemon was started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sync {
+    /// `sync_state` bits: `state = "both"` sets the two.
+    pub master: bool,
+    pub backup: bool,
+    /// Kernel interface the multicast goes through (a port's exception
+    /// tap or a management NIC); always set when a role is.
+    pub interface: Option<String>,
+    pub syncid: u8,
+    pub group: Ipv4Addr,
+    pub port: u16,
+    pub ttl: u8,
+    /// UDP payload bytes per message; `None`: the kernel's default (1472
+    /// for a master, the interface MTU less headers for a backup).
+    pub maxlen: Option<u16>,
+    /// `sync_version`: 0 (pre-2.6.39 peers) or 1.
+    pub version: u8,
+    /// `sync_threshold` (both values): a connection is synced each time
+    /// its incoming packet count modulo `period` equals `threshold`. With
+    /// `period` and `refresh_period` 0, only state changes are synced (and
+    /// the packet that makes the count `threshold`).
+    pub threshold: u32,
+    pub period: u32,
+    /// `sync_refresh_period`, seconds; 0: off. A connection whose state
+    /// did not change is synced again only once its timer has moved this
+    /// much (or half its timeout, if less), which keeps busy connections
+    /// from flooding the group.
+    pub refresh_period: u32,
+    /// `sync_retries`, 0..=3: a refresh is sent this many more times,
+    /// `refresh_period / 8` apart, in case one was lost.
+    pub retries: u8,
+    /// `sync_persist_mode`: for persistent services only the templates
+    /// are synced, not the connections under them, to cut sync traffic.
+    /// After a failover their packets find the server through the
+    /// template, which for TCP and SCTP needs sloppy_tcp / sloppy_sctp on
+    /// the backup (the first packet seen is mid-stream).
+    pub persist_mode: bool,
+    /// ripvs extra: a starting backup asks its master for the whole
+    /// table instead of waiting for each connection's next packet.
+    pub full_sync: bool,
+}
+
+impl Default for Sync {
+    fn default() -> Self {
+        Sync {
+            master: false,
+            backup: false,
+            interface: None,
+            syncid: 0,
+            group: Ipv4Addr::new(224, 0, 0, 81),
+            port: 8848,
+            ttl: 1,
+            maxlen: None,
+            version: 1,
+            threshold: 3,
+            period: 50,
+            refresh_period: 0,
+            retries: 0,
+            persist_mode: false,
+            full_sync: true,
         }
     }
 }

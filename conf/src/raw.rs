@@ -7,7 +7,7 @@
 //! "expected u16". The elements of arrays of tables are `Spanned` too: a
 //! semantic "missing key" error points at the table that lacks the key.
 //! Tables that are not array elements (`eal`, `dataplane`,
-//! `ports.exception`) are not: toml 0.8 cannot span a table that only
+//! `ports.exception`, `ipvs`, `sync`) are not: toml 0.8 cannot span a table that only
 //! exists through dotted keys (`eal.main_lcore = 1`), and fails on it.
 //!
 //! Adding a key means: a field here, a field in the clean type in
@@ -68,6 +68,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub fwmarks: Vec<Spanned<Table<RawFwmark>>>,
     pub ipvs: Option<Table<RawIpvs>>,
+    pub sync: Option<Table<RawSync>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -215,4 +216,24 @@ pub(crate) struct RawIpvs {
     pub timeout_tcp: Option<Spanned<i64>>,
     pub timeout_tcpfin: Option<Spanned<i64>>,
     pub timeout_udp: Option<Spanned<i64>>,
+    pub backup_only: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawSync {
+    pub state: Option<Spanned<String>>,
+    pub interface: Option<Spanned<String>>,
+    pub syncid: Option<Spanned<i64>>,
+    pub group: Option<Spanned<String>>,
+    pub port: Option<Spanned<i64>>,
+    pub ttl: Option<Spanned<i64>>,
+    pub maxlen: Option<Spanned<i64>>,
+    pub version: Option<Spanned<i64>>,
+    pub threshold: Option<Spanned<i64>>,
+    pub period: Option<Spanned<i64>>,
+    pub refresh_period: Option<Spanned<i64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub persist_mode: Option<Spanned<bool>>,
+    pub full_sync: Option<Spanned<bool>>,
 }

@@ -24,6 +24,7 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
     let fwmarks = build_fwmarks(src, &raw.fwmarks)?;
     let services = build_services(src, &raw.services, &fwmarks)?;
     let ipvs = build_ipvs(src, raw.ipvs.as_ref())?;
+    let sync = build_sync(src, raw.sync.as_ref())?;
     Ok(Config {
         eal,
         dataplane,
@@ -33,6 +34,7 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
         services,
         fwmarks,
         ipvs,
+        sync,
     })
 }
 
@@ -1059,6 +1061,154 @@ fn build_ipvs(src: &Source<'_>, raw: Option<&Table<RawIpvs>>) -> Result<Ipvs> {
         timeout_tcp: timeout(&r.timeout_tcp, "ipvs.timeout_tcp", d.timeout_tcp)?,
         timeout_tcpfin: timeout(&r.timeout_tcpfin, "ipvs.timeout_tcpfin", d.timeout_tcpfin)?,
         timeout_udp: timeout(&r.timeout_udp, "ipvs.timeout_udp", d.timeout_udp)?,
+        backup_only: flag(&r.backup_only, d.backup_only),
+    })
+}
+
+// ---------------------------------------------------------------- [sync]
+
+/// Largest UDP payload in an IPv4 datagram (65535 less IP and UDP
+/// headers): the kernel's upper clamp of `sync_maxlen`.
+const SYNC_MAXLEN_MAX: i64 = 65535 - 20 - 8;
+/// The kernel's lower clamp of a backup's `sync_maxlen`.
+const SYNC_BACKUP_MAXLEN_MIN: i64 = 1024;
+/// ripvs keeps a connection's next sync time as 16-bit seconds compared
+/// modulo 2^16, which orders two times only less than 2^15 s apart.
+const SYNC_REFRESH_MAX: i64 = (1 << 15) - 1;
+
+fn build_sync(src: &Source<'_>, raw: Option<&Table<RawSync>>) -> Result<Sync> {
+    let d = Sync::default();
+    let Some(r) = raw else { return Ok(d) };
+    let flag = |v: &Option<Spanned<bool>>, default| v.as_ref().map_or(default, |b| *b.get_ref());
+    let (master, backup) = match r.state.as_ref() {
+        None => (false, false),
+        Some(v) => match v.get_ref().as_str() {
+            "none" => (false, false),
+            "master" => (true, false),
+            "backup" => (false, true),
+            "both" => (true, true),
+            other => {
+                return Err(src.at(
+                    v,
+                    "sync.state",
+                    format!(
+                        "invalid sync state \"{other}\" (expected \"none\", \"master\", \"backup\" or \"both\")"
+                    ),
+                ))
+            }
+        },
+    };
+    let interface = match (&r.interface, &r.state) {
+        (Some(v), _) => {
+            net::check_ifname(v.get_ref()).map_err(|m| src.at(v, "sync.interface", m))?;
+            Some(v.get_ref().clone())
+        }
+        (None, Some(state)) if master || backup => {
+            return Err(src.at(
+                state,
+                "sync.interface",
+                format!(
+                    "required when state is \"{}\": the kernel interface the sync multicast goes through",
+                    state.get_ref()
+                ),
+            ))
+        }
+        (None, _) => None,
+    };
+    let syncid = opt_int(src, r.syncid.as_ref(), "sync.syncid", 0, 255, d.syncid)?;
+    let group = match &r.group {
+        None => d.group,
+        Some(v) => {
+            let a = net::parse_v4(v.get_ref()).map_err(|m| src.at(v, "sync.group", m))?;
+            if !a.is_multicast() {
+                return Err(src.at(
+                    v,
+                    "sync.group",
+                    format!("address {a} is not multicast (expected one in 224.0.0.0/4)"),
+                ));
+            }
+            a
+        }
+    };
+    let port = opt_int(src, r.port.as_ref(), "sync.port", 1, 65535, d.port)?;
+    let ttl = opt_int(src, r.ttl.as_ref(), "sync.ttl", 1, 255, d.ttl)?;
+    let maxlen = match &r.maxlen {
+        None => None,
+        // The kernel clamps what a backup is given to its receive range;
+        // a file that asks for less gets an error, not another value.
+        Some(v) if backup && *v.get_ref() < SYNC_BACKUP_MAXLEN_MIN => {
+            return Err(src.at(
+                v,
+                "sync.maxlen",
+                format!(
+                    "{} is out of range for a backup (expected {SYNC_BACKUP_MAXLEN_MIN}..={SYNC_MAXLEN_MAX})",
+                    v.get_ref()
+                ),
+            ))
+        }
+        Some(v) => Some(int(src, v, "sync.maxlen", 1, SYNC_MAXLEN_MAX)?),
+    };
+    let version = opt_int(src, r.version.as_ref(), "sync.version", 0, 1, d.version)?;
+    let max = i64::from(i32::MAX);
+    let threshold = opt_int(
+        src,
+        r.threshold.as_ref(),
+        "sync.threshold",
+        0,
+        max,
+        d.threshold,
+    )?;
+    let period = opt_int(src, r.period.as_ref(), "sync.period", 0, max, d.period)?;
+    if period != 0 && threshold >= period {
+        // At whichever of the two the file sets, threshold first (the
+        // defaults themselves are valid, so one of them is set).
+        let at_threshold = r.threshold.as_ref().map(|t| {
+            (t, "sync.threshold", format!(
+                "threshold {threshold} must be below period {period} (or period 0), as the kernel's sync_threshold requires"
+            ))
+        });
+        let at_period = r.period.as_ref().map(|p| {
+            (p, "sync.period", format!(
+                "period {period} must be above threshold {threshold} (or 0), as the kernel's sync_threshold requires"
+            ))
+        });
+        if let Some((v, key, msg)) = at_threshold.or(at_period) {
+            return Err(src.at(v, key, msg));
+        }
+    }
+    let refresh_period = match &r.refresh_period {
+        None => d.refresh_period,
+        Some(v) => {
+            let n = *v.get_ref();
+            if !(0..=SYNC_REFRESH_MAX).contains(&n) {
+                return Err(src.at(
+                    v,
+                    "sync.refresh_period",
+                    format!(
+                        "{n} is out of range (expected 0..={SYNC_REFRESH_MAX}: ripvs keeps each connection's next sync time in 16-bit seconds, which orders times less than 2^15 s apart)"
+                    ),
+                ));
+            }
+            n as u32
+        }
+    };
+    let retries = opt_int(src, r.retries.as_ref(), "sync.retries", 0, 3, d.retries)?;
+    Ok(Sync {
+        master,
+        backup,
+        interface,
+        syncid,
+        group,
+        port,
+        ttl,
+        maxlen,
+        version,
+        threshold,
+        period,
+        refresh_period,
+        retries,
+        persist_mode: flag(&r.persist_mode, d.persist_mode),
+        full_sync: flag(&r.full_sync, d.full_sync),
     })
 }
 

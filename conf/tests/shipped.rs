@@ -73,6 +73,7 @@ fn default_config() {
         ],
         fwmarks: vec![],
         ipvs: Ipvs::default(),
+        sync: Sync::default(),
     };
     assert_eq!(c, expected);
     assert_eq!(c.ports[0].device.to_string(), "net_tap0,iface=ripvs-p0");
@@ -190,6 +191,41 @@ fn production_example() {
             (Protocol::Udp, v4(192, 0, 2, 53), 53),
         ]
     );
+}
+
+#[test]
+fn production_example_sync_section_is_valid_when_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("production.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let c = parse(&text, "production.example.toml").unwrap();
+    // Shown, but commented out: no daemon unless asked for.
+    assert_eq!(c.ipvs, Ipvs::default());
+    assert_eq!(c.sync, Sync::default());
+    let start = text.find("# [sync]\n").expect("a commented [sync]");
+    let uncommented: String = text[start..]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l).to_string() + "\n")
+        .collect();
+    let c = parse(
+        &(text[..start].to_string() + &uncommented),
+        "production.example.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.sync,
+        Sync {
+            interface: Some("eno1".into()),
+            maxlen: Some(1472),
+            ..Sync::default()
+        }
+    );
+    // And it is a real backup or master configuration once a role is set.
+    let backup = parse(
+        &(text[..start].to_string() + &uncommented.replace("\"none\"", "\"backup\"")),
+        "production.example.toml",
+    )
+    .unwrap();
+    assert!(backup.sync.backup && !backup.sync.master);
 }
 
 const P0: &str = "[[ports]]\nname = \"p0\"\ndevice = \"net_tap0\"\naddresses = [\"10.0.0.1/24\"]\n";

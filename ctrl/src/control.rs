@@ -194,6 +194,16 @@ impl<D: Dataplane> Control<D> {
                 )),
                 _ => Response::Health(self.health.report(&self.model, key.as_ref())),
             },
+            // This control loop runs no sync daemon: none can start, so
+            // none runs, and ipvsadm's answers for that follow.
+            Request::StartDaemon(_) => Response::Error(ApiError::new(
+                Errno::Other,
+                "this ripvsd has no connection sync daemon",
+            )),
+            Request::StopDaemon(_) | Request::SyncFull => {
+                Response::Error(ApiError::new(Errno::Esrch, "no sync daemon is running"))
+            }
+            Request::Daemons => Response::Daemons(Vec::new()),
         }
     }
 

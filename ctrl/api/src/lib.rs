@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 use std::net::IpAddr;
 
-/// Protocol version; bump on any incompatible change.
+/// Protocol version; bump on any incompatible change. A new request or
+/// response is not one: a peer that predates it answers "undecodable"
+/// (an `Other` error) instead of misreading it, and every message both
+/// know keeps its meaning.
 pub const VERSION: u32 = 1;
 
 /// Largest message either side accepts: room for a restore of 100,000
@@ -176,6 +179,15 @@ pub enum Request {
     /// Health-check state of the checked services (one, or all) (ripvs
     /// extra).
     Health(Option<SvcKey>),
+    /// `ipvsadm --start-daemon`: start the sync daemon in one role.
+    StartDaemon(DaemonConfig),
+    /// `ipvsadm --stop-daemon`.
+    StopDaemon(SyncRole),
+    /// The running sync daemons (`-L --daemon`), master first.
+    Daemons,
+    /// A full table transfer (ripvs extra): a backup asks its master for
+    /// the whole table, a master sends it.
+    SyncFull,
 }
 
 /// What a client sends.
@@ -325,6 +337,13 @@ pub enum Response {
     Reloaded,
     /// Checked services in table order, their real servers in config order.
     Health(Vec<HealthService>),
+    /// Running sync daemons, master first; empty when none runs.
+    Daemons(Vec<DaemonInfo>),
+    /// A `StartDaemon`, `StopDaemon` or `SyncFull` that succeeded. They
+    /// fail as [`Response::Error`]: `Eexist` for a role already running,
+    /// `Esrch` for stopping one that is not, `Einval` for bad values,
+    /// `Other` (with `detail`) for anything IPVS has no errno for.
+    Done,
     /// The request as a whole failed (bad version, undecodable, a listing
     /// of a service that does not exist: `Esrch`).
     Error(ApiError),
@@ -373,6 +392,77 @@ pub struct CheckResult {
     pub failure: Option<String>,
     /// ms since the epoch.
     pub at_ms: u64,
+}
+
+/// A sync daemon's role; a node may run both at once (IPVS `sync_state`
+/// is a bitmask).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRole {
+    Master,
+    Backup,
+}
+
+/// `ipvsadm --start-daemon`: what the operator gave. `None` is
+/// ipvsadm's "not given": the kernel's default applies, and the daemon
+/// fills it in, since only it knows the interface's MTU (the backup's
+/// default maxlen) and ripvs's own defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonConfig {
+    pub role: SyncRole,
+    /// Kernel interface the multicast goes through; ipvsadm sends `eth0`
+    /// when `--mcast-interface` is not given.
+    pub mcast_ifn: String,
+    /// Stamped on every message by a master; a backup with a syncid other
+    /// than 0 ignores messages with another.
+    pub syncid: u8,
+    /// UDP payload bytes per message.
+    pub maxlen: Option<u16>,
+    pub group: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub ttl: Option<u8>,
+}
+
+/// A running sync daemon as `-L --daemon` shows it, and its counters
+/// (`--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub role: SyncRole,
+    pub mcast_ifn: String,
+    pub syncid: u8,
+    pub maxlen: u16,
+    pub group: IpAddr,
+    pub port: u16,
+    pub ttl: u8,
+    pub stats: SyncStats,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStats {
+    /// Master: sent; backup: received.
+    pub messages: u64,
+    pub records: u64,
+    pub bytes: u64,
+    /// Backup: records installed in a worker's table or the template table.
+    pub installed: u64,
+    /// Refused messages/records by reason (counter name -> count).
+    pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Master: sync candidates lost because a worker's ring was full, per
+    /// worker.
+    pub ring_drops: Vec<u64>,
+    /// Master: datagrams the socket refused to send.
+    pub send_errors: u64,
+    pub full_sync: FullSync,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FullSync {
+    /// Backup: a full transfer was requested and has completed.
+    pub complete: bool,
+    /// Transfers requested (backup) or served (master).
+    pub transfers: u64,
+    /// Records in the last transfer, and how long it took.
+    pub records: u64,
+    pub duration_ms: u64,
 }
 
 /// Writes one framed message.
@@ -444,5 +534,52 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
         let garbage = [0, 0, 0, 3, b'x', b'y', b'z'];
         assert!(read_msg::<Envelope>(&mut &garbage[..]).is_err());
+    }
+
+    #[test]
+    fn sync_daemon_messages_round_trip() {
+        let start = Envelope {
+            version: VERSION,
+            request: Request::StartDaemon(DaemonConfig {
+                role: SyncRole::Backup,
+                mcast_ifn: "eth0".into(),
+                syncid: 9,
+                maxlen: None,
+                group: Some("ff02::12".parse().unwrap()),
+                port: Some(8848),
+                ttl: None,
+            }),
+        };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &start).unwrap();
+        assert_eq!(
+            read_msg::<Envelope>(&mut buf.as_slice()).unwrap(),
+            Some(start)
+        );
+
+        let mut stats = SyncStats {
+            messages: 3,
+            ring_drops: vec![0, 2],
+            ..SyncStats::default()
+        };
+        stats.rejected.insert("bad_syncid".into(), 1);
+        let r = Response::Daemons(vec![DaemonInfo {
+            role: SyncRole::Master,
+            mcast_ifn: "rip-p0".into(),
+            syncid: 0,
+            maxlen: 1472,
+            group: "224.0.0.81".parse().unwrap(),
+            port: 8848,
+            ttl: 1,
+            stats,
+        }]);
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &r).unwrap();
+        assert_eq!(read_msg::<Response>(&mut buf.as_slice()).unwrap(), Some(r));
+        for r in [Response::Done, Response::Daemons(vec![])] {
+            let mut buf = Vec::new();
+            write_msg(&mut buf, &r).unwrap();
+            assert_eq!(read_msg::<Response>(&mut buf.as_slice()).unwrap(), Some(r));
+        }
     }
 }

@@ -4,7 +4,8 @@
 
 use crate::names::{c_atoi, c_strtol_whole, inet_aton, string_to_number, Names};
 use ctrl_api::{
-    sched_flags, Command, DestSpec, Method, Netmask, Proto, SvcKey, SvcSpec, TunSpec, TunType,
+    sched_flags, Command, DaemonConfig, DestSpec, Method, Netmask, Proto, SvcKey, SvcSpec,
+    SyncRole, TunSpec, TunType,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -14,6 +15,13 @@ pub const MAX_TIMEOUT: i64 = 86400 * 31;
 pub const DEFAULT_PERSISTENT: u32 = 360;
 /// ipvsadm copies at most this many bytes of `-s` (IP_VS_SCHEDNAME_MAXLEN - 1).
 const SCHED_NAME_MAX: usize = 15;
+/// ... and of `--mcast-interface` (IP_VS_IFNAME_MAXLEN - 1).
+const IFNAME_MAX: usize = 15;
+/// The interface ipvsadm sends when `--start-daemon` has no
+/// `--mcast-interface` (its DEF_MCAST_IFN).
+pub const DEFAULT_MCAST_IFN: &str = "eth0";
+/// Largest `--sync-maxlen`: the UDP payload of a 65535-byte IPv4 datagram.
+const SYNC_MAXLEN_MAX: i64 = 65535 - 20 - 8;
 
 /// A refusal: what goes to stderr (complete lines) and the exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +68,8 @@ pub enum ListWhat {
     Service(SvcKey),
     Connections,
     Timeouts,
+    /// `--daemon`: the running sync daemons.
+    Daemons,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +99,12 @@ pub enum Action {
         numeric: bool,
         json: bool,
     },
+    StartDaemon(DaemonConfig),
+    /// `--stop-daemon`; a `--syncid` with it is accepted and ignored, as
+    /// the kernel does.
+    StopDaemon(SyncRole),
+    /// ripvs extra: a full sync-table transfer.
+    SyncFull,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,8 +160,13 @@ enum Id {
     TunRemcsum,
     Socket,
     Json,
-    /// The sync daemon's options: known words, refused (see crate docs).
-    SyncDaemon,
+    McastIfn,
+    Syncid,
+    Daemon,
+    McastGroup,
+    McastPort,
+    McastTtl,
+    SyncMaxlen,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +190,7 @@ enum Cmd {
     Reload,
     Health,
     HelpRipvs,
+    SyncFull,
 }
 
 impl Cmd {
@@ -193,6 +215,7 @@ impl Cmd {
             Cmd::Reload => "reload",
             Cmd::Health => "health",
             Cmd::HelpRipvs => "help-ripvs",
+            Cmd::SyncFull => "sync-full",
         }
     }
 
@@ -208,6 +231,8 @@ impl Cmd {
             Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Health => b" x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
+            Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx",
+            Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx",
             _ => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
@@ -225,6 +250,7 @@ const O_FORWARD: usize = 7;
 const O_WEIGHT: usize = 8;
 const O_UTHRESHOLD: usize = 9;
 const O_LTHRESHOLD: usize = 10;
+const O_MCAST: usize = 11;
 const O_TIMEOUT: usize = 12;
 const O_DAEMON: usize = 13;
 const O_STATS: usize = 14;
@@ -232,10 +258,15 @@ const O_RATE: usize = 15;
 const O_THRESHOLDS: usize = 16;
 const O_PERSISTENTCONN: usize = 17;
 const O_NOSORT: usize = 18;
+const O_SYNCID: usize = 19;
 const O_EXACT: usize = 20;
 const O_ONEPACKET: usize = 21;
 const O_PE: usize = 22;
 const O_SCHED_FLAGS: usize = 23;
+const O_MCAST_GROUP: usize = 24;
+const O_MCAST_PORT: usize = 25;
+const O_MCAST_TTL: usize = 26;
+const O_SYNC_MAXLEN: usize = 27;
 const O_TUN_INFO: usize = 28;
 const O_TUN_TYPE: usize = 29;
 const O_TUN_PORT: usize = 30;
@@ -337,10 +368,10 @@ static TABLE: &[Spec] = &[
     o("l-threshold", Some('y'), Req, Id::LThr),
     o("numeric", Some('n'), N, Id::Numeric),
     o("connection", Some('c'), N, Id::Connection),
-    o("mcast-interface", None, Req, Id::SyncDaemon),
-    o("syncid", None, Req, Id::SyncDaemon),
+    o("mcast-interface", None, Req, Id::McastIfn),
+    o("syncid", None, Req, Id::Syncid),
     o("timeout", None, N, Id::Timeout),
-    o("daemon", None, N, Id::SyncDaemon),
+    o("daemon", None, N, Id::Daemon),
     o("stats", None, N, Id::Stats),
     o("rate", None, N, Id::Rate),
     o("thresholds", None, N, Id::Thresholds),
@@ -352,10 +383,10 @@ static TABLE: &[Spec] = &[
     o("ops", Some('o'), N, Id::Ops),
     o("pe", None, Req, Id::Pe),
     o("sched-flags", Some('b'), Req, Id::SchedFlags),
-    o("mcast-group", None, Req, Id::SyncDaemon),
-    o("mcast-port", None, Req, Id::SyncDaemon),
-    o("mcast-ttl", None, Req, Id::SyncDaemon),
-    o("sync-maxlen", None, Req, Id::SyncDaemon),
+    o("mcast-group", None, Req, Id::McastGroup),
+    o("mcast-port", None, Req, Id::McastPort),
+    o("mcast-ttl", None, Req, Id::McastTtl),
+    o("sync-maxlen", None, Req, Id::SyncMaxlen),
     o("tun-info", None, N, Id::TunInfo),
     o("tun-type", None, Req, Id::TunType),
     o("tun-port", None, Req, Id::TunPort),
@@ -368,16 +399,16 @@ static TABLE: &[Spec] = &[
     o("reload", None, N, Id::Cmd(Cmd::Reload)),
     o("health", None, N, Id::Cmd(Cmd::Health)),
     o("help-ripvs", None, N, Id::Cmd(Cmd::HelpRipvs)),
+    o("sync-full", None, N, Id::Cmd(Cmd::SyncFull)),
 ];
 
-/// One option as popt returns it: the table entry, its argument, and the
-/// argv word it came from (what popt names in its errors).
+/// One option as popt returns it (the table entry and its argument), or
+/// popt's error with the argv word it names.
 #[derive(Debug)]
 enum Ev {
     Opt {
         spec: &'static Spec,
         arg: Option<String>,
-        word: String,
     },
     Bad {
         word: String,
@@ -458,11 +489,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>, bool) {
                     }
                 },
             };
-            evs.push(Ev::Opt {
-                spec,
-                arg,
-                word: w.clone(),
-            });
+            evs.push(Ev::Opt { spec, arg });
             continue;
         }
         // A bundle of short options; an option taking an argument eats
@@ -479,11 +506,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>, bool) {
             let after = &w[1 + pos + c.len_utf8()..];
             let attached = (!after.is_empty()).then(|| after.strip_prefix('=').unwrap_or(after));
             if spec.arg == ArgKind::None {
-                evs.push(Ev::Opt {
-                    spec,
-                    arg: None,
-                    word: w.clone(),
-                });
+                evs.push(Ev::Opt { spec, arg: None });
                 if let Some(a) = attached {
                     if a.is_empty() {
                         evs.push(Ev::Bad {
@@ -512,11 +535,7 @@ fn tokenise(args: &[String]) -> (Vec<Ev>, Vec<String>, bool) {
                     }
                 },
             };
-            evs.push(Ev::Opt {
-                spec,
-                arg,
-                word: w.clone(),
-            });
+            evs.push(Ev::Opt { spec, arg });
             break;
         }
     }
@@ -550,6 +569,7 @@ struct St<'a> {
     tun_port: u16,
     tun_flags: u8,
     fmt: Format,
+    daemon: DaemonConfig,
 }
 
 impl St<'_> {
@@ -666,10 +686,23 @@ fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, Fail> {
     Ok(flags)
 }
 
-fn daemon_refused(word: &str) -> Fail {
-    Fail::two(format!(
-        "{word}: the connection sync daemon is not available in this ripvsd"
-    ))
+/// ipvsadm's `--mcast-group`: an address with a ':' must be IPv6
+/// multicast, any other IPv4 multicast, both in inet_pton's strict form
+/// (std's parsers are as strict: four decimal parts, no leading zeros).
+fn parse_mcast_group(a: &str) -> Result<IpAddr, Fail> {
+    if a.contains(':') {
+        a.parse::<Ipv6Addr>()
+            .ok()
+            .filter(Ipv6Addr::is_multicast)
+            .map(IpAddr::V6)
+            .ok_or_else(|| Fail::two(format!("invalid IPv6 mcast-group `{a}'")))
+    } else {
+        a.parse::<Ipv4Addr>()
+            .ok()
+            .filter(Ipv4Addr::is_multicast)
+            .map(IpAddr::V4)
+            .ok_or_else(|| Fail::two(format!("invalid IPv4 mcast-group `{a}'")))
+    }
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -722,6 +755,7 @@ fn parse_words(
         evs.next();
     }
 
+    let mut role = SyncRole::Master;
     let cmd = match evs.next() {
         None if rest.is_empty() && !dashdash && !in_restore => {
             // No arguments at all: ipvsadm lists the table.
@@ -734,7 +768,7 @@ fn parse_words(
                 socket,
             });
         }
-        Some(Ev::Opt { spec, word, .. }) => match spec.id {
+        Some(Ev::Opt { spec, arg, .. }) => match spec.id {
             Id::Cmd(Cmd::Help) => {
                 return Ok(Invocation {
                     action: Action::Usage,
@@ -753,7 +787,18 @@ fn parse_words(
                     socket,
                 })
             }
-            Id::Cmd(Cmd::StartDaemon | Cmd::StopDaemon) => return Err(daemon_refused(&word)),
+            Id::Cmd(c @ (Cmd::StartDaemon | Cmd::StopDaemon)) => {
+                role = match arg.as_deref() {
+                    Some("master") => SyncRole::Master,
+                    Some("backup") => SyncRole::Backup,
+                    // Both wordings are ipvsadm's own.
+                    _ if c == Cmd::StartDaemon => {
+                        return Err(Fail::two("illegal start-daemon parameter specified"))
+                    }
+                    _ => return Err(Fail::two("illegal start_daemon specified")),
+                };
+                c
+            }
             Id::Cmd(Cmd::Restore) if in_restore => return Err(Fail::tryhelp(program)),
             Id::Cmd(c) => c,
             _ => return Err(Fail::tryhelp(program)),
@@ -787,6 +832,15 @@ fn parse_words(
         tun_port: 0,
         tun_flags: 0,
         fmt: Format::default(),
+        daemon: DaemonConfig {
+            role,
+            mcast_ifn: String::new(),
+            syncid: 0,
+            maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        },
     };
 
     for ev in evs {
@@ -801,9 +855,6 @@ fn parse_words(
         };
         let a = arg.as_deref().unwrap_or("");
         match spec.id {
-            Id::Cmd(Cmd::StartDaemon | Cmd::StopDaemon) | Id::SyncDaemon => {
-                return Err(daemon_refused(&format!("--{}", spec.long)))
-            }
             Id::Cmd(_) => return Err(Fail::two("multiple commands specified")),
             Id::Tcp | Id::Udp | Id::Sctp => {
                 st.set_option(O_SERVICE)?;
@@ -967,6 +1018,45 @@ fn parse_words(
                 st.tun_flags |= 2;
             }
             Id::Json => st.set_option(O_JSON)?,
+            Id::McastIfn => {
+                st.set_option(O_MCAST)?;
+                st.daemon.mcast_ifn = truncate(a, IFNAME_MAX);
+            }
+            Id::Syncid => {
+                st.set_option(O_SYNCID)?;
+                st.daemon.syncid = string_to_number(a, 0, 255)
+                    .ok_or_else(|| Fail::two("illegal syncid specified"))?
+                    as u8;
+            }
+            Id::Daemon => st.set_option(O_DAEMON)?,
+            Id::McastGroup => {
+                st.set_option(O_MCAST_GROUP)?;
+                st.daemon.group = Some(parse_mcast_group(a)?);
+            }
+            Id::McastPort => {
+                st.set_option(O_MCAST_PORT)?;
+                st.daemon.port = Some(
+                    string_to_number(a, 1, 65535)
+                        .ok_or_else(|| Fail::two("illegal mcast-port specified"))?
+                        as u16,
+                );
+            }
+            Id::McastTtl => {
+                st.set_option(O_MCAST_TTL)?;
+                st.daemon.ttl = Some(
+                    string_to_number(a, 1, 255)
+                        .ok_or_else(|| Fail::two("illegal mcast-ttl specified"))?
+                        as u8,
+                );
+            }
+            Id::SyncMaxlen => {
+                st.set_option(O_SYNC_MAXLEN)?;
+                st.daemon.maxlen = Some(
+                    string_to_number(a, 1, SYNC_MAXLEN_MAX)
+                        .ok_or_else(|| Fail::two("illegal sync-maxlen specified"))?
+                        as u16,
+                );
+            }
             Id::Socket => {
                 if in_restore {
                     return Err(Fail::two(
@@ -1104,6 +1194,8 @@ fn parse_words(
                 ListWhat::Service(key)
             } else if o(O_TIMEOUT) {
                 ListWhat::Timeouts
+            } else if o(O_DAEMON) {
+                ListWhat::Daemons
             } else {
                 ListWhat::All
             };
@@ -1123,10 +1215,19 @@ fn parse_words(
             numeric: st.fmt.numeric,
             json: st.has(O_JSON),
         },
-        // Answered or refused before the options were read.
-        Cmd::Help | Cmd::Version | Cmd::HelpRipvs | Cmd::StartDaemon | Cmd::StopDaemon => {
-            return Err(Fail::tryhelp(program))
+        Cmd::StartDaemon => {
+            let mut cfg = st.daemon.clone();
+            // An empty `--mcast-interface ''` too, as ipvsadm tests the
+            // length, not whether the option was given.
+            if cfg.mcast_ifn.is_empty() {
+                cfg.mcast_ifn = DEFAULT_MCAST_IFN.to_string();
+            }
+            Action::StartDaemon(cfg)
         }
+        Cmd::StopDaemon => Action::StopDaemon(st.daemon.role),
+        Cmd::SyncFull => Action::SyncFull,
+        // Answered before the options were read.
+        Cmd::Help | Cmd::Version | Cmd::HelpRipvs => return Err(Fail::tryhelp(program)),
     };
     Ok(Invocation { action, socket })
 }

@@ -7,12 +7,6 @@
 //!
 //! # Where it differs from ipvsadm, and why
 //!
-//! * **Sync daemon.** ripvsd has no connection sync daemon yet, so
-//!   `--start-daemon`, `--stop-daemon`, `--daemon`, `--mcast-interface`,
-//!   `--mcast-group`, `--mcast-port`, `--mcast-ttl`, `--syncid` and
-//!   `--sync-maxlen` are refused with
-//!   `<option>: the connection sync daemon is not available in this ripvsd`
-//!   (exit 2) rather than accepted and silently ignored.
 //! * **No daemon.** ipvsadm words this for the kernel module; ripvsadm says
 //!   `Can't initialize ipvs: <reason>` then `Are you sure that ripvsd is
 //!   running?` (exit 2). It connects only when a request is to be sent, so
@@ -30,6 +24,10 @@
 //! * `-6 used before -f` is one line (ipvsadm prints an empty one after).
 //! * A connection that breaks mid-way: `Lost the connection to ripvsd:
 //!   <reason>` (exit 2); ipvsadm has no such case.
+//! * A listing ripvsd refuses (`-L --timeout`, `-L --daemon`) prints its
+//!   reason before exiting 1; ipvsadm exits 1 without a word, which leaves
+//!   an operator nothing to go on when the cause is the daemon, not the
+//!   kernel.
 //! * A bracketed IPv6 address needs `]:port` (`[::1]` alone is refused,
 //!   as ipvsadm's parser does).
 //!
@@ -40,8 +38,26 @@
 //! it names the daemon rather than an action), `--json` (with `-L`: the
 //! daemon's answer as pretty JSON, for scripts that would otherwise parse
 //! the table), `--reload` (ripvsd re-reads its configuration file), `--health`
-//! (each checked real server's health-check state; see the README) and
-//! `--help-ripvs`. `-h` prints ipvsadm's usage unchanged.
+//! (each checked real server's health-check state; see the README),
+//! `--sync-full` and `--help-ripvs`. `-h` prints ipvsadm's usage
+//! unchanged.
+//!
+//! `--sync-full` exists because IPVS's sync is incremental: a backup that
+//! starts (or restarts) learns a connection only when the master next
+//! syncs it, so long-lived idle connections can stay unknown until after
+//! a failover. On a backup it asks the master for its whole table; on a
+//! master it sends it to the group. ripvsd's refusal (no daemon running,
+//! say) is printed in its own words, exit 255.
+//!
+//! # The sync daemon
+//!
+//! `--start-daemon`, `--stop-daemon` and `-L --daemon` are ipvsadm's,
+//! checks and messages included. `--start-daemon` sends what was given
+//! and leaves the rest (`None`) to ripvsd, which knows the kernel's
+//! defaults and the interface's MTU; `--mcast-interface` is the exception,
+//! as ipvsadm itself fills in `eth0`. Refusals are worded by libipvs's
+//! table (`Daemon has already run`, `No daemon is running`, then the
+//! generic errno texts), status 255.
 
 #![forbid(unsafe_code)]
 

@@ -5,8 +5,8 @@
 use crate::cli::Format;
 use crate::names::{ntop, Names};
 use ctrl_api::{
-    sched_flags, ConnInfo, ConnProto, DestInfo, HealthService, Info, Method, Netmask, Proto,
-    ServiceInfo, SvcKey, Timeouts, TunType,
+    sched_flags, ConnInfo, ConnProto, DaemonInfo, DestInfo, HealthService, Info, Method, Netmask,
+    Proto, ServiceInfo, SvcKey, SyncRole, Timeouts, TunType,
 };
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -565,6 +565,38 @@ pub fn timeouts(t: &Timeouts) -> String {
     )
 }
 
+/// `ipvsadm -L --daemon`: a line per running daemon, master first, as
+/// ipvsadm's print_daemon words it. ipvsadm leaves out what an old kernel
+/// does not report, which reaches it as 0; a 0 here is left out alike.
+pub fn daemons(list: &[DaemonInfo]) -> String {
+    let mut o = String::new();
+    for role in [SyncRole::Master, SyncRole::Backup] {
+        for d in list.iter().filter(|d| d.role == role) {
+            let word = match role {
+                SyncRole::Master => "master",
+                SyncRole::Backup => "backup",
+            };
+            let _ = write!(
+                o,
+                "{word} sync daemon (mcast={}, syncid={}",
+                d.mcast_ifn, d.syncid
+            );
+            if d.maxlen != 0 {
+                let _ = write!(o, ", maxlen={}", d.maxlen);
+            }
+            let _ = write!(o, ", group={}", ntop(d.group));
+            if d.port != 0 {
+                let _ = write!(o, ", port={}", d.port);
+            }
+            if d.ttl != 0 {
+                let _ = write!(o, ", ttl={}", d.ttl);
+            }
+            o.push_str(")\n");
+        }
+    }
+    o
+}
+
 /// `ipvsadm -v`.
 pub fn version() -> String {
     "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n".to_string()
@@ -661,8 +693,7 @@ pub fn usage(p: &str) -> String {
 }
 
 const RIPVS_HELP: &str = "%s: ipvsadm 1.31 for ripvsd. Everything `%s -h` lists works as in
-ipvsadm, except the connection sync daemon (--start-daemon, --stop-daemon,
---daemon, --mcast-*, --syncid, --sync-maxlen), which ripvsd does not have.
+ipvsadm.
 
 Extra options:
   --socket PATH   ripvsd's control socket (default: $RIPVS_SOCKET, else %d)
@@ -670,6 +701,8 @@ Extra options:
   --reload        make ripvsd re-read its configuration file
   --health        health-check state of every checked real server (with
                   -n, --json, and -t/-u/-f SERVICE for one service)
+  --sync-full     full sync-table transfer: a backup sync daemon asks its
+                  master for the whole connection table, a master sends it
   --help-ripvs    display this help message
 ";
 

@@ -137,6 +137,26 @@ pub fn change_message(cmd: &Command, e: &ApiError) -> String {
     s.to_string()
 }
 
+/// What ipvsadm prints when the kernel refuses `--start-daemon` or
+/// `--stop-daemon` (libipvs words EEXIST and ESRCH by the call).
+pub fn daemon_message(req: &Request, e: &ApiError) -> String {
+    match (e.errno, req) {
+        (Errno::Eexist, Request::StartDaemon(_)) => "Daemon has already run".into(),
+        (Errno::Esrch, Request::StopDaemon(_)) => "No daemon is running".into(),
+        _ => errno_text(e),
+    }
+}
+
+/// What ripvsadm prints when ripvsd refuses one of ripvs's extras: its
+/// own words, since ipvsadm has none for a command it lacks.
+pub fn extra_message(e: &ApiError) -> String {
+    if e.detail.is_empty() {
+        errno_text(e)
+    } else {
+        e.detail.clone()
+    }
+}
+
 /// What ipvsadm prints when a listing fails.
 pub fn list_message(e: &ApiError) -> String {
     match e.errno {
@@ -245,16 +265,22 @@ fn execute(
             Err(t) => Err(trouble(out, t)),
             Ok(Response::Reloaded) => Ok(0),
             Ok(Response::Error(e)) => {
-                let msg = if e.detail.is_empty() {
-                    errno_text(&e)
-                } else {
-                    e.detail.clone()
-                };
-                out.eline(&msg);
+                out.eline(&extra_message(&e));
                 Ok(255)
             }
             Ok(_) => Err(unexpected(out)),
         },
+        Action::SyncFull => match d.call(Request::SyncFull) {
+            Err(t) => Err(trouble(out, t)),
+            Ok(Response::Done) => Ok(0),
+            Ok(Response::Error(e)) => {
+                out.eline(&extra_message(&e));
+                Ok(255)
+            }
+            Ok(_) => Err(unexpected(out)),
+        },
+        Action::StartDaemon(cfg) => daemon(Request::StartDaemon(cfg.clone()), out, d),
+        Action::StopDaemon(role) => daemon(Request::StopDaemon(*role), out, d),
         Action::Save { numeric } => match d.call(Request::Services(None)) {
             Err(t) => Err(trouble(out, t)),
             Ok(Response::Services(s)) => {
@@ -290,6 +316,20 @@ fn execute(
         },
         // Refused by the parser inside a restore.
         Action::Restore => Err(cli::Fail::tryhelp(program).code),
+    }
+}
+
+/// `--start-daemon` / `--stop-daemon`: silent on success; a refusal is a
+/// kernel error to ipvsadm (255), and a restore goes on after it.
+fn daemon(req: Request, out: &mut Out<'_>, d: &mut dyn Daemon) -> Result<i32, i32> {
+    match d.call(req.clone()) {
+        Err(t) => Err(trouble(out, t)),
+        Ok(Response::Done) => Ok(0),
+        Ok(Response::Error(e)) => {
+            out.eline(&daemon_message(&req, &e));
+            Ok(255)
+        }
+        Ok(_) => Err(unexpected(out)),
     }
 }
 
@@ -345,6 +385,17 @@ fn list(l: &List, names: &dyn Names, out: &mut Out<'_>, d: &mut dyn Daemon) -> R
                 _ => Err(unexpected(out)),
             }
         }
+        ListWhat::Daemons => match call(d, out, Request::Daemons)? {
+            r if l.json => {
+                json(out, &r);
+                Ok(0)
+            }
+            Response::Daemons(list) => {
+                out.print(&render::daemons(&list));
+                Ok(0)
+            }
+            _ => Err(unexpected(out)),
+        },
         ListWhat::Timeouts => match call(d, out, Request::Timeouts)? {
             r if l.json => {
                 json(out, &r);

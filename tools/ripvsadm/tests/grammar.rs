@@ -741,27 +741,274 @@ fn real_server_checks() {
     );
 }
 
+fn start(role: SyncRole, f: impl FnOnce(&mut DaemonConfig)) -> Action {
+    let mut c = DaemonConfig {
+        role,
+        mcast_ifn: "eth0".into(),
+        syncid: 0,
+        maxlen: None,
+        group: None,
+        port: None,
+        ttl: None,
+    };
+    f(&mut c);
+    Action::StartDaemon(c)
+}
+
 #[test]
-fn sync_daemon_options_are_refused_clearly() {
-    for (s, opt) in [
-        ("--start-daemon master", "--start-daemon"),
-        ("--stop-daemon backup", "--stop-daemon"),
-        ("-L --daemon", "--daemon"),
-        ("-L --syncid 3", "--syncid"),
-        (
-            "-A -t 1.2.3.4:80 --mcast-interface eth0",
-            "--mcast-interface",
-        ),
-        ("-L --mcast-group 224.0.0.81", "--mcast-group"),
-        ("-L --mcast-port 1", "--mcast-port"),
-        ("-L --mcast-ttl 1", "--mcast-ttl"),
-        ("-L --sync-maxlen 1", "--sync-maxlen"),
+fn sync_daemon_commands() {
+    // Without --mcast-interface ipvsadm sends eth0; the rest is the kernel's.
+    assert_eq!(ok("--start-daemon master"), start(SyncRole::Master, |_| {}));
+    assert_eq!(ok("--start-daemon=backup"), start(SyncRole::Backup, |_| {}));
+    let full = start(SyncRole::Backup, |c| {
+        c.mcast_ifn = "rip-p0".into();
+        c.syncid = 7;
+        c.maxlen = Some(1500);
+        c.group = Some(ip("239.0.0.1"));
+        c.port = Some(9000);
+        c.ttl = Some(2);
+    });
+    for form in [
+        "--start-daemon backup --mcast-interface rip-p0 --syncid 7 --sync-maxlen 1500 --mcast-group 239.0.0.1 --mcast-port 9000 --mcast-ttl 2",
+        "--start-daemon backup --mcast-ttl=2 --mcast-port=9000 --mcast-group=239.0.0.1 --sync-maxlen=1500 --syncid=7 --mcast-interface=rip-p0",
     ] {
+        assert_eq!(ok(form), full, "{form}");
+    }
+    // The edges of every range.
+    assert_eq!(
+        ok("--start-daemon master --syncid 255 --sync-maxlen 65507 --mcast-port 65535 --mcast-ttl 255"),
+        start(SyncRole::Master, |c| {
+            c.syncid = 255;
+            c.maxlen = Some(65507);
+            c.port = Some(65535);
+            c.ttl = Some(255);
+        })
+    );
+    assert_eq!(
+        ok("--start-daemon master --syncid 0 --sync-maxlen 1 --mcast-port 1 --mcast-ttl 1 --mcast-group 224.0.0.0"),
+        start(SyncRole::Master, |c| {
+            c.maxlen = Some(1);
+            c.port = Some(1);
+            c.ttl = Some(1);
+            c.group = Some(ip("224.0.0.0"));
+        })
+    );
+    // IPv6 groups are ipvsadm's grammar too; ripvsd judges them.
+    assert_eq!(
+        ok("--start-daemon master --mcast-group ff02::12"),
+        start(SyncRole::Master, |c| c.group = Some(ip("ff02::12")))
+    );
+    // ipvsadm copies at most 15 bytes of the interface, and an empty one
+    // is no interface.
+    assert_eq!(
+        ok("--start-daemon master --mcast-interface abcdefghijklmnopq"),
+        start(SyncRole::Master, |c| c.mcast_ifn = "abcdefghijklmno".into())
+    );
+    assert_eq!(
+        ok("--start-daemon master --mcast-interface="),
+        start(SyncRole::Master, |_| {})
+    );
+    assert_eq!(
+        ok("--stop-daemon master"),
+        Action::StopDaemon(SyncRole::Master)
+    );
+    assert_eq!(
+        ok("--stop-daemon=backup"),
+        Action::StopDaemon(SyncRole::Backup)
+    );
+    // --syncid is allowed with --stop-daemon, and ignored.
+    assert_eq!(
+        ok("--stop-daemon backup --syncid 9"),
+        Action::StopDaemon(SyncRole::Backup)
+    );
+    let d = |json| {
+        Action::List(List {
+            what: ListWhat::Daemons,
+            fmt: Format::default(),
+            json,
+        })
+    };
+    for form in [
+        "-L --daemon",
+        "-l --daemon",
+        "--list --daemon",
+        "--daemon -L",
+    ] {
+        if form == "--daemon -L" {
+            assert_eq!(err(form), (255, TRYHELP.into()), "not a command first");
+        } else {
+            assert_eq!(ok(form), d(false), "{form}");
+        }
+    }
+    assert_eq!(ok("-L --daemon --json"), d(true));
+    assert_eq!(
+        ok("-Ln --daemon"),
+        Action::List(List {
+            what: ListWhat::Daemons,
+            fmt: Format {
+                numeric: true,
+                ..Format::default()
+            },
+            json: false,
+        })
+    );
+    // ipvsadm's list row allows --syncid (and ignores it).
+    assert_eq!(ok("-L --syncid 3"), list(ListWhat::All, |_| {}));
+    assert_eq!(ok("--sync-full"), Action::SyncFull);
+}
+
+#[test]
+fn sync_daemon_refusals() {
+    refused(
+        "--start-daemon primary",
+        "illegal start-daemon parameter specified",
+    );
+    refused(
+        "--start-daemon Master",
+        "illegal start-daemon parameter specified",
+    );
+    refused(
+        "--start-daemon=",
+        "illegal start-daemon parameter specified",
+    );
+    // ipvsadm's own wording for the stop command.
+    refused("--stop-daemon primary", "illegal start_daemon specified");
+    assert_eq!(err("--start-daemon"), (255, TRYHELP.into()));
+    assert_eq!(err("--stop-daemon"), (255, TRYHELP.into()));
+    for v in ["256", "-1", "x", "", "1x"] {
         refused(
-            s,
-            &format!("{opt}: the connection sync daemon is not available in this ripvsd"),
+            &format!("--start-daemon master --syncid={v}"),
+            "illegal syncid specified",
         );
     }
+    refused("-L --syncid 256", "illegal syncid specified");
+    refused(
+        "--stop-daemon master --syncid x",
+        "illegal syncid specified",
+    );
+    for v in [
+        "10.0.0.1",
+        "224.0.0",
+        "224.0.0.081",
+        "bogus",
+        "",
+        "240.0.0.1x",
+    ] {
+        refused(
+            &format!("--start-daemon master --mcast-group={v}"),
+            &format!("invalid IPv4 mcast-group `{v}'"),
+        );
+    }
+    for v in ["2001:db8::1", "ff02::zz", "::"] {
+        refused(
+            &format!("--start-daemon master --mcast-group {v}"),
+            &format!("invalid IPv6 mcast-group `{v}'"),
+        );
+    }
+    for v in ["0", "65536", "x", "-1"] {
+        refused(
+            &format!("--start-daemon master --mcast-port={v}"),
+            "illegal mcast-port specified",
+        );
+    }
+    for v in ["0", "256", "x"] {
+        refused(
+            &format!("--start-daemon master --mcast-ttl={v}"),
+            "illegal mcast-ttl specified",
+        );
+    }
+    for v in ["0", "65508", "x"] {
+        refused(
+            &format!("--start-daemon master --sync-maxlen={v}"),
+            "illegal sync-maxlen specified",
+        );
+    }
+    // Values are checked as they come, before the command's table.
+    refused(
+        "--stop-daemon master --mcast-port 0",
+        "illegal mcast-port specified",
+    );
+    refused(
+        "--stop-daemon master --mcast-interface eth1",
+        "Illegal 'mcast-interface' option with the 'stop-daemon' command",
+    );
+    refused(
+        "--stop-daemon backup --mcast-group 224.0.0.81",
+        "Illegal 'mcast-group' option with the 'stop-daemon' command",
+    );
+    refused(
+        "--stop-daemon backup --sync-maxlen 1500",
+        "Illegal 'sync-maxlen' option with the 'stop-daemon' command",
+    );
+    refused(
+        "--start-daemon master -n",
+        "Illegal 'numeric' option with the 'start-daemon' command",
+    );
+    refused(
+        "--start-daemon master --json",
+        "Illegal 'json' option with the 'start-daemon' command",
+    );
+    refused(
+        "--start-daemon master --daemon",
+        "Illegal 'daemon' option with the 'start-daemon' command",
+    );
+    refused(
+        "--start-daemon master --syncid 1 --syncid 2",
+        "multiple 'syncid' options specified",
+    );
+    refused(
+        "--start-daemon master --mcast-ttl 1 --mcast-ttl 1",
+        "multiple 'mcast-ttl' options specified",
+    );
+    refused("--start-daemon master eth0", "unexpected argument eth0");
+    refused("--start-daemon master -L", "multiple commands specified");
+    refused(
+        "-A -t 1.2.3.4:80 --mcast-interface eth0",
+        "Illegal 'mcast-interface' option with the 'add-service' command",
+    );
+    refused(
+        "-L --mcast-interface eth0",
+        "Illegal 'mcast-interface' option with the 'list' command",
+    );
+    refused(
+        "-L --mcast-port 1",
+        "Illegal 'mcast-port' option with the 'list' command",
+    );
+    refused(
+        "-a -t 1.2.3.4:80 -r 10.0.0.2 --daemon",
+        "Illegal 'daemon' option with the 'add-server' command",
+    );
+    // -L --daemon shares the list command's conflicts.
+    refused(
+        "-L --timeout --daemon",
+        "The option 'daemon' conflicts with the 'timeout' option in the 'list' command",
+    );
+    refused(
+        "-L -c --daemon",
+        "The option 'daemon' conflicts with the 'connection' option in the 'list' command",
+    );
+    refused(
+        "-L --daemon -t 1.2.3.4:80",
+        "The option 'daemon' conflicts with the 'service-address' option in the 'list' command",
+    );
+    for extra in ["--stats", "--rate", "--thresholds", "--persistent-conn"] {
+        refused(
+            &format!("-L --daemon {extra}"),
+            "options conflicts in the list command",
+        );
+    }
+    refused(
+        "--sync-full -n",
+        "Illegal 'numeric' option with the 'sync-full' command",
+    );
+    refused(
+        "--sync-full --json",
+        "Illegal 'json' option with the 'sync-full' command",
+    );
+    refused("--sync-full master", "unexpected argument master");
+    refused("-L --sync-full", "multiple commands specified");
+    // popt's refusal of the first option is ipvsadm's try-help.
+    assert_eq!(err("--sync-full=1"), (255, TRYHELP.into()));
 }
 
 #[test]
@@ -863,6 +1110,20 @@ fn random_command_lines_never_panic() {
         "--json",
         "--socket",
         "--reload",
+        "--start-daemon",
+        "--stop-daemon",
+        "--daemon",
+        "--sync-full",
+        "--syncid",
+        "--mcast-interface",
+        "--mcast-group",
+        "--mcast-port",
+        "--mcast-ttl",
+        "--sync-maxlen",
+        "master",
+        "backup",
+        "224.0.0.81",
+        "ff02::1",
         "--persistent=",
         "-Ln",
         "-At",

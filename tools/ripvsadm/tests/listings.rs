@@ -573,6 +573,61 @@ fn timeouts_line() {
 }
 
 #[test]
+fn daemon_lines() {
+    let master = daemon_info(SyncRole::Master);
+    let backup = daemon_info(SyncRole::Backup);
+    let m = "master sync daemon (mcast=rip-p0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n";
+    let b = "backup sync daemon (mcast=rip-p0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n";
+    assert_eq!(render::daemons(std::slice::from_ref(&master)), m);
+    assert_eq!(render::daemons(std::slice::from_ref(&backup)), b);
+    // Master first, whatever order they come in.
+    let both = format!("{m}{b}");
+    assert_eq!(render::daemons(&[backup.clone(), master.clone()]), both);
+    assert_eq!(render::daemons(&[master.clone(), backup.clone()]), both);
+    // Nothing runs, nothing printed.
+    assert_eq!(render::daemons(&[]), "");
+    assert_eq!(
+        render::daemons(&reference_daemons()),
+        "master sync daemon (mcast=rip-p0, syncid=3, maxlen=1472, group=224.0.0.81, port=8848, ttl=2)
+backup sync daemon (mcast=rip-p0, syncid=9, maxlen=1472, group=239.1.1.1, port=8900, ttl=1)
+"
+    );
+    // inet_ntop's IPv6 form.
+    let v6 = DaemonInfo {
+        group: ip("ff02::12"),
+        mcast_ifn: "eth0".into(),
+        syncid: 255,
+        maxlen: 65487,
+        ..backup.clone()
+    };
+    assert_eq!(
+        render::daemons(&[v6]),
+        "backup sync daemon (mcast=eth0, syncid=255, maxlen=65487, group=ff02::12, port=8848, ttl=1)\n"
+    );
+    // What an old kernel does not report reaches ipvsadm as 0, and is
+    // left out.
+    let bare = DaemonInfo {
+        maxlen: 0,
+        port: 0,
+        ttl: 0,
+        ..master
+    };
+    assert_eq!(
+        render::daemons(&[bare]),
+        "master sync daemon (mcast=rip-p0, syncid=0, group=224.0.0.81)\n"
+    );
+}
+
+#[test]
+fn ripvs_help_lists_the_extras() {
+    let h = render::ripvs_help("ripvsadm");
+    assert!(h.starts_with("ripvsadm: ipvsadm 1.31 for ripvsd. Everything `ripvsadm -h` lists works as in\nipvsadm.\n"), "{h}");
+    assert!(h.contains("\n  --sync-full     full sync-table transfer: a backup sync daemon asks its\n                  master for the whole connection table, a master sends it\n"), "{h}");
+    assert!(h.contains(&format!("else {})\n", DEFAULT_SOCKET)), "{h}");
+    assert!(!h.contains("does not have"), "{h}");
+}
+
+#[test]
 fn usage_and_version() {
     assert_eq!(
         render::version(),

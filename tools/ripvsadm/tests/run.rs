@@ -98,6 +98,8 @@ fn ok_all() -> Answer {
                     .filter(|s| s.key == *k)
                     .collect(),
             ),
+            Request::StartDaemon(_) | Request::StopDaemon(_) | Request::SyncFull => Response::Done,
+            Request::Daemons => Response::Daemons(reference_daemons()),
         })
     })
 }
@@ -278,10 +280,222 @@ fn listings_ask_for_what_they_print() {
     let r = go("--reload", "", refuse(Errno::Einval));
     assert_eq!((r.code, r.err.as_str()), (255, "detail text\n"));
 
-    for quiet in ["-h", "-v", "--help-ripvs", "-A -t 80"] {
+    for quiet in [
+        "-h",
+        "-v",
+        "--help-ripvs",
+        "-A -t 80",
+        "--start-daemon slave",
+        "--stop-daemon master --mcast-ttl 1",
+    ] {
         let r = go(quiet, "", ok_all());
         assert!(r.sent.is_empty(), "{quiet}");
     }
+}
+
+#[test]
+fn sync_daemon_commands_send_their_request() {
+    let r = go(
+        "--start-daemon backup --mcast-interface rip-p0 --syncid 9 --mcast-group 239.1.1.1",
+        "",
+        ok_all(),
+    );
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
+    assert_eq!(
+        r.sent,
+        vec![Request::StartDaemon(DaemonConfig {
+            role: SyncRole::Backup,
+            mcast_ifn: "rip-p0".into(),
+            syncid: 9,
+            maxlen: None,
+            group: Some(ip("239.1.1.1")),
+            port: None,
+            ttl: None,
+        })]
+    );
+    let r = go("--stop-daemon master", "", ok_all());
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
+    assert_eq!(r.sent, vec![Request::StopDaemon(SyncRole::Master)]);
+    let r = go("--sync-full", "", ok_all());
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
+    assert_eq!(r.sent, vec![Request::SyncFull]);
+
+    let r = go("-L --daemon", "", ok_all());
+    assert_eq!(r.sent, vec![Request::Daemons]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(
+        r.out,
+        "master sync daemon (mcast=rip-p0, syncid=3, maxlen=1472, group=224.0.0.81, port=8848, ttl=2)
+backup sync daemon (mcast=rip-p0, syncid=9, maxlen=1472, group=239.1.1.1, port=8900, ttl=1)
+"
+    );
+    let none: Answer = Box::new(|_| Ok(Response::Daemons(vec![])));
+    let r = go("-L --daemon", "", none);
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, "", ""));
+
+    // --json: the answer as it came, counters and all.
+    let r = go("-L --daemon --json", "", ok_all());
+    assert_eq!(r.sent, vec![Request::Daemons]);
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    let d = &v["Daemons"];
+    assert_eq!(d.as_array().map(Vec::len), Some(2), "{}", r.out);
+    assert_eq!(d[0]["role"], "Backup");
+    assert_eq!(d[0]["group"], "239.1.1.1");
+    assert_eq!(d[0]["stats"]["rejected"]["bad_syncid"], 10);
+    assert_eq!(d[0]["stats"]["full_sync"]["complete"], true);
+    assert_eq!(d[1]["role"], "Master");
+    assert_eq!(d[1]["stats"]["ring_drops"][1], 4);
+    let back: Response = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(back, Response::Daemons(reference_daemons()));
+    assert!(
+        r.out.starts_with("{\n  \"Daemons\": [\n"),
+        "pretty: {}",
+        r.out
+    );
+}
+
+#[test]
+fn sync_daemon_refusals_are_libipvs_words() {
+    let cases = [
+        (
+            "--start-daemon master",
+            Errno::Eexist,
+            "Daemon has already run",
+        ),
+        ("--stop-daemon backup", Errno::Esrch, "No daemon is running"),
+        // The call decides: the other command's errno is plain strerror.
+        ("--start-daemon master", Errno::Esrch, "No such process"),
+        ("--stop-daemon backup", Errno::Eexist, "File exists"),
+        (
+            "--start-daemon master --mcast-group ff02::1",
+            Errno::Einval,
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...",
+        ),
+        (
+            "--start-daemon master",
+            Errno::Eperm,
+            "Permission denied (you must be root)",
+        ),
+        (
+            "--start-daemon backup",
+            Errno::Enomem,
+            "Memory allocation problem",
+        ),
+        (
+            "--start-daemon master --mcast-group ff02::1",
+            Errno::Eafnosupport,
+            "Operation not supported with specified address family",
+        ),
+        (
+            "--start-daemon master",
+            Errno::Enoent,
+            "No such file or directory",
+        ),
+        ("--start-daemon master", Errno::Other, "detail text"),
+        ("--stop-daemon master", Errno::Other, "detail text"),
+        // ripvs's extra speaks for itself.
+        ("--sync-full", Errno::Esrch, "detail text"),
+        ("--sync-full", Errno::Other, "detail text"),
+    ];
+    for (args, errno, msg) in cases {
+        let r = go(args, "", refuse(errno));
+        assert_eq!(
+            (r.code, r.err),
+            (255, format!("{msg}\n")),
+            "{args} {errno:?}"
+        );
+        assert_eq!(r.out, "");
+    }
+    let bare: Answer = Box::new(|_| Ok(Response::Error(ApiError::new(Errno::Esrch, ""))));
+    let r = go("--sync-full", "", bare);
+    assert_eq!((r.code, r.err.as_str()), (255, "No such process\n"));
+
+    // A refused listing: the reason, exit 1.
+    let r = go("-L --daemon", "", refuse(Errno::Other));
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.as_str()),
+        (1, "", "detail text\n")
+    );
+    let r = go("-L --daemon --json", "", refuse(Errno::Eperm));
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.as_str()),
+        (1, "", "Permission denied (you must be root)\n")
+    );
+    // Answers that do not fit the request.
+    for args in [
+        "--start-daemon master",
+        "--stop-daemon master",
+        "--sync-full",
+        "-L --daemon",
+    ] {
+        let odd: Answer = Box::new(|_| Ok(Response::Reloaded));
+        let r = go(args, "", odd);
+        assert_eq!(
+            (r.code, r.err.as_str()),
+            (2, "Unexpected answer from ripvsd\n"),
+            "{args}"
+        );
+    }
+    let gone: Answer = Box::new(|_| Err(Trouble::Connect("Connection refused".into())));
+    let r = go("--start-daemon master", "", gone);
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (
+            2,
+            "Can't initialize ipvs: Connection refused\nAre you sure that ripvsd is running?\n"
+        )
+    );
+}
+
+#[test]
+fn restore_runs_daemon_lines_in_place() {
+    let input = "\
+-A -t 10.0.0.1:80 -s rr
+--start-daemon master --mcast-interface rip-p0
+--stop-daemon backup
+-C
+--start-daemon master
+";
+    let answer: Answer = Box::new(|r| match r {
+        Request::Apply(c) => Ok(Response::Applied(c.iter().map(|_| Ok(())).collect())),
+        Request::StartDaemon(c) if c.mcast_ifn == "eth0" => {
+            Ok(Response::Error(ApiError::new(Errno::Eexist, "")))
+        }
+        Request::StartDaemon(_) => Ok(Response::Done),
+        Request::StopDaemon(_) => Ok(Response::Error(ApiError::new(Errno::Esrch, ""))),
+        _ => panic!("{r:?}"),
+    });
+    let r = go("-R", input, answer);
+    let start = |ifn: &str| {
+        Request::StartDaemon(DaemonConfig {
+            role: SyncRole::Master,
+            mcast_ifn: ifn.into(),
+            syncid: 0,
+            maxlen: None,
+            group: None,
+            port: None,
+            ttl: None,
+        })
+    };
+    assert_eq!(
+        r.sent,
+        vec![
+            Request::Apply(vec![Command::AddService(spec(tcp("10.0.0.1", 80), "rr"))]),
+            start("rip-p0"),
+            Request::StopDaemon(SyncRole::Backup),
+            Request::Apply(vec![Command::Clear]),
+            start("eth0"),
+        ]
+    );
+    assert_eq!(r.err, "No daemon is running\nDaemon has already run\n");
+    assert_eq!(r.code, 255, "the last line failed");
+    // A bad daemon line stops the restore before anything is sent.
+    let r = go("-R", "-C\n--start-daemon master --mcast-ttl 0\n", ok_all());
+    assert_eq!(
+        (r.code, r.err.as_str()),
+        (2, "illegal mcast-ttl specified\n")
+    );
+    assert!(r.sent.is_empty());
 }
 
 #[test]

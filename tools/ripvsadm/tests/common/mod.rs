@@ -202,3 +202,45 @@ pub fn reference_health() -> Vec<HealthService> {
         },
     ]
 }
+
+/// A running sync daemon with the kernel's defaults on `rip-p0`.
+pub fn daemon_info(role: SyncRole) -> DaemonInfo {
+    DaemonInfo {
+        role,
+        mcast_ifn: "rip-p0".into(),
+        syncid: 0,
+        maxlen: 1472,
+        group: ip("224.0.0.81"),
+        port: 8848,
+        ttl: 1,
+        stats: SyncStats::default(),
+    }
+}
+
+/// Both daemons, backup first (the listing puts the master first).
+pub fn reference_daemons() -> Vec<DaemonInfo> {
+    let mut backup = daemon_info(SyncRole::Backup);
+    backup.syncid = 9;
+    backup.group = ip("239.1.1.1");
+    backup.port = 8900;
+    backup.stats = SyncStats {
+        messages: 120,
+        records: 3000,
+        bytes: 96_000,
+        installed: 2990,
+        rejected: [("bad_syncid".to_string(), 10)].into_iter().collect(),
+        ring_drops: vec![],
+        send_errors: 0,
+        full_sync: FullSync {
+            complete: true,
+            transfers: 1,
+            records: 2500,
+            duration_ms: 40,
+        },
+    };
+    let mut master = daemon_info(SyncRole::Master);
+    master.syncid = 3;
+    master.ttl = 2;
+    master.stats.ring_drops = vec![0, 4];
+    vec![backup, master]
+}
