@@ -18,3 +18,4 @@ pub mod report;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+pub mod sync;
