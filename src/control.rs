@@ -33,6 +33,8 @@ pub struct Plane {
     /// The table the workers run (the boot table, then the last
     /// published): services that keep their scheduler need no new one.
     pub last: Option<Arc<ServiceTable>>,
+    /// The sync thread follows every published table.
+    pub sync_tables: Option<ctrl::sync::daemon::TableSink>,
 }
 
 fn conn_proto(p: u8) -> ConnProto {
@@ -76,6 +78,9 @@ impl Dataplane for Plane {
             timeouts,
             settings: self.settings,
         };
+        if let Some(s) = &self.sync_tables {
+            s.send(table.clone());
+        }
         let last = self.last.replace(table.clone());
         let workers = self.postbox.workers();
         let mut sets = Ipvs::prepare_scheduler_sets(&table, last.as_deref(), &self.shared, workers);
@@ -89,6 +94,11 @@ impl Dataplane for Plane {
 
     fn cores(&self) -> Vec<Arc<CoreCounters>> {
         self.shared.cores.clone()
+    }
+
+    fn set_sync(&mut self, sync: Option<fastpath::sync::SyncParams>, standby: bool) {
+        self.settings.sync = sync;
+        self.settings.standby = standby;
     }
 
     fn connections(&mut self, cursor: Option<Cursor>, max: u32) -> ConnPage {

@@ -433,6 +433,8 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     let checker = ctrl::health::checker::Checker::spawn()
         .map_err(|e| format!("health checker thread: {e}"))?;
     let (postbox, mailboxes) = fastpath::mailbox::mailboxes(nworkers);
+    let (sync_post, sync_boxes) = fastpath::sync::sync_post(nworkers, fastpath::sync::RING_RECORDS);
+    let ring_drops: Vec<_> = sync_post.rings.iter().map(|r| r.drops_view()).collect();
     // Persistence templates: one per client network, far fewer than
     // connections; sized up front like everything the workers touch.
     let shared = Arc::new(fastpath::ipvs::Shared::new(
@@ -449,8 +451,11 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         .zip(to_peers)
         .zip(from_peers)
         .zip(proxies)
-        .zip(mailboxes);
-    for (w, ((((ports, to_peers), from_peers), proxies), mailbox)) in per_worker.enumerate() {
+        .zip(mailboxes)
+        .zip(sync_boxes);
+    for (w, (((((ports, to_peers), from_peers), proxies), mailbox), sync_box)) in
+        per_worker.enumerate()
+    {
         let mut io = DpdkIo {
             worker: w,
             nworkers,
@@ -472,6 +477,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         eal::remote_launch(workers[w], move || {
             let mut worker = Worker::with_shared(&host, stats, shared, w);
             worker.set_mailbox(mailbox);
+            worker.set_sync(sync_box);
             // The longest pass is the longest a packet can wait for its
             // burst to be picked up: what a snapshot install or a
             // connection page costs the data plane shows here. Two TSC
@@ -498,6 +504,15 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         "ripvsd: running, {nworkers} worker(s) on lcores {workers:?}; {}",
         names.join(", ")
     );
+    let clock: ctrl::sync::daemon::Clock = Arc::new(move || eal::tsc() / tsc_per_ms);
+    let sync = ctrl::sync::daemon::SyncHandle::spawn(
+        sync_post,
+        shared.clone(),
+        clock,
+        Arc::new(host.services.clone()),
+    )
+    .map_err(|e| format!("sync thread: {e}"))?;
+    let sync_tables = Some(sync.table_sink());
     let plane = crate::control::Plane {
         postbox,
         shared: shared.clone(),
@@ -505,12 +520,17 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         now_ms: Box::new(move || eal::tsc() / tsc_per_ms),
         conn_tab_size: host.max_connections.min(u32::MAX as usize) as u32,
         last: Some(Arc::new(host.services.clone())),
+        sync_tables,
     };
     // The embedded default config has no file to re-read: a reload then
     // re-applies it, which changes nothing.
     let config_path = setup.config.map(Path::to_path_buf).unwrap_or_default();
     let mut control =
         ctrl::control::Control::new(plane, model, config_path).with_health(health, Some(checker));
+    let admin = ctrl::sync::admin::SyncAdmin::new(sync);
+    for e in control.with_sync(admin, &cfg.sync, cfg.ipvs.backup_only) {
+        eprintln!("ripvsd: sync: {e}");
+    }
     let served = ctrl::server::Server::bind(setup.socket)
         .map_err(|e| format!("control socket {}: {e}", setup.socket.display()));
     let server = match served {
@@ -528,6 +548,9 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         server.poll_timeout(Duration::from_millis(50), |req| control.handle(req));
         control.tick(std::time::Instant::now());
         for line in control.health_pass() {
+            println!("ripvsd: {line}");
+        }
+        for line in control.sync_log() {
             println!("ripvsd: {line}");
         }
         if setup.reload.swap(false, Ordering::Relaxed) {
@@ -561,6 +584,9 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     for (w, l) in longest.iter().enumerate() {
         let us = l.load(Ordering::Relaxed) * 1000 / tsc_per_ms;
         println!("worker {w} longest_pass_us {us}");
+    }
+    for (w, d) in ring_drops.iter().enumerate() {
+        println!("worker {w} sync_ring_drops {}", d.get());
     }
     for d in &all {
         if let Err(e) = ethdev::close(d.id) {

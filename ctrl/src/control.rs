@@ -10,6 +10,7 @@ use crate::health::checker::{Checker, Outcome};
 use crate::health::Health;
 use crate::model::Model;
 use crate::stats::{self, Tracker};
+use crate::sync::admin::SyncAdmin;
 use ctrl_api::{
     ApiError, Command, ConnPage, Cursor, DestInfo, Errno, Info, Request, Response, ServiceInfo,
     SvcKey,
@@ -32,6 +33,14 @@ pub trait Dataplane {
     fn connections(&mut self, cursor: Option<Cursor>, max: u32) -> ConnPage;
     /// Connection hash table size for the version line.
     fn conn_tab_size(&self) -> u32;
+    /// What the workers run with from the next snapshot on: sync
+    /// candidates for a master (`sync`), standby for a `backup_only`
+    /// backup.
+    fn set_sync(&mut self, sync: Option<fastpath::sync::SyncParams>, standby: bool);
+}
+
+fn no_sync() -> ApiError {
+    ApiError::new(Errno::Other, "this ripvsd runs no sync thread")
 }
 
 /// The IPVS version ripvs behaves as; ipvsadm prints it in its version line.
@@ -45,6 +54,8 @@ pub struct Control<D: Dataplane> {
     health: Health,
     /// `None`: nothing is checked (tests of everything else).
     checker: Option<Checker>,
+    /// `None`: no sync thread (tests of everything else).
+    sync: Option<SyncAdmin>,
 }
 
 impl<D: Dataplane> Control<D> {
@@ -58,6 +69,7 @@ impl<D: Dataplane> Control<D> {
             config: config.into(),
             health: Health::default(),
             checker: None,
+            sync: None,
         };
         let svcs: Vec<u32> = c.model.services().map(|s| s.id).collect();
         let dests: Vec<u32> = c
@@ -194,16 +206,69 @@ impl<D: Dataplane> Control<D> {
                 )),
                 _ => Response::Health(self.health.report(&self.model, key.as_ref())),
             },
-            // This control loop runs no sync daemon: none can start, so
-            // none runs, and ipvsadm's answers for that follow.
-            Request::StartDaemon(_) => Response::Error(ApiError::new(
-                Errno::Other,
-                "this ripvsd has no connection sync daemon",
-            )),
-            Request::StopDaemon(_) | Request::SyncFull => {
-                Response::Error(ApiError::new(Errno::Esrch, "no sync daemon is running"))
+            Request::StartDaemon(d) => self.sync_change(|s| s.start(&d)),
+            Request::StopDaemon(role) => self.sync_change(|s| s.stop(role)),
+            Request::SyncFull => match &self.sync {
+                Some(s) => s
+                    .sync_full()
+                    .map_or_else(Response::Error, |_| Response::Done),
+                None => Response::Error(no_sync()),
+            },
+            Request::Daemons => {
+                Response::Daemons(self.sync.as_ref().map_or_else(Vec::new, |s| s.daemons()))
             }
-            Request::Daemons => Response::Daemons(Vec::new()),
+        }
+    }
+
+    /// Runs sync with `admin` (the daemon's thread), configured by `[sync]`
+    /// and `backup_only`; returns what failed to start.
+    pub fn with_sync(
+        &mut self,
+        admin: SyncAdmin,
+        c: &conf::Sync,
+        backup_only: bool,
+    ) -> Vec<String> {
+        self.sync = Some(admin);
+        self.sync_configure(c, backup_only)
+    }
+
+    fn sync_configure(&mut self, c: &conf::Sync, backup_only: bool) -> Vec<String> {
+        let Some(s) = self.sync.as_mut() else {
+            return Vec::new();
+        };
+        let errors = s.configure(c, backup_only);
+        self.sync_follow();
+        errors
+    }
+
+    /// Lines the sync thread logged since the last call.
+    pub fn sync_log(&self) -> Vec<String> {
+        self.sync
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.handle().take_log())
+    }
+
+    /// A daemon start or stop, then the workers follow.
+    fn sync_change(&mut self, f: impl FnOnce(&mut SyncAdmin) -> Result<(), ApiError>) -> Response {
+        let Some(s) = self.sync.as_mut() else {
+            return Response::Error(no_sync());
+        };
+        match f(s) {
+            Ok(()) => {
+                self.sync_follow();
+                Response::Done
+            }
+            Err(e) => Response::Error(e),
+        }
+    }
+
+    /// Tells the workers whether to offer candidates and to stand by.
+    fn sync_follow(&mut self) {
+        let Some(s) = &self.sync else { return };
+        let (params, standby) = s.worker_settings();
+        self.dp.set_sync(params, standby);
+        if let Err(e) = self.publish() {
+            log::error!("sync: table not published: {}", e.detail);
         }
     }
 
@@ -311,6 +376,10 @@ impl<D: Dataplane> Control<D> {
             Ok(()) => {
                 if let Some(c) = &self.checker {
                     c.set(self.health.targets());
+                }
+                for e in self.sync_configure(&cfg.sync, cfg.ipvs.backup_only) {
+                    log::error!("reload: sync: {e}");
+                    eprintln!("ripvsd: reload: sync: {e}");
                 }
                 Response::Reloaded
             }

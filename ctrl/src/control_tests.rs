@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 struct Fake {
     cores: Vec<Arc<CoreCounters>>,
     published: Vec<(ServiceTable, Timeouts)>,
+    sync: Vec<(Option<fastpath::sync::SyncParams>, bool)>,
 }
 
 impl Fake {
@@ -17,6 +18,7 @@ impl Fake {
                 Arc::new(CoreCounters::default()),
             ],
             published: Vec::new(),
+            sync: Vec::new(),
         }
     }
 }
@@ -37,6 +39,9 @@ impl Dataplane for Fake {
     }
     fn conn_tab_size(&self) -> u32 {
         4096
+    }
+    fn set_sync(&mut self, sync: Option<fastpath::sync::SyncParams>, standby: bool) {
+        self.sync.push((sync, standby));
     }
 }
 

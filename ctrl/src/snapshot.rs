@@ -105,6 +105,11 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         conn_reuse_mode: cfg.ipvs.conn_reuse_mode,
         sloppy_tcp: cfg.ipvs.sloppy_tcp,
         sloppy_sctp: cfg.ipvs.sloppy_sctp,
+        // The control thread turns candidates on once the master runs.
+        sync: None,
+        // A backup_only backup stands by from its first packet: it must
+        // not announce the VIPs at start, even for a moment.
+        standby: cfg.ipvs.backup_only && cfg.sync.backup,
     };
     HostConfig {
         ports,

@@ -43,6 +43,16 @@ pub struct Consumer {
     head: u32,
 }
 
+/// Records a ring lost, readable from anywhere.
+#[derive(Clone)]
+pub struct Drops(Arc<Ring>);
+
+impl Drops {
+    pub fn get(&self) -> u64 {
+        self.0.drops.get()
+    }
+}
+
 /// A ring of at least `capacity` records (rounded up to a power of two).
 pub fn ring(capacity: usize) -> (Producer, Consumer) {
     let n = capacity.clamp(2, 1 << 24).next_power_of_two();
@@ -111,6 +121,11 @@ impl Consumer {
     /// Records the producer lost to a full ring.
     pub fn drops(&self) -> u64 {
         self.ring.drops.get()
+    }
+
+    /// A view of the loss count that outlives the consumer (final counters).
+    pub fn drops_view(&self) -> Drops {
+        Drops(self.ring.clone())
     }
 
     /// Records waiting.
