@@ -487,11 +487,14 @@ impl<B: Buf> Host<B> {
     ) {
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
         if let Some(id) = found {
+            // An entry bound to no local server (a synced one whose
+            // service or server is not configured here) has none to lose:
+            // it forwards to its daddr (reference 8.5 step 4).
             let gone = self
                 .ipvs
                 .conns
                 .get(id)
-                .is_some_and(|c| !self.ipvs.table.dest_live(c.dest));
+                .is_some_and(|c| c.dest != conn::NONE && !self.ipvs.table.dest_live(c.dest));
             if gone && !self.ipvs.settings.expire_nodest_conn {
                 // Reference 4.7: the real server was removed; the packet
                 // is dropped and the entry left to time out.
@@ -715,6 +718,7 @@ impl<B: Buf> Host<B> {
         };
         let svc = self.ipvs.table.by_id(c.svc);
         let quiesced = self.ipvs.settings.expire_nodest_conn
+            && c.dest != conn::NONE
             && svc
                 .and_then(|s| Ipvs::find_dest(s, c.dest))
                 .is_none_or(|d| d.weight == 0);

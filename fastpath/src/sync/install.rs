@@ -110,8 +110,12 @@ impl Ipvs {
             None => (conn::NONE, None),
         };
         if let Some(d) = dest {
-            // A bound real server supplies the method, as in IPVS.
-            fl = (fl & !flags::FWD_MASK) | d.method as u16;
+            // A bound real server supplies the method, as in IPVS, and
+            // with it NOOUTPUT (set for every method but NAT).
+            fl = (fl & !(flags::FWD_MASK | flags::NOOUTPUT)) | d.method as u16;
+            if d.method != Method::Nat {
+                fl |= flags::NOOUTPUT;
+            }
         }
         let mut c = Conn::new(key, r.daddr, r.dport);
         c.flags = fl;
