@@ -1021,6 +1021,7 @@ mod backup {
             },
             with(good(2), 11, DR, 900),
             with(conn_rec(UDP, 3, 53, 12, 53), 1, DR, 300),
+            // A template is valid here: it goes to the shared table.
             with(good(4), 0, flags::TEMPLATE, 300),
             good(5),
             good(6),
@@ -1029,8 +1030,8 @@ mod backup {
         assert_eq!(
             b.install(0, &batch),
             Installed {
-                created: 2,
-                invalid: 4,
+                created: 3,
+                invalid: 3,
                 full: 1,
                 ..Default::default()
             }
@@ -1098,7 +1099,10 @@ mod backup {
             sync_end_ms: 0,
             sync_retries: 0,
         };
-        assert!(b.rigs[0].shared.templates.install_synced(k, t));
+        assert_eq!(
+            b.rigs[0].shared.templates.install_synced(k, t),
+            fastpath::ipvs::template::SyncedTpl::Created
+        );
         // rr would start at .11; the template says .12.
         let (_, o1) = b.rigs[0].run(0, &[from_client(80, 40000, SYN)]);
         assert_eq!(o1, vec![dr_out(1, VIP, 40000, 80, SYN)]);
@@ -1106,6 +1110,48 @@ mod backup {
         // Outside its network: scheduled.
         let (_, o1) = b.rigs[0].run(0, &[tcp_from("10.0.1.2", VIP, 40000, 80, SYN, &[])]);
         assert_eq!(o1[0][..6], RS[0]);
+    }
+
+    #[test]
+    fn a_template_record_installs_through_a_worker_and_counts_persist_conn() {
+        let svc = persistent(
+            0,
+            TCP,
+            80,
+            300,
+            vec![
+                dest(0, 11, 80, Method::Dr, 1),
+                dest(1, 12, 80, Method::Dr, 1),
+            ],
+        );
+        let mut b = backup(vec![svc], vec![], 1, 1024);
+        let persist = |b: &Backup, d: usize| b.rigs[0].shared.cores[0].dests[d].persist.get();
+        let mut tpl = conn_rec(TCP, 0, 80, 12, 80);
+        tpl.caddr = ip("10.0.0.0");
+        tpl.flags = fastpath::conn::flags::TEMPLATE | fastpath::conn::flags::DROUTE;
+        tpl.state = 1;
+        tpl.timeout_s = 300;
+        assert_eq!(b.install(0, &[tpl]), installed(1, 0));
+        let k = TplKey {
+            proto: TCP,
+            snet: ip("10.0.0.0"),
+            vaddr: ip(VIP),
+            vport: 80,
+        };
+        let t = b.rigs[0].shared.templates.get(&k).unwrap();
+        assert_eq!((t.dest, t.assured, t.n_control), (1, true, 0));
+        assert_eq!((persist(&b, 0), persist(&b, 1)), (0, 1));
+        // The master moved the client network to .11.
+        let mut moved = tpl;
+        moved.daddr = ip("10.1.0.11");
+        assert_eq!(b.install(0, &[moved]), installed(0, 1));
+        assert_eq!(b.rigs[0].shared.templates.get(&k).unwrap().dest, 0);
+        assert_eq!((persist(&b, 0), persist(&b, 1)), (1, 0));
+        // At expiry the count goes back to zero, not below.
+        let r = &mut b.rigs[0];
+        r.tick_through(0, 301_000);
+        assert!(r.shared.templates.get(&k).is_none());
+        assert_eq!((persist(&b, 0), persist(&b, 1)), (0, 0));
     }
 
     #[test]

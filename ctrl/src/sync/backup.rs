@@ -2,15 +2,14 @@
 //! 8.3), filtered by syncid, and each record is installed where it
 //! belongs (8.5): a connection in the table of the worker that owns its
 //! client, through that worker's sync mailbox; a template in the shared
-//! template table, here. A bad record ends its message, never the daemon.
+//! template table, through a worker as well (it counts PersistConn). A bad record ends its message, never the daemon.
 
 use super::codec::{self, Control, Reject, WireConn};
 use super::socket;
-use super::{Ctx, MAX_BATCH};
+use super::MAX_BATCH;
 use ctrl_api::SyncStats;
-use fastpath::conn::{self, flags, owner_core};
-use fastpath::ipvs::template::{Tpl, TplKey};
-use fastpath::sync::{install, Refused, SyncConn, SyncPost, Synced};
+use fastpath::conn::{self, owner_core};
+use fastpath::sync::{Refused, SyncConn, SyncPost, Synced};
 use std::io;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -95,7 +94,7 @@ impl Backup {
         self.stats.full_sync.transfers += 1;
     }
 
-    pub fn pass(&mut self, ctx: &Ctx, post: &mut SyncPost, now: Instant) -> Vec<String> {
+    pub fn pass(&mut self, post: &mut SyncPost, now: Instant) -> Vec<String> {
         let mut log = Vec::new();
         self.ask_again(now, &mut log);
         for _ in 0..512 {
@@ -126,7 +125,7 @@ impl Backup {
                     }
                     for w in &m.records {
                         self.stats.records += 1;
-                        self.record(ctx, w);
+                        self.record(w);
                         if let Some(f) = self.full.as_mut().filter(|f| f.begun.is_some()) {
                             f.received += 1;
                         }
@@ -188,7 +187,7 @@ impl Backup {
     }
 
     /// One received record.
-    fn record(&mut self, ctx: &Ctx, w: &WireConn) {
+    fn record(&mut self, w: &WireConn) {
         if let Err(r) = codec::check_semantics(w) {
             return reject(&mut self.stats, r.name(), 1);
         }
@@ -215,9 +214,9 @@ impl Backup {
             rec,
             fwmark: w.fwmark,
         };
-        if rec.flags & flags::TEMPLATE != 0 {
-            return self.template(ctx, &s);
-        }
+        // A template goes to some worker too, which installs it in the
+        // shared table and counts it (see fastpath::sync::install); its
+        // client network spreads them over the workers.
         let owner = owner_core(rec.caddr, rec.cport, self.batches.len().max(1));
         let b = &mut self.batches[owner];
         if b.len() >= MAX_BATCH * 16 {
@@ -225,36 +224,6 @@ impl Backup {
             return reject(&mut self.stats, "worker_behind", 1);
         }
         b.push(s);
-    }
-
-    /// A template goes straight to the shared table.
-    fn template(&mut self, ctx: &Ctx, s: &Synced) {
-        let r = &s.rec;
-        let dest = install::bind(ctx.table, s)
-            .and_then(|(_, d)| d)
-            .map_or(conn::NONE, |d| d.id);
-        let timeout_s = if r.timeout_s == 0 { 180 } else { r.timeout_s };
-        let k = TplKey {
-            proto: r.proto,
-            snet: r.caddr,
-            vaddr: r.vaddr,
-            vport: r.vport,
-        };
-        let t = Tpl {
-            dest,
-            daddr: r.daddr,
-            dport: r.dport,
-            expires_ms: ctx.now_ms + timeout_s as u64 * 1000,
-            n_control: 0,
-            assured: r.state & conn::TPL_S_ASSURED != 0,
-            sync_end_ms: 0,
-            sync_retries: 0,
-        };
-        if ctx.shared.templates.install_synced(k, t) {
-            self.stats.installed += 1;
-        } else {
-            reject(&mut self.stats, "template_table_full", 1);
-        }
     }
 
     /// Hands each worker its records, a batch at a time.

@@ -346,7 +346,7 @@ impl Daemon {
             }
         }
         if let Some(b) = self.backup.as_mut() {
-            lines.extend(b.pass(&ctx, &mut self.post, now));
+            lines.extend(b.pass(&mut self.post, now));
         }
         self.note(lines);
     }

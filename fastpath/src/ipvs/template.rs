@@ -56,6 +56,18 @@ pub enum Bound {
     Unremembered(Tpl),
 }
 
+/// The outcome of [`Templates::install_synced`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncedTpl {
+    Created,
+    /// It existed, bound to `old_dest` (PersistConn moves if that changed).
+    Updated {
+        old_dest: u32,
+    },
+    /// The shard is full.
+    Full,
+}
+
 pub struct Templates {
     shards: Box<[Mutex<HashMap<TplKey, Tpl>>]>,
     per_shard: usize,
@@ -188,25 +200,25 @@ impl Templates {
 
     /// A template received from a master (reference 8.5): created, or its
     /// server, timer and assured state updated. Connections this director
-    /// scheduled under it keep counting in it. Returns false when the
-    /// shard is full.
-    pub fn install_synced(&self, k: TplKey, t: Tpl) -> bool {
+    /// scheduled under it keep counting in it.
+    pub fn install_synced(&self, k: TplKey, t: Tpl) -> SyncedTpl {
         let mut m = self
             .shard(&k)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = m.get_mut(&k) {
+            let old_dest = old.dest;
             *old = Tpl {
                 n_control: old.n_control,
                 ..t
             };
-            return true;
+            return SyncedTpl::Updated { old_dest };
         }
         if m.len() >= self.per_shard {
-            return false;
+            return SyncedTpl::Full;
         }
         m.insert(k, Tpl { n_control: 0, ..t });
-        true
+        SyncedTpl::Created
     }
 
     /// Whether a master sends template `k` now, with `timeout_ms` its
@@ -380,17 +392,23 @@ mod tests {
             sync_end_ms: 0,
             sync_retries: 0,
         };
-        assert!(t.install_synced(k, synced));
+        assert_eq!(
+            t.install_synced(k, synced),
+            SyncedTpl::Updated { old_dest: 1 }
+        );
         let got = t.get(&k).unwrap();
         assert_eq!((got.dest, got.n_control, got.assured), (2, 1, true));
         let k2 = key([192, 168, 2, 0]);
-        assert!(t.install_synced(
-            k2,
-            Tpl {
-                n_control: 5,
-                ..synced
-            }
-        ));
+        assert_eq!(
+            t.install_synced(
+                k2,
+                Tpl {
+                    n_control: 5,
+                    ..synced
+                }
+            ),
+            SyncedTpl::Created
+        );
         assert_eq!(
             t.get(&k2).unwrap().n_control,
             0,

@@ -1,12 +1,15 @@
 //! A backup's side: a record received from the master becomes (or
 //! updates) an entry in the table of the worker that owns its client, as
 //! kernel IPVS's `ip_vs_proc_conn` does (reference 8.5). The sync thread
-//! routes each record to its owner through the worker's sync mailbox;
-//! templates do not come here, they go straight to the shared template
-//! table (`Templates::install_synced`).
+//! routes each record to its owner through the worker's sync mailbox.
+//! Templates come through a worker too, though they go to the shared
+//! template table: the real server's PersistConn is a per-core gauge with
+//! one writer, and the worker that later expires the template takes it
+//! down again.
 
 use super::record::SyncConn;
 use crate::conn::{self, flags, Conn, ConnKey, TICKS_PER_SEC};
+use crate::ipvs::template::{SyncedTpl, Tpl, TplKey};
 use crate::ipvs::Ipvs;
 use crate::proto::Proto;
 use crate::service::{Dest, Method, Service, ServiceTable};
@@ -32,7 +35,7 @@ pub struct Installed {
     /// Unknown protocol or state out of range (checked again here: the
     /// worker never trusts a record to index its tables).
     pub invalid: u32,
-    /// The table was full.
+    /// The table (or the template table's shard) was full.
     pub full: u32,
 }
 
@@ -70,11 +73,14 @@ impl Ipvs {
 
     fn install_one(&mut self, s: &Synced, tick: conn::Tick, out: &mut Installed) {
         let r = &s.rec;
+        if r.is_template() {
+            return self.install_template(s, tick, out);
+        }
         let Some(p) = Proto::from_ip(r.proto) else {
             out.invalid += 1;
             return;
         };
-        if r.is_template() || r.state >= p.num_states() {
+        if r.state >= p.num_states() {
             out.invalid += 1;
             return;
         }
@@ -99,6 +105,11 @@ impl Ipvs {
                 self.conns.remove(id);
             } else {
                 let c = *c;
+                if c.dest == conn::NONE {
+                    // IPVS binds a server to an entry that had none.
+                    self.bind_later(id, s);
+                }
+                let c = self.conns.get(id).copied().unwrap_or(c);
                 self.update_synced(id, &c, fl, r.state, timeout, tick);
                 out.updated += 1;
                 return;
@@ -135,6 +146,56 @@ impl Ipvs {
         }
     }
 
+    /// A synced template, into the shared table; its server counts it in
+    /// PersistConn as one the scheduler made would.
+    fn install_template(&mut self, s: &Synced, tick: conn::Tick, out: &mut Installed) {
+        let r = &s.rec;
+        let dest = bind(&self.table, s)
+            .and_then(|(_, d)| d)
+            .map_or(conn::NONE, |d| d.id);
+        let timeout_s = if r.timeout_s == 0 {
+            V0_TEMPLATE_TIMEOUT_S
+        } else {
+            r.timeout_s
+        };
+        let now_ms = tick as u64 * conn::TICK_MS as u64;
+        let k = TplKey {
+            proto: r.proto,
+            snet: r.caddr,
+            vaddr: r.vaddr,
+            vport: r.vport,
+        };
+        let t = Tpl {
+            dest,
+            daddr: r.daddr,
+            dport: r.dport,
+            expires_ms: now_ms + timeout_s as u64 * 1000,
+            n_control: 0,
+            assured: r.state & conn::TPL_S_ASSURED != 0,
+            sync_end_ms: 0,
+            sync_retries: 0,
+        };
+        let persist = |id: u32, n: i64| {
+            if let Some(d) = self.counters().dests.get(id as usize) {
+                d.persist.add(n);
+            }
+        };
+        match self.shared.templates.install_synced(k, t) {
+            SyncedTpl::Created => {
+                persist(dest, 1);
+                out.created += 1;
+            }
+            SyncedTpl::Updated { old_dest } => {
+                if old_dest != dest {
+                    persist(old_dest, -1);
+                    persist(dest, 1);
+                }
+                out.updated += 1;
+            }
+            SyncedTpl::Full => out.full += 1,
+        }
+    }
+
     /// An existing entry takes the record's activity, sequence flags,
     /// state and timeout; the timer restarts with the full timeout.
     fn update_synced(
@@ -157,12 +218,36 @@ impl Ipvs {
         let upd = flags::INACTIVE | flags::IN_SEQ | flags::OUT_SEQ;
         let threshold = self.settings.sync.map_or(3, |p| p.threshold);
         if let Some(c) = self.conns.get_mut(id) {
-            c.flags = (c.flags & !upd) | (fl & upd);
+            // The state is the master's now: nothing changed since a sync.
+            c.flags = (c.flags & !(upd | flags::SYNC_STATE_CHANGED)) | (fl & upd);
             c.state = state;
             c.timeout = timeout;
             c.in_pkts = threshold;
         }
         self.conns.touch(id, tick);
+    }
+
+    /// Binds entry `id`, synced before its server was configured here, to
+    /// the server now in the table; it takes the server's method and is
+    /// counted against it.
+    fn bind_later(&mut self, id: conn::ConnId, s: &Synced) {
+        let Some((svc, Some(d))) = bind(&self.table, s) else {
+            return;
+        };
+        let (svc_id, dest_id, method, nat) = (svc.id, d.id, d.method, d.method == Method::Nat);
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        c.svc = svc_id;
+        c.dest = dest_id;
+        c.flags = (c.flags & !(flags::FWD_MASK | flags::NOOUTPUT)) | method as u16;
+        if !nat {
+            c.flags |= flags::NOOUTPUT;
+        }
+        let active = c.flags & flags::INACTIVE == 0;
+        if let Some(d) = self.counters().dests.get(dest_id as usize) {
+            if active { &d.active } else { &d.inactive }.add(1);
+        }
     }
 
     /// Undoes the counts of an entry that a synced one replaces (it may
@@ -182,3 +267,7 @@ impl Ipvs {
         }
     }
 }
+
+/// The timeout of a template from a v0 message, which carries none (IPVS:
+/// 3 minutes).
+pub const V0_TEMPLATE_TIMEOUT_S: u32 = 180;
