@@ -585,6 +585,9 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         let us = l.load(Ordering::Relaxed) * 1000 / tsc_per_ms;
         println!("worker {w} longest_pass_us {us}");
     }
+    if let ctrl_api::Response::Daemons(d) = control.handle(ctrl_api::Request::Daemons) {
+        print!("{}", ctrl::sync::admin::final_counters(&d));
+    }
     for (w, d) in ring_drops.iter().enumerate() {
         println!("worker {w} sync_ring_drops {}", d.get());
     }

@@ -184,3 +184,66 @@ impl SyncAdmin {
         errors
     }
 }
+
+/// The sync daemons' figures for the final counters at stop, one
+/// `sync ROLE NAME N` line each, as the workers' `drop`/`event` lines.
+pub fn final_counters(daemons: &[DaemonInfo]) -> String {
+    let mut out = String::new();
+    for d in daemons {
+        let role = match d.role {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        };
+        let s = &d.stats;
+        let mut line = |name: &str, n: u64| out.push_str(&format!("sync {role} {name} {n}\n"));
+        line("messages", s.messages);
+        line("records", s.records);
+        line("bytes", s.bytes);
+        if d.role == SyncRole::Backup {
+            line("installed", s.installed);
+        }
+        line("send_errors", s.send_errors);
+        for (w, n) in s.ring_drops.iter().enumerate() {
+            line(&format!("ring_drops_worker{w}"), *n);
+        }
+        for (why, n) in &s.rejected {
+            line(&format!("rejected_{why}"), *n);
+        }
+        line("full_transfers", s.full_sync.transfers);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctrl_api::SyncStats;
+
+    #[test]
+    fn final_counters_name_each_role_and_reason() {
+        let mut stats = SyncStats {
+            messages: 3,
+            records: 40,
+            bytes: 1448,
+            installed: 39,
+            ..SyncStats::default()
+        };
+        stats.rejected.insert("state".into(), 1);
+        let d = DaemonInfo {
+            role: SyncRole::Backup,
+            mcast_ifn: "rip-p0".into(),
+            syncid: 0,
+            maxlen: 1472,
+            group: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 81)),
+            port: 8848,
+            ttl: 1,
+            stats,
+        };
+        assert_eq!(
+            final_counters(&[d]),
+            "sync backup messages 3\nsync backup records 40\nsync backup bytes 1448\n\
+             sync backup installed 39\nsync backup send_errors 0\n\
+             sync backup rejected_state 1\nsync backup full_transfers 0\n"
+        );
+    }
+}
