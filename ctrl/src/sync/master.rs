@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// is 20 ms behind loses far less at failover, for a few more datagrams.
 pub const FLUSH_AFTER: Duration = Duration::from_millis(20);
 
+/// How long a full transfer waits for a worker's page before asking again.
+const PAGE_WAIT: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterConfig {
     pub ifname: String,
@@ -41,6 +44,7 @@ struct Transfer {
     worker: usize,
     /// The page asked of `worker`, while its answer is awaited.
     waiting: bool,
+    asked_at: Instant,
     cursor: u32,
     /// The next template shard, once the workers are done.
     shard: Option<usize>,
@@ -190,6 +194,7 @@ impl Master {
                 started: now,
                 worker: 0,
                 waiting: false,
+                asked_at: now,
                 cursor: 0,
                 shard: None,
                 pending: VecDeque::new(),
@@ -199,10 +204,16 @@ impl Master {
             });
         }
         let Some(t) = self.full.as_mut() else { return };
+        // A worker answers at its next poll; an answer lost to a full
+        // reply channel is asked for again rather than waited for forever.
+        if t.waiting && now.duration_since(t.asked_at) > PAGE_WAIT {
+            t.waiting = false;
+        }
         // Ask for more while little is pending.
         if t.pending.len() < FULL_PAGE && !t.waiting && !t.done {
             if t.worker < post.workers() {
                 t.waiting = post.dump(t.worker, t.cursor, FULL_PAGE).is_ok();
+                t.asked_at = now;
             } else {
                 let shard = t.shard.unwrap_or(0);
                 let mut tpls = Vec::new();
