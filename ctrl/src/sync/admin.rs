@@ -8,7 +8,7 @@ use super::backup::BackupConfig;
 use super::codec::{Version, MAX_MSG};
 use super::daemon::{Role, SyncHandle};
 use super::master::MasterConfig;
-use super::socket;
+use super::{socket, Channel};
 use ctrl_api::{ApiError, DaemonConfig, DaemonInfo, Errno, SyncRole};
 use fastpath::sync::SyncParams;
 use std::net::{IpAddr, Ipv4Addr};
@@ -89,12 +89,14 @@ impl SyncAdmin {
         let top = (MAX_MSG as u16).min(u16::MAX - HLEN);
         let role = match d.role {
             SyncRole::Master => Role::Master(MasterConfig {
-                ifname: d.mcast_ifn.clone(),
-                syncid: d.syncid,
-                maxlen: d.maxlen.map_or(1500 - HLEN, |m| m.clamp(1, top)),
-                group,
-                port,
-                ttl,
+                ch: Channel {
+                    ifname: d.mcast_ifn.clone(),
+                    syncid: d.syncid,
+                    maxlen: d.maxlen.map_or(1500 - HLEN, |m| m.clamp(1, top)),
+                    group,
+                    port,
+                    ttl,
+                },
                 version: if self.conf.version == 0 {
                     Version::V0
                 } else {
@@ -106,12 +108,14 @@ impl SyncAdmin {
                 let mtu = socket::mtu(&d.mcast_ifn).unwrap_or(1500);
                 let dflt = (mtu.clamp(1500, 65535) as u16).saturating_sub(HLEN);
                 Role::Backup(BackupConfig {
-                    ifname: d.mcast_ifn.clone(),
-                    syncid: d.syncid,
-                    maxlen: d.maxlen.map_or(dflt, |m| m.clamp(1024, top)),
-                    group,
-                    port,
-                    ttl,
+                    ch: Channel {
+                        ifname: d.mcast_ifn.clone(),
+                        syncid: d.syncid,
+                        maxlen: d.maxlen.map_or(dflt, |m| m.clamp(1024, top)),
+                        group,
+                        port,
+                        ttl,
+                    },
                     full_sync: self.conf.full_sync,
                 })
             }

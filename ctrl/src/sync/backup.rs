@@ -6,12 +6,12 @@
 
 use super::codec::{self, Control, Reject, WireConn};
 use super::socket;
-use super::MAX_BATCH;
+use super::{Channel, MAX_BATCH};
 use ctrl_api::SyncStats;
 use fastpath::conn::{self, owner_core};
 use fastpath::sync::{Refused, SyncConn, SyncPost, Synced};
 use std::io;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 /// How long a backup waits for a master to begin a requested transfer
@@ -21,12 +21,7 @@ const REQUEST_TRIES: u32 = 30;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupConfig {
-    pub ifname: String,
-    pub syncid: u8,
-    pub maxlen: u16,
-    pub group: Ipv4Addr,
-    pub port: u16,
-    pub ttl: u8,
+    pub ch: Channel,
     /// Ask the master for its whole table on start.
     pub full_sync: bool,
 }
@@ -62,10 +57,10 @@ fn reject(stats: &mut SyncStats, why: &str, n: u64) {
 
 impl Backup {
     pub fn start(cfg: BackupConfig, workers: usize, seed: u32) -> io::Result<Backup> {
-        let sock = socket::receiver(&cfg.ifname, cfg.group, cfg.port, 8 << 20)?;
-        let ask = socket::sender(&cfg.ifname, cfg.group, cfg.port, cfg.ttl)?;
+        let sock = socket::receiver(&cfg.ch.ifname, cfg.ch.group, cfg.ch.port, 8 << 20)?;
+        let ask = socket::sender(&cfg.ch.ifname, cfg.ch.group, cfg.ch.port, cfg.ch.ttl)?;
         let mut b = Backup {
-            buf: vec![0; cfg.maxlen.max(1024) as usize + 1],
+            buf: vec![0; cfg.ch.maxlen.max(1024) as usize + 1],
             cfg,
             sock,
             ask,
@@ -112,7 +107,7 @@ impl Backup {
                 self.control(c, now, &mut log);
                 continue;
             }
-            match codec::decode(msg, self.cfg.syncid) {
+            match codec::decode(msg, self.cfg.ch.syncid) {
                 Err(r) => reject(&mut self.stats, r.name(), 1),
                 Ok(m) => {
                     self.stats.messages += 1;
@@ -152,7 +147,7 @@ impl Backup {
             return;
         }
         let req = Control::Request {
-            syncid: self.cfg.syncid,
+            syncid: self.cfg.ch.syncid,
             nonce: f.nonce,
         };
         f.tries += 1;

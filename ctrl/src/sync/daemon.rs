@@ -6,9 +6,9 @@
 
 use super::backup::{Backup, BackupConfig};
 use super::master::{Master, MasterConfig};
-use super::{methods, Ctx};
+use super::{methods, Channel, Ctx};
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
-use ctrl_api::{ApiError, DaemonInfo, Errno, SyncRole};
+use ctrl_api::{ApiError, DaemonInfo, Errno, SyncRole, SyncStats};
 use fastpath::ipvs::Shared;
 use fastpath::service::ServiceTable;
 use fastpath::sync::{SyncPost, SyncReply};
@@ -252,7 +252,12 @@ impl Daemon {
                 }
                 let line = format!(
                     "sync master: started on {} (syncid {}, group {}:{}, ttl {}, maxlen {})",
-                    cfg.ifname, cfg.syncid, cfg.group, cfg.port, cfg.ttl, cfg.maxlen
+                    cfg.ch.ifname,
+                    cfg.ch.syncid,
+                    cfg.ch.group,
+                    cfg.ch.port,
+                    cfg.ch.ttl,
+                    cfg.ch.maxlen
                 );
                 let m = Master::start(cfg, workers)
                     .map_err(|e| ApiError::new(Errno::Other, format!("sync master: {e}")))?;
@@ -269,7 +274,7 @@ impl Daemon {
                 }
                 let line = format!(
                     "sync backup: started on {} (syncid {}, group {}:{}, maxlen {})",
-                    cfg.ifname, cfg.syncid, cfg.group, cfg.port, cfg.maxlen
+                    cfg.ch.ifname, cfg.ch.syncid, cfg.ch.group, cfg.ch.port, cfg.ch.maxlen
                 );
                 let seed = (self.clock)() as u32 ^ std::process::id().rotate_left(16);
                 let b = Backup::start(cfg, workers, seed)
@@ -282,34 +287,19 @@ impl Daemon {
     }
 
     fn status(&self) -> Vec<DaemonInfo> {
-        let mut v = Vec::new();
-        if let Some(m) = &self.master {
-            let c = &m.cfg;
-            v.push(DaemonInfo {
-                role: SyncRole::Master,
-                mcast_ifn: c.ifname.clone(),
-                syncid: c.syncid,
-                maxlen: c.maxlen,
-                group: IpAddr::V4(c.group),
-                port: c.port,
-                ttl: c.ttl,
-                stats: m.stats.clone(),
-            });
-        }
-        if let Some(b) = &self.backup {
-            let c = &b.cfg;
-            v.push(DaemonInfo {
-                role: SyncRole::Backup,
-                mcast_ifn: c.ifname.clone(),
-                syncid: c.syncid,
-                maxlen: c.maxlen,
-                group: IpAddr::V4(c.group),
-                port: c.port,
-                ttl: c.ttl,
-                stats: b.stats.clone(),
-            });
-        }
-        v
+        let info = |role, c: &Channel, stats: &SyncStats| DaemonInfo {
+            role,
+            mcast_ifn: c.ifname.clone(),
+            syncid: c.syncid,
+            maxlen: c.maxlen,
+            group: IpAddr::V4(c.group),
+            port: c.port,
+            ttl: c.ttl,
+            stats: stats.clone(),
+        };
+        let master = (self.master.iter()).map(|m| info(SyncRole::Master, &m.cfg.ch, &m.stats));
+        let backup = (self.backup.iter()).map(|b| info(SyncRole::Backup, &b.cfg.ch, &b.stats));
+        master.chain(backup).collect()
     }
 
     fn pass(&mut self) {

@@ -5,7 +5,7 @@
 
 use super::codec::{Control, Encoder, Push, Version, WireConn};
 use super::socket;
-use super::{Ctx, FULL_MSGS_PER_PASS, FULL_PAGE, MAX_PER_RING};
+use super::{Channel, Ctx, FULL_MSGS_PER_PASS, FULL_PAGE, MAX_PER_RING};
 use ctrl_api::SyncStats;
 use fastpath::conn::{self, flags};
 use fastpath::ipvs::template::{Tpl, TplKey};
@@ -13,7 +13,7 @@ use fastpath::ipvs::Ipvs;
 use fastpath::sync::{SyncConn, SyncParams, SyncPost};
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 /// How long a partly filled message waits for more records. IPVS lets a
@@ -26,12 +26,7 @@ const PAGE_WAIT: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterConfig {
-    pub ifname: String,
-    pub syncid: u8,
-    pub maxlen: u16,
-    pub group: Ipv4Addr,
-    pub port: u16,
-    pub ttl: u8,
+    pub ch: Channel,
     pub version: Version,
     pub params: SyncParams,
 }
@@ -69,9 +64,9 @@ pub struct Master {
 
 impl Master {
     pub fn start(cfg: MasterConfig, workers: usize) -> io::Result<Master> {
-        let sock = socket::sender(&cfg.ifname, cfg.group, cfg.port, cfg.ttl)?;
-        let listen = socket::receiver(&cfg.ifname, cfg.group, cfg.port, 1 << 20)?;
-        let enc = Encoder::new(cfg.version, cfg.syncid, cfg.maxlen as usize);
+        let sock = socket::sender(&cfg.ch.ifname, cfg.ch.group, cfg.ch.port, cfg.ch.ttl)?;
+        let listen = socket::receiver(&cfg.ch.ifname, cfg.ch.group, cfg.ch.port, 1 << 20)?;
+        let enc = Encoder::new(cfg.version, cfg.ch.syncid, cfg.ch.maxlen as usize);
         Ok(Master {
             cfg,
             sock,
@@ -158,7 +153,7 @@ impl Master {
                 Err(_) => break,
             };
             if let Some(Control::Request { syncid, nonce }) = Control::decode(&self.buf[..n]) {
-                if syncid != 0 && syncid != self.cfg.syncid {
+                if syncid != 0 && syncid != self.cfg.ch.syncid {
                     continue;
                 }
                 let busy = self.full.as_ref().is_some_and(|t| t.nonce == nonce);
@@ -185,7 +180,7 @@ impl Master {
                 return;
             };
             let begin = Control::Begin {
-                syncid: self.cfg.syncid,
+                syncid: self.cfg.ch.syncid,
                 nonce,
             };
             self.send(&begin.encode(), 0);
@@ -198,7 +193,11 @@ impl Master {
                 cursor: 0,
                 shard: None,
                 pending: VecDeque::new(),
-                enc: Encoder::new(self.cfg.version, self.cfg.syncid, self.cfg.maxlen as usize),
+                enc: Encoder::new(
+                    self.cfg.version,
+                    self.cfg.ch.syncid,
+                    self.cfg.ch.maxlen as usize,
+                ),
                 sent: 0,
                 done: false,
             });
@@ -262,7 +261,7 @@ impl Master {
                 send_stats(&self.sock, &mut self.stats, &m, n);
             }
             let end = Control::End {
-                syncid: self.cfg.syncid,
+                syncid: self.cfg.ch.syncid,
                 nonce: t.nonce,
                 count: t.sent,
             };

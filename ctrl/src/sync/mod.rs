@@ -26,6 +26,7 @@ pub mod socket;
 use fastpath::ipvs::Shared;
 use fastpath::service::ServiceTable;
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 
 /// Candidates taken from one ring per pass (a pass is about a
 /// millisecond), so one busy worker cannot starve the others.
@@ -37,6 +38,19 @@ pub const FULL_PAGE: usize = 1024;
 pub const FULL_MSGS_PER_PASS: usize = 8;
 /// Records per install message to a worker.
 pub const MAX_BATCH: usize = 256;
+
+/// Where a daemon's messages travel (the `--mcast-*`, `--syncid` and
+/// `--sync-maxlen` of `--start-daemon`, defaults filled in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    pub ifname: String,
+    pub syncid: u8,
+    /// UDP payload bytes per message (a backup: the largest it takes).
+    pub maxlen: u16,
+    pub group: Ipv4Addr,
+    pub port: u16,
+    pub ttl: u8,
+}
 
 /// What both roles look things up in.
 pub struct Ctx<'a> {
