@@ -53,6 +53,10 @@ struct Transfer {
 pub struct Master {
     pub cfg: MasterConfig,
     sock: UdpSocket,
+    /// Sends full transfers: its own source port tells a backup which
+    /// records between Begin and End are the transfer's, not the live
+    /// sync that goes on meanwhile.
+    full_sock: UdpSocket,
     /// Full-transfer requests from backups.
     listen: UdpSocket,
     enc: Encoder,
@@ -66,11 +70,13 @@ pub struct Master {
 impl Master {
     pub fn start(cfg: MasterConfig, workers: usize) -> io::Result<Master> {
         let sock = socket::sender(&cfg.ifname, cfg.group, cfg.port, cfg.ttl)?;
+        let full_sock = socket::sender(&cfg.ifname, cfg.group, cfg.port, cfg.ttl)?;
         let listen = socket::receiver(&cfg.ifname, cfg.group, cfg.port, 1 << 20)?;
         let enc = Encoder::new(cfg.version, cfg.syncid, cfg.maxlen as usize);
         Ok(Master {
             cfg,
             sock,
+            full_sock,
             listen,
             enc,
             first_at: None,
@@ -184,7 +190,7 @@ impl Master {
                 syncid: self.cfg.syncid,
                 nonce,
             };
-            self.send(&begin.encode(), 0);
+            send_stats(&self.full_sock, &mut self.stats, &begin.encode(), 0);
             self.full = Some(Transfer {
                 nonce,
                 started: now,
@@ -236,7 +242,7 @@ impl Master {
                     if let Some(m) = t.enc.take() {
                         t.sent += n as u32;
                         msgs += 1;
-                        send_stats(&self.sock, &mut self.stats, &m, n);
+                        send_stats(&self.full_sock, &mut self.stats, &m, n);
                     }
                 }
                 Push::TooBig => {
@@ -248,7 +254,7 @@ impl Master {
             let n = t.enc.records();
             if let Some(m) = t.enc.take() {
                 t.sent += n as u32;
-                send_stats(&self.sock, &mut self.stats, &m, n);
+                send_stats(&self.full_sock, &mut self.stats, &m, n);
             }
             let end = Control::End {
                 syncid: self.cfg.syncid,
@@ -264,7 +270,7 @@ impl Master {
                 t.nonce, t.sent
             ));
             self.full = None;
-            self.send(&end.encode(), 0);
+            send_stats(&self.full_sock, &mut self.stats, &end.encode(), 0);
         }
     }
 
