@@ -210,21 +210,26 @@ impl Master {
             if t.worker < post.workers() {
                 t.waiting = post.dump(t.worker, t.cursor, FULL_PAGE).is_ok();
             } else {
-                let shard = t.shard.unwrap_or(0);
+                // Shards are read here, not asked of a worker: as many a
+                // pass as fit the page, so a small template table does not
+                // cost a pass per shard.
                 let mut tpls = Vec::new();
-                let next = ctx
-                    .shared
-                    .templates
-                    .page(shard, |k, tp| tpls.push((*k, *tp)));
+                while !t.done && t.pending.len() + tpls.len() < FULL_PAGE {
+                    let shard = t.shard.unwrap_or(0);
+                    let next = ctx
+                        .shared
+                        .templates
+                        .page(shard, |k, tp| tpls.push((*k, *tp)));
+                    match next {
+                        Some(s) => t.shard = Some(s),
+                        None => t.done = true,
+                    }
+                }
                 for (k, tp) in tpls {
                     if tp.expires_ms > ctx.now_ms || tp.n_control > 0 {
                         let left = tp.expires_ms.saturating_sub(ctx.now_ms).max(1000);
                         t.pending.push_back(template_wire(ctx, &k, &tp, left));
                     }
-                }
-                match next {
-                    Some(s) => t.shard = Some(s),
-                    None => t.done = true,
                 }
             }
         }
