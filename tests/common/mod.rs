@@ -156,12 +156,27 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `ripvsd -c config` and waits until it reports it is running.
     pub fn start(config: &Path) -> Daemon {
+        Daemon::start_with(None, config, &[])
+    }
+
+    /// Starts `ripvsd -c config -- EAL` in network namespace `netns` (or
+    /// this one) and waits until it reports it is running. The child is
+    /// ripvsd itself (`ip netns exec` execs it), so signals reach it.
+    pub fn start_with(netns: Option<&str>, config: &Path, eal: &[&str]) -> Daemon {
         let socket = config.with_extension("sock");
-        let mut child = ripvsd()
-            .arg("-c")
-            .arg(config)
-            .arg("--socket")
-            .arg(&socket)
+        let mut cmd = match netns {
+            None => ripvsd(),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_ripvsd")]);
+                c
+            }
+        };
+        cmd.arg("-c").arg(config).arg("--socket").arg(&socket);
+        if !eal.is_empty() {
+            cmd.arg("--").args(eal);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

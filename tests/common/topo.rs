@@ -11,9 +11,20 @@ pub struct Topology(pub String);
 impl Topology {
     /// `tools/topology up PREFIX`; panics with its message if that fails.
     pub fn up(prefix: &str) -> Topology {
+        Topology::up_with(prefix, &[])
+    }
+
+    /// `tools/topology up PREFIX backup`: also the backup director's
+    /// namespace (`bk`) and ports, for [`backup_director_config`].
+    pub fn up_with_backup(prefix: &str) -> Topology {
+        Topology::up_with(prefix, &["backup"])
+    }
+
+    fn up_with(prefix: &str, extra: &[&str]) -> Topology {
         let t = Topology(prefix.to_string());
         let out = Command::new(TOPOLOGY)
             .args(["up", prefix])
+            .args(extra)
             .output()
             .unwrap();
         assert!(
@@ -138,6 +149,33 @@ exception = {}
 "#,
         exc(0),
         exc(1)
+    )
+}
+
+/// The head of the backup director's config for topology `p` (started
+/// up with [`Topology::up_with_backup`], run in its namespace `bk`): like
+/// [`director_config`], on its ports `{p}e0` / `{p}e1` as 10.60.0.4 /
+/// 10.61.0.4, with exception taps `{p}y0` / `{p}y1` (connection sync
+/// travels on a tap).
+pub fn backup_director_config(p: &str, workers: &str) -> String {
+    format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "256", "--no-shconf", "--log-level=error"]
+worker_lcores = {workers}
+[dataplane]
+max_connections = 65536
+[[ports]]
+name = "p0"
+device = "net_af_packet0,iface={p}e0"
+addresses = ["10.60.0.4/24"]
+exception = {{ iface = "{p}y0" }}
+[[ports]]
+name = "p1"
+device = "net_af_packet1,iface={p}e1"
+addresses = ["10.61.0.4/24"]
+exception = {{ iface = "{p}y1" }}
+"#
     )
 }
 

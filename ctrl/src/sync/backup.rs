@@ -11,7 +11,7 @@ use ctrl_api::SyncStats;
 use fastpath::conn::{self, owner_core};
 use fastpath::sync::{Refused, SyncConn, SyncPost, Synced};
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 /// How long a backup waits for a master to begin a requested transfer
@@ -33,6 +33,9 @@ struct Full {
     asked_at: Option<Instant>,
     tries: u32,
     begun: Option<Instant>,
+    /// Where Begin came from: the master's transfer socket, whose
+    /// messages are the transfer's (live sync comes from another port).
+    from: Option<SocketAddr>,
     received: u64,
 }
 
@@ -93,8 +96,8 @@ impl Backup {
         let mut log = Vec::new();
         self.ask_again(now, &mut log);
         for _ in 0..512 {
-            let n = match self.sock.recv(&mut self.buf) {
-                Ok(n) => n,
+            let (n, src) = match self.sock.recv_from(&mut self.buf) {
+                Ok(r) => r,
                 Err(_) => break,
             };
             if n >= self.buf.len() {
@@ -104,7 +107,7 @@ impl Backup {
             }
             let msg = &self.buf[..n];
             if let Some(c) = Control::decode(msg) {
-                self.control(c, now, &mut log);
+                self.control(c, src, now, &mut log);
                 continue;
             }
             match codec::decode(msg, self.cfg.ch.syncid) {
@@ -121,9 +124,9 @@ impl Backup {
                     for w in &m.records {
                         self.stats.records += 1;
                         self.record(w);
-                        if let Some(f) = self.full.as_mut().filter(|f| f.begun.is_some()) {
-                            f.received += 1;
-                        }
+                    }
+                    if let Some(f) = self.full.as_mut().filter(|f| f.from == Some(src)) {
+                        f.received += m.records.len() as u64;
                     }
                 }
             }
@@ -157,11 +160,12 @@ impl Backup {
         }
     }
 
-    fn control(&mut self, c: Control, now: Instant, log: &mut Vec<String>) {
+    fn control(&mut self, c: Control, src: SocketAddr, now: Instant, log: &mut Vec<String>) {
         let Some(f) = self.full.as_mut() else { return };
         match c {
             Control::Begin { nonce, .. } if nonce == f.nonce => {
                 f.begun = Some(now);
+                f.from = Some(src);
                 f.received = 0;
             }
             Control::End { nonce, count, .. } if nonce == f.nonce => {

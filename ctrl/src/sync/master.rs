@@ -52,6 +52,10 @@ struct Transfer {
 pub struct Master {
     pub cfg: MasterConfig,
     sock: UdpSocket,
+    /// Sends full transfers: its own source port tells a backup which
+    /// records between Begin and End are the transfer's, not the live
+    /// sync that goes on meanwhile.
+    full_sock: UdpSocket,
     /// Full-transfer requests from backups.
     listen: UdpSocket,
     enc: Encoder,
@@ -65,11 +69,13 @@ pub struct Master {
 impl Master {
     pub fn start(cfg: MasterConfig, workers: usize) -> io::Result<Master> {
         let sock = socket::sender(&cfg.ch.ifname, cfg.ch.group, cfg.ch.port, cfg.ch.ttl)?;
+        let full_sock = socket::sender(&cfg.ch.ifname, cfg.ch.group, cfg.ch.port, cfg.ch.ttl)?;
         let listen = socket::receiver(&cfg.ch.ifname, cfg.ch.group, cfg.ch.port, 1 << 20)?;
         let enc = Encoder::new(cfg.version, cfg.ch.syncid, cfg.ch.maxlen as usize);
         Ok(Master {
             cfg,
             sock,
+            full_sock,
             listen,
             enc,
             first_at: None,
@@ -183,7 +189,7 @@ impl Master {
                 syncid: self.cfg.ch.syncid,
                 nonce,
             };
-            self.send(&begin.encode(), 0);
+            send_stats(&self.full_sock, &mut self.stats, &begin.encode(), 0);
             self.full = Some(Transfer {
                 nonce,
                 started: now,
@@ -214,21 +220,26 @@ impl Master {
                 t.waiting = post.dump(t.worker, t.cursor, FULL_PAGE).is_ok();
                 t.asked_at = now;
             } else {
-                let shard = t.shard.unwrap_or(0);
+                // Shards are read here, not asked of a worker: as many a
+                // pass as fit the page, so a small template table does not
+                // cost a pass per shard.
                 let mut tpls = Vec::new();
-                let next = ctx
-                    .shared
-                    .templates
-                    .page(shard, |k, tp| tpls.push((*k, *tp)));
+                while !t.done && t.pending.len() + tpls.len() < FULL_PAGE {
+                    let shard = t.shard.unwrap_or(0);
+                    let next = ctx
+                        .shared
+                        .templates
+                        .page(shard, |k, tp| tpls.push((*k, *tp)));
+                    match next {
+                        Some(s) => t.shard = Some(s),
+                        None => t.done = true,
+                    }
+                }
                 for (k, tp) in tpls {
                     if tp.expires_ms > ctx.now_ms || tp.n_control > 0 {
                         let left = tp.expires_ms.saturating_sub(ctx.now_ms).max(1000);
                         t.pending.push_back(template_wire(ctx, &k, &tp, left));
                     }
-                }
-                match next {
-                    Some(s) => t.shard = Some(s),
-                    None => t.done = true,
                 }
             }
         }
@@ -246,7 +257,7 @@ impl Master {
                     if let Some(m) = t.enc.take() {
                         t.sent += n as u32;
                         msgs += 1;
-                        send_stats(&self.sock, &mut self.stats, &m, n);
+                        send_stats(&self.full_sock, &mut self.stats, &m, n);
                     }
                 }
                 Push::TooBig => {
@@ -258,7 +269,7 @@ impl Master {
             let n = t.enc.records();
             if let Some(m) = t.enc.take() {
                 t.sent += n as u32;
-                send_stats(&self.sock, &mut self.stats, &m, n);
+                send_stats(&self.full_sock, &mut self.stats, &m, n);
             }
             let end = Control::End {
                 syncid: self.cfg.ch.syncid,
@@ -274,7 +285,7 @@ impl Master {
                 t.nonce, t.sent
             ));
             self.full = None;
-            self.send(&end.encode(), 0);
+            send_stats(&self.full_sock, &mut self.stats, &end.encode(), 0);
         }
     }
 
