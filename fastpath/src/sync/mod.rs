@@ -21,7 +21,7 @@ pub use record::SyncConn;
 pub use ring::{ring, Consumer, Producer};
 pub use rules::SyncParams;
 
-use crate::conn::{self, flags, Conn};
+use crate::conn::{self, flags, Conn, Tick, TICKS_PER_SEC};
 use core::net::Ipv4Addr;
 
 /// Records a worker's ring holds: 40 bytes each, 1.3 MB per worker, over
@@ -29,10 +29,53 @@ use core::net::Ipv4Addr;
 pub const RING_RECORDS: usize = 32768;
 
 /// What a master worker does for a connection after an incoming packet:
-/// `pkts` is the entry's incoming count, `now_s` the worker's clock in
-/// seconds.
-#[inline]
-pub fn offer(p: &SyncParams, tx: &mut Producer, c: &mut Conn<Ipv4Addr>, pkts: u16, now_s: u32) {
+/// `pkts` is the entry's incoming count, `tick` the worker's clock.
+///
+/// Almost every packet is none of sync's business: with the default
+/// `threshold`/`period` (3, 50), 49 packets in 50 of an entry that is
+/// neither a template nor a one-packet entry, and whose state has not
+/// changed since it was last synced, can send nothing. That is decided
+/// here, inline, in a few instructions ([`quiet`]); the rules themselves
+/// ([`rules::needed`], the template's own rule, the ring) run out of line,
+/// so that the established path stays as short as it was without sync.
+#[inline(always)]
+pub fn offer(p: &SyncParams, tx: &mut Producer, c: &mut Conn<Ipv4Addr>, pkts: u16, tick: Tick) {
+    if quiet(p, c.flags, pkts) {
+        return;
+    }
+    offer_rules(p, tx, c, pkts, tick / TICKS_PER_SEC);
+}
+
+/// Whether an entry with `flags` can send nothing at incoming count
+/// `pkts`, whatever the rest of it holds: its count is not one the count
+/// rule sends at, and none of the exceptions to that rule applies (a
+/// template, a one-packet entry's template, a forced state change, the
+/// refresh rule without a period). [`offer_rules`] would return without
+/// pushing or changing the entry.
+#[inline(always)]
+pub fn quiet(p: &SyncParams, flags: u16, pkts: u16) -> bool {
+    const LOUD: u16 = flags::TEMPLATE | flags::ONE_PACKET | flags::SYNC_STATE_CHANGED;
+    if flags & LOUD != 0 {
+        return false;
+    }
+    if p.period > 0 {
+        pkts % p.period != p.threshold
+    } else {
+        p.refresh_period == 0 && pkts != p.threshold
+    }
+}
+
+/// IPVS's rules for a connection [`quiet`] did not rule out: `now_s` is
+/// the worker's clock in seconds.
+#[cold]
+#[inline(never)]
+pub fn offer_rules(
+    p: &SyncParams,
+    tx: &mut Producer,
+    c: &mut Conn<Ipv4Addr>,
+    pkts: u16,
+    now_s: u32,
+) {
     let controlled = c.control != conn::NONE;
     if c.flags & flags::ONE_PACKET != 0 {
         // One-packet entries are never synced, only their templates.
@@ -66,5 +109,89 @@ fn count_due(p: &SyncParams, pkts: u16) -> bool {
         pkts % p.period == p.threshold
     } else {
         pkts == p.threshold
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::ConnKey;
+    use crate::proto::Proto;
+
+    fn drain(c: &mut super::Consumer) -> Vec<SyncConn> {
+        core::iter::from_fn(|| c.pop()).collect()
+    }
+
+    /// `offer` with its inline shortcut does exactly what the rules alone
+    /// do, for every kind of entry, parameter set and count: the shortcut
+    /// only ever skips calls that would push nothing and change nothing.
+    #[test]
+    fn the_quiet_shortcut_changes_nothing_the_rules_would_do() {
+        let params = [(3, 50), (0, 1), (1, 7), (3, 0), (0, 0), (60, 50)]
+            .into_iter()
+            .flat_map(|(threshold, period)| {
+                [(0, 0, false), (60, 2, false), (0, 0, true), (20, 1, true)].map(
+                    move |(refresh_period, retries, persist_mode)| SyncParams {
+                        threshold,
+                        period,
+                        refresh_period,
+                        retries,
+                        persist_mode,
+                    },
+                )
+            });
+        let (mut tx1, mut rx1) = ring(1 << 12);
+        let (mut tx2, mut rx2) = ring(1 << 12);
+        let (mut checked, mut quiet_ones) = (0u32, 0u32);
+        for p in params {
+            for proto in [6u8, 17, 132] {
+                let states = Proto::from_ip(proto).unwrap().num_states();
+                for state in 0..states {
+                    for bits in 0..8u16 {
+                        for control in [conn::NONE, 0] {
+                            let k = ConnKey::new(
+                                proto,
+                                Ipv4Addr::new(192, 0, 2, 1),
+                                40000,
+                                Ipv4Addr::new(10, 0, 0, 100),
+                                80,
+                            );
+                            let mut c = Conn::new(k, Ipv4Addr::new(10, 1, 0, 1), 80);
+                            c.flags = flags::DROUTE
+                                | [
+                                    flags::TEMPLATE,
+                                    flags::ONE_PACKET,
+                                    flags::SYNC_STATE_CHANGED,
+                                ]
+                                .iter()
+                                .enumerate()
+                                .filter(|(i, _)| bits & 1 << i != 0)
+                                .fold(0, |f, (_, b)| f | b);
+                            c.state = state;
+                            c.control = control;
+                            c.timeout = 900 * TICKS_PER_SEC;
+                            c.sync_end = 1200;
+                            for pkts in (0..=110).chain([255, 256, 257, u16::MAX]) {
+                                for tick in [0, 9_000] {
+                                    let (mut a, mut b) = (c, c);
+                                    offer(&p, &mut tx1, &mut a, pkts, tick);
+                                    offer_rules(&p, &mut tx2, &mut b, pkts, tick / TICKS_PER_SEC);
+                                    assert_eq!(a, b, "{p:?} {c:?} at {pkts}");
+                                    assert_eq!(drain(&mut rx1), drain(&mut rx2), "{p:?} {c:?}");
+                                    checked += 1;
+                                    quiet_ones += quiet(&p, c.flags, pkts) as u32;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // One flag combination in eight can be quiet, and is at most counts.
+        assert!(
+            quiet_ones > checked / 20,
+            "the shortcut is taken: {quiet_ones} of {checked}"
+        );
+        assert_eq!(tx1.drops() + tx2.drops(), 0);
     }
 }
