@@ -231,6 +231,19 @@ impl Ipvs {
         self.sync_tx = Some(tx);
     }
 
+    /// Offers connection `id`, whose incoming packet count is `pkts`, to
+    /// the master sync daemon's rules, if one runs: for the packets
+    /// [`crate::sync::quiet`] did not rule out.
+    #[cold]
+    #[inline(never)]
+    fn sync_offer(&mut self, id: ConnId, pkts: u16, tick: conn::Tick) {
+        let Some(p) = self.settings.sync else { return };
+        let (Some(tx), Some(c)) = (self.sync_tx.as_mut(), self.conns.get_mut(id)) else {
+            return;
+        };
+        crate::sync::offer(&p, tx, c, pkts, tick / conn::TICKS_PER_SEC);
+    }
+
     /// A scheduler for `s`, built for its servers.
     fn build_scheduler(s: &Service, shared: &Shared) -> Box<dyn Scheduler> {
         let mut sc = sched::new(s.scheduler, s.flags);
@@ -506,20 +519,22 @@ impl<B: Buf> Host<B> {
             }
         };
         self.on_packet(id, h, Dir::Input, tick);
-        let ipvs = &mut self.ipvs;
-        let Some(c) = ipvs.conns.get_mut(id) else {
+        let Some(c) = self.ipvs.conns.get_mut(id) else {
             return;
         };
         let pkts = c.count_in_pkt();
-        // A master sync daemon runs: the connection is offered to it
-        // (reference 8.2), on the entry in hand.
-        if let (Some(p), Some(tx)) = (&ipvs.settings.sync, &mut ipvs.sync_tx) {
-            crate::sync::offer(p, tx, c, pkts, tick);
-        }
         let c = *c;
         self.ipvs.count(&c, h.ip.total as u64, true);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
         self.forward(io, pkt, &c, now, Some(&h.ip));
+        // A master sync daemon runs: once the packet has gone, as in IPVS,
+        // the connection is offered to it (reference 8.2). The copy in
+        // hand rules out most packets; the rest go out of line.
+        if let Some(p) = &self.ipvs.settings.sync {
+            if !crate::sync::quiet(p, c.flags, pkts) {
+                self.ipvs.sync_offer(id, pkts, tick);
+            }
+        }
         if one_packet {
             self.unbind(id, now);
             self.ipvs.conns.remove(id);
