@@ -6,6 +6,8 @@
 # callgrind (the difference of two runs with 200k and 100k measured
 # packets after the same setup, so setup cancels); bytes per connection
 # of the table. Then where the DR path's instructions go, per function.
+# The sync-master modes (dr-sync, dr-sync-full) are also run against dr
+# in one process (`engine MODE N vs`). MODES="dr dr-sync" picks modes.
 # Needs valgrind (tools/setup installs it). See perf/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,16 +38,28 @@ timing() {
     "$(echo "$out" | sed -n 's/.* = \([0-9.]*\) bytes per connection.*/\1/p')"
 }
 # Instructions of one run; its callgrind file is kept as $cg/NAME.out.
+# drain_ring is the sync thread's share of dr-sync (another core's in
+# ripvsd), so it is left out: collection toggles off inside it. (The
+# order matters: --toggle-collect alone would collect only inside it.)
 ir() {
   local name=$1
   shift
-  N_CONN=$CG_CONN valgrind --tool=callgrind --callgrind-out-file="$cg/$name.out" "$bin" "$@" 2>&1 |
+  N_CONN=$CG_CONN valgrind --tool=callgrind --toggle-collect='*drain_ring*' --collect-atstart=yes \
+    --callgrind-out-file="$cg/$name.out" "$bin" "$@" 2>&1 |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-per_packet() { echo $((($1 - $2) / 100000)); }
+per_packet() {
+  [[ -n $1 && -n $2 ]] || {
+    echo "engine.sh: a callgrind run failed" >&2
+    return 1
+  }
+  echo $((($1 - $2) / 100000))
+}
 
+MODES=${MODES:-dr dr-sync dr-sync-full tun nat nat-out syn}
 rows=()
-for mode in dr tun nat nat-out syn; do
+vs=()
+for mode in $MODES; do
   if [ "$mode" = syn ]; then
     read -r b r ratio bytes < <(ROUNDS=${ROUNDS:-5} timing syn "$N_SYN")
   else
@@ -53,15 +67,35 @@ for mode in dr tun nat nat-out syn; do
   fi
   ib=$(per_packet "$(ir "$mode-bare-200k" "$mode" 200000 bare)" "$(ir "$mode-bare-100k" "$mode" 100000 bare)")
   ir_=$(per_packet "$(ir "$mode-200k" "$mode" 200000)" "$(ir "$mode-100k" "$mode" 100000)")
-  rows+=("$(printf '%-8s %10s %10s %7s %12d %12d %12d %9s' "$mode" "$b" "$r" "$ratio" "$ib" "$ir_" $((ir_ - ib)) "$bytes")")
+  rows+=("$(printf '%-12s %10s %10s %7s %12d %12d %12d %9s' "$mode" "$b" "$r" "$ratio" "$ib" "$ir_" $((ir_ - ib)) "$bytes")")
+  case $mode in
+    dr) dr_ir=$ir_ ;;
+    dr-sync*)
+      out=$(ROUNDS=${ROUNDS:-5} "$bin" "$mode" "$N" vs)
+      echo "$out" >&2
+      vs+=("$(echo "$out" | sed -n 's/.* vs dr best of .*: \(.*\)/\1/p')")
+      vs+=("  instructions per packet: $mode $ir_${dr_ir:+, dr $dr_ir ($(echo "scale=1; 100 * ($ir_ - $dr_ir) / $dr_ir" | bc) %)}")
+      ;;
+  esac
 done
 
 echo
 echo "fastpath at $rev; N_CONN=$N_CONN (callgrind: $CG_CONN), N=$N, N_SYN=$N_SYN, GLIBC_TUNABLES=$GLIBC_TUNABLES"
-printf '%-8s %10s %10s %7s %12s %12s %12s %9s\n' mode "bare Mpps" "ripvs Mpps" ratio "bare ins/p" "ripvs ins/p" "ripvs-bare" "B/conn"
+printf '%-12s %10s %10s %7s %12s %12s %12s %9s\n' mode "bare Mpps" "ripvs Mpps" ratio "bare ins/p" "ripvs ins/p" "ripvs-bare" "B/conn"
 printf '%s\n' "${rows[@]}"
+if ((${#vs[@]})); then
+  echo
+  echo "sync master against dr, alternated in one process:"
+  printf '%s\n' "${vs[@]}"
+fi
 echo
 "$bin" lookup "$N"
-echo
-echo "DR, instructions per packet by function (perf/cgdiff.sh):"
-perf/cgdiff.sh "$cg/dr-100k.out" "$cg/dr-200k.out" 100000
+for mode in $MODES; do
+  case $mode in
+    dr | dr-sync)
+      echo
+      echo "$mode, instructions per packet by function (perf/cgdiff.sh):"
+      perf/cgdiff.sh "$cg/$mode-100k.out" "$cg/$mode-200k.out" 100000
+      ;;
+  esac
+done

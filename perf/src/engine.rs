@@ -22,6 +22,21 @@
 //! `N_CONN` established ones), and `lookup` (the connection table alone:
 //! one lookup at a time, as the engine does, against burst lookups).
 //!
+//! `dr-sync` and `dr-sync-full` are `dr` on a sync master: the worker has
+//! `Settings::sync = Some(SyncParams::default())` and a `SyncBox`, so it
+//! offers every connection it forwards to IPVS's sync rules and pushes the
+//! ones due onto its candidate ring. The defaults send an entry at its 3rd
+//! incoming packet and every 50th after, so in a steady state 1 packet in
+//! 50 is a candidate; setup gives the flows spread-out packet counts (flow
+//! `k` gets `(k / 32) % 50` more ACKs) so that every stretch of measured
+//! packets has that rate, not all flows due in the same round. In
+//! `dr-sync` the benchmark drains the ring after every poll, as the sync
+//! thread would between passes (its instructions are not the worker's:
+//! perf/engine.sh leaves `drain_ring` out of the callgrind count, and the
+//! run checks that no candidate was lost); in `dr-sync-full` nobody
+//! drains it (a ring of 32 records, full from setup on), and every
+//! candidate is a counted drop.
+//!
 //! During a measurement the clock stands still, so connection expiry
 //! (`ipvs_tick`) does not run and nothing expires mid-run; between SYN
 //! rounds it moves on, so the new flows expire and every round starts
@@ -31,7 +46,10 @@
 //! measures a bare rx→tx forwarder over the same frames and I/O instead
 //! (and skips the engine's setup); `engine MODE PACKETS both` alternates
 //! the two `ROUNDS` times (default 3) in one process after one setup and
-//! prints the best of each and their ratio. Under callgrind, two single
+//! prints the best of each and their ratio; `engine dr-sync PACKETS vs`
+//! (or `dr-sync-full`) sets up a `dr` worker and a sync master side by
+//! side and alternates bare, `dr` and the sync mode, for the ratio of the
+//! two. Under callgrind, two single
 //! runs with different PACKETS give instructions per packet, setup
 //! cancelling (see perf/README.md and perf/engine.sh). Every measured run
 //! checks that each packet was forwarded and nothing was dropped.
@@ -43,6 +61,7 @@ use fastpath::ipvs::Shared;
 use fastpath::sched::Kind;
 use fastpath::service::{Dest, Method, Service, ServiceTable, TCP};
 use fastpath::stats::DropReason;
+use fastpath::sync::{sync_post, Consumer, SyncParams, SyncPost, RING_RECORDS};
 use fastpath::wire::MacAddr;
 use fastpath::{
     HostConfig, Io, PortConfig, StaticNeighbour, StaticRoute, Worker, WorkerStats, BURST,
@@ -74,6 +93,11 @@ const EXPIRE_BUDGET: usize = 4096;
 enum Mode {
     /// Client → VIP:80, direct routing.
     Dr,
+    /// `Dr` on a sync master whose candidate ring is drained between polls.
+    DrSync,
+    /// `Dr` on a sync master whose candidate ring is full: every candidate
+    /// is a drop.
+    DrSyncFull,
     /// Client → VIP:443, IP-in-IP to the real server.
     Tun,
     /// Client → VIP:8080, DNAT to 10.1.0.12:80.
@@ -88,6 +112,8 @@ impl Mode {
     fn parse(s: &str) -> Option<Mode> {
         Some(match s {
             "dr" => Mode::Dr,
+            "dr-sync" => Mode::DrSync,
+            "dr-sync-full" => Mode::DrSyncFull,
             "tun" => Mode::Tun,
             "nat" => Mode::Nat,
             "nat-out" => Mode::NatOut,
@@ -97,10 +123,14 @@ impl Mode {
     }
     fn vport(self) -> u16 {
         match self {
-            Mode::Dr | Mode::Syn => 80,
+            Mode::Dr | Mode::DrSync | Mode::DrSyncFull | Mode::Syn => 80,
             Mode::Tun => 443,
             Mode::Nat | Mode::NatOut => 8080,
         }
+    }
+    /// Whether the worker is a sync master.
+    fn sync(self) -> bool {
+        matches!(self, Mode::DrSync | Mode::DrSyncFull)
     }
 }
 
@@ -310,12 +340,35 @@ fn config(max_connections: usize) -> HostConfig {
 
 type W = Worker<fastpath::io::mem::VecBuf>;
 
+/// A sync master's far end: what the sync thread holds.
+struct SyncEnd {
+    post: SyncPost,
+    /// Drain the ring after every poll (`dr-sync`), or never (`dr-sync-full`).
+    drain: bool,
+    /// Candidates taken off the ring so far.
+    drained: u64,
+}
+
+/// What the sync thread does with a worker's ring in one pass: takes
+/// every candidate off it (here they are counted, not sent). Out of line,
+/// so that callgrind can leave it out (perf/engine.sh): it is the sync
+/// thread's work, on another core.
+#[inline(never)]
+fn drain_ring(ring: &mut Consumer) -> u64 {
+    let mut n = 0;
+    while ring.pop().is_some() {
+        n += 1;
+    }
+    n
+}
+
 /// The engine under test and what to check it by.
 struct Engine {
     w: W,
     stats: Arc<WorkerStats>,
     shared: Arc<Shared>,
     n_conn: u32,
+    sync: Option<SyncEnd>,
 }
 
 impl Engine {
@@ -331,13 +384,32 @@ impl Engine {
         DropReason::ALL.iter().map(|&r| self.stats.drops(r)).sum()
     }
 
-    /// Polls until `packets` more frames have been received.
+    /// Polls until `packets` more frames have been received; a draining
+    /// sync master's ring is emptied after every poll.
     #[inline(never)]
     fn run(&mut self, io: &mut ReplayIo, packets: u64) {
         let end = io.rx + packets;
-        while io.rx < end {
-            self.w.poll(io);
+        match &mut self.sync {
+            Some(s) if s.drain => {
+                let ring = &mut s.post.rings[0];
+                while io.rx < end {
+                    self.w.poll(io);
+                    s.drained += drain_ring(ring);
+                }
+            }
+            _ => {
+                while io.rx < end {
+                    self.w.poll(io);
+                }
+            }
         }
+    }
+
+    /// Candidates pushed (drained) and lost to a full ring so far.
+    fn candidates(&self) -> (u64, u64) {
+        self.sync
+            .as_ref()
+            .map_or((0, 0), |s| (s.drained, s.post.rings[0].drops()))
     }
 
     /// Moves the clock on by `ms` and polls with no traffic until every
@@ -370,6 +442,27 @@ impl Engine {
             std::process::exit(1);
         }
     }
+
+    /// Fails loudly if a sync master's run was not the one it should
+    /// measure: a drained ring lost nothing and carried candidates, a full
+    /// one took none (`before`: [`Engine::candidates`] before the run).
+    fn check_sync(&self, before: (u64, u64), packets: u64) {
+        let Some(s) = &self.sync else { return };
+        let (drained, lost) = self.candidates();
+        let (drained, lost) = (drained - before.0, lost - before.1);
+        let ok = if s.drain {
+            lost == 0 && drained > 0
+        } else {
+            drained == 0 && lost > 0 && s.post.rings[0].len() == ring_capacity(Mode::DrSyncFull)
+        };
+        if !ok {
+            eprintln!(
+                "sync run is not what it should measure: {drained} candidates drained, \
+                 {lost} lost, over {packets} packets"
+            );
+            std::process::exit(1);
+        }
+    }
 }
 
 /// One worker with `n_conn` ESTABLISHED connections of `mode`'s service,
@@ -381,15 +474,29 @@ fn setup(mode: Mode, n_conn: u32, syn_flows: u32) -> (Engine, ReplayIo) {
     // a director near the peak it was sized for.
     let live_max = n_conn as usize + syn_flows as usize;
     let capacity = live_max + live_max / 8;
-    let cfg = config(capacity);
+    let mut cfg = config(capacity);
+    let params = SyncParams::default();
+    if mode.sync() {
+        cfg.settings.sync = Some(params);
+    }
     let stats = Arc::new(WorkerStats::default());
     let shared = Arc::new(Shared::new(1, 64));
-    let w = Worker::with_shared(&cfg, stats.clone(), shared.clone(), 0);
+    let mut w = Worker::with_shared(&cfg, stats.clone(), shared.clone(), 0);
+    let sync = mode.sync().then(|| {
+        let (post, mut boxes) = sync_post(1, ring_capacity(mode));
+        w.set_sync(boxes.pop().expect("one worker's box"));
+        SyncEnd {
+            post,
+            drain: mode == Mode::DrSync,
+            drained: 0,
+        }
+    });
     let mut e = Engine {
         w,
         stats,
         shared,
         n_conn,
+        sync,
     };
     // A connection mode's flows all use its service; the SYN mode's
     // established ones use the DR service it adds to.
@@ -403,6 +510,9 @@ fn setup(mode: Mode, n_conn: u32, syn_flows: u32) -> (Engine, ReplayIo) {
     e.run(&mut io, n);
     io.set_frames(flows(ACK));
     e.run(&mut io, n);
+    if mode.sync() {
+        spread_counts(&mut e, &mut io, mode, params.period as u32);
+    }
     let (rx, tx) = (io.rx, io.tx - tx0);
     // SYN_RECV lasts 60 s, ESTABLISHED 15 min: after 61 s, whoever is not
     // ESTABLISHED is gone.
@@ -424,8 +534,57 @@ fn setup(mode: Mode, n_conn: u32, syn_flows: u32) -> (Engine, ReplayIo) {
         "table: capacity {capacity}, {n_conn} live, {bytes} bytes = {:.2} bytes per connection",
         bytes as f64 / capacity as f64,
     );
+    if let Some(s) = &e.sync {
+        let (drained, lost) = e.candidates();
+        let waiting = s.post.rings[0].len();
+        println!(
+            "sync: setup pushed {drained} candidates drained, {lost} lost, {waiting} waiting \
+             (ring of {})",
+            ring_capacity(mode)
+        );
+        if !s.drain && waiting != ring_capacity(mode) {
+            eprintln!("dr-sync-full: the ring is not full after setup (more N_CONN)");
+            std::process::exit(1);
+        }
+    }
     io.set_frames(measured_frames(mode, n_conn, syn_flows));
     (e, io)
+}
+
+/// Records the worker's ring holds: ripvsd's size for `dr-sync`; for
+/// `dr-sync-full` a small one, so that setup fills it whatever `N_CONN`
+/// (a push to a full ring does not look at its size).
+fn ring_capacity(mode: Mode) -> usize {
+    if mode == Mode::DrSyncFull {
+        BURST
+    } else {
+        RING_RECORDS.next_power_of_two()
+    }
+}
+
+/// A sync master's flows after setup have all seen two packets, so with
+/// the count rule (`period`) they would all be due in the same measured
+/// round and in none of the next `period - 1`. A steady state has them
+/// spread: flow `k` gets `(k / BURST) % period` more ACKs, in passes
+/// (pass `j` sends one to every flow whose share is at least `j`, whole
+/// bursts each), so that any stretch of measured packets has 1 in
+/// `period` due.
+fn spread_counts(e: &mut Engine, io: &mut ReplayIo, mode: Mode, period: u32) {
+    let share = |k: u32| (k / BURST as u32) % period.max(1);
+    let mut order: Vec<u32> = (0..e.n_conn).filter(|&k| share(k) > 0).collect();
+    // Largest share first: pass j's flows are a prefix.
+    order.sort_by_key(|&k| std::cmp::Reverse(share(k)));
+    let mut frames: Vec<Vec<u8>> = order.iter().map(|&k| from_client(mode, k, ACK)).collect();
+    for j in 1..period {
+        let n = order.iter().take_while(|&&k| share(k) >= j).count();
+        if n == 0 {
+            break;
+        }
+        frames.truncate(n);
+        io.set_frames(frames);
+        e.run(io, n as u64);
+        frames = io.set_frames(Vec::new());
+    }
 }
 
 /// The l2fwd baseline: every frame straight back out, untouched.
@@ -454,12 +613,14 @@ fn measure(mode: Mode, e: &mut Engine, io: &mut ReplayIo, packets: u64) -> f64 {
         rewind(io);
     }
     let before = (io.rx, io.tx, e.drops());
+    let cand = e.candidates();
     let live = e.live();
     let start = Instant::now();
     e.run(io, packets);
     let secs = start.elapsed().as_secs_f64();
     let grown = if mode == Mode::Syn { packets as i64 } else { 0 };
     e.check(io, before, live + grown);
+    e.check_sync(cand, packets);
     packets as f64 / secs / 1e6
 }
 
@@ -526,6 +687,49 @@ fn lookups(n_conn: u32, packets: u64, rounds: u64) {
     );
 }
 
+/// `dr` against a sync master (`mode`), each on its own worker with the
+/// same flows and frames, alternated with the bare forwarder `ROUNDS`
+/// times (default 5; the order of the two flips every round). Prints the
+/// best of each, their ratios, and the median of the rounds' own
+/// sync/dr ratios (two runs a few seconds apart share the machine's mood).
+fn vs(mode: Mode, name: &str, n_conn: u32, packets: u64) {
+    let rounds = env("ROUNDS", 5).max(1);
+    let (mut dr, mut dr_io) = setup(Mode::Dr, n_conn, 0);
+    let (mut sy, mut sy_io) = setup(mode, n_conn, 0);
+    let (mut best_b, mut best_d, mut best_s) = (0f64, 0f64, 0f64);
+    let mut ratios = Vec::new();
+    for i in 0..rounds {
+        let b = measure_bare(Mode::Dr, &mut dr_io, packets);
+        let (d, s) = if i % 2 == 0 {
+            let d = measure(Mode::Dr, &mut dr, &mut dr_io, packets);
+            (d, measure(mode, &mut sy, &mut sy_io, packets))
+        } else {
+            let s = measure(mode, &mut sy, &mut sy_io, packets);
+            (measure(Mode::Dr, &mut dr, &mut dr_io, packets), s)
+        };
+        println!(
+            "{name} vs dr round {i}: bare {b:.2} Mpps, dr {d:.2} Mpps, {name} {s:.2} Mpps, \
+             {name}/dr {:.3}",
+            s / d
+        );
+        best_b = best_b.max(b);
+        best_d = best_d.max(d);
+        best_s = best_s.max(s);
+        ratios.push(s / d);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let (d, l) = sy.candidates();
+    println!(
+        "{name} vs dr best of {rounds}: bare {best_b:.2} Mpps, dr {best_d:.2} Mpps (ratio {:.3}), \
+         {name} {best_s:.2} Mpps (ratio {:.3}); {name}/dr {:.3}, median of rounds {:.3}; \
+         candidates since setup {d} drained, {l} lost",
+        best_d / best_b,
+        best_s / best_b,
+        best_s / best_d,
+        ratios[ratios.len() / 2]
+    );
+}
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -542,7 +746,8 @@ fn main() {
     ) else {
         eprintln!(
             "usage: [N_CONN=1048576] [N_SYN=262144] [ROUNDS=3] \
-             engine dr|tun|nat|nat-out|syn|lookup PACKETS [bare|both]"
+             engine dr|dr-sync|dr-sync-full|tun|nat|nat-out|syn|lookup PACKETS [bare|both] \
+             | engine dr-sync|dr-sync-full PACKETS vs"
         );
         std::process::exit(2);
     };
@@ -576,9 +781,20 @@ fn main() {
         }
         None => {
             let (mut e, mut io) = setup(mode, n_conn, syn_flows);
+            let cand = e.candidates();
             let mpps = measure(mode, &mut e, &mut io, packets);
             println!("{name}: {packets} packets over {n_conn} connections = {mpps:.2} Mpps");
+            if e.sync.is_some() {
+                let (d, l) = e.candidates();
+                let (d, l) = (d - cand.0, l - cand.1);
+                println!(
+                    "{name}: {} candidates ({:.4} per packet): {d} drained, {l} lost to a full ring",
+                    d + l,
+                    (d + l) as f64 / packets as f64
+                );
+            }
         }
+        Some("vs") if mode.sync() => vs(mode, name, n_conn, packets),
         Some("both") => {
             let rounds = env("ROUNDS", 3).max(1);
             let (mut e, mut io) = setup(mode, n_conn, syn_flows);
@@ -599,7 +815,7 @@ fn main() {
             );
         }
         Some(other) => {
-            eprintln!("unknown variant {other}: bare or both");
+            eprintln!("unknown variant {other}: bare, both, or vs (sync modes)");
             std::process::exit(2);
         }
     }

@@ -232,8 +232,10 @@ impl Ipvs {
     }
 
     /// Offers connection `id`, whose incoming packet count is `pkts`, to
-    /// the master sync daemon (reference 8.2), if one runs.
-    #[inline]
+    /// the master sync daemon's rules, if one runs: for the packets
+    /// [`crate::sync::quiet`] did not rule out.
+    #[cold]
+    #[inline(never)]
     fn sync_offer(&mut self, id: ConnId, pkts: u16, tick: conn::Tick) {
         let Some(p) = self.settings.sync else { return };
         let (Some(tx), Some(c)) = (self.sync_tx.as_mut(), self.conns.get_mut(id)) else {
@@ -523,9 +525,16 @@ impl<B: Buf> Host<B> {
         let pkts = c.count_in_pkt();
         let c = *c;
         self.ipvs.count(&c, h.ip.total as u64, true);
-        self.ipvs.sync_offer(id, pkts, tick);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
         self.forward(io, pkt, &c, now, Some(&h.ip));
+        // A master sync daemon runs: once the packet has gone, as in IPVS,
+        // the connection is offered to it (reference 8.2). The copy in
+        // hand rules out most packets; the rest go out of line.
+        if let Some(p) = &self.ipvs.settings.sync {
+            if !crate::sync::quiet(p, c.flags, pkts) {
+                self.ipvs.sync_offer(id, pkts, tick);
+            }
+        }
         if one_packet {
             self.unbind(id, now);
             self.ipvs.conns.remove(id);
