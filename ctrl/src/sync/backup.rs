@@ -117,8 +117,10 @@ impl Backup {
                 Ok(m) => {
                     self.stats.messages += 1;
                     self.stats.bytes += n as u64;
-                    if m.skipped_v6 > 0 {
-                        reject(&mut self.stats, Reject::Ipv6.name(), m.skipped_v6 as u64);
+                    // Records passed over whole (IPv6 ones among them):
+                    // each counted under its reason.
+                    for r in &m.skipped {
+                        reject(&mut self.stats, r.name(), 1);
                     }
                     if let Some(r) = m.error {
                         reject(&mut self.stats, r.name(), 1);
