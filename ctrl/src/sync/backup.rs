@@ -115,6 +115,8 @@ impl Backup {
                 Ok(m) => {
                     self.stats.messages += 1;
                     self.stats.bytes += n as u64;
+                    // Records passed over whole (IPv6 ones among them):
+                    // each counted under its reason.
                     for r in &m.skipped {
                         reject(&mut self.stats, r.name(), 1);
                     }

@@ -404,15 +404,22 @@ fn template_from_ring(ctx: &Ctx, r: &SyncConn) -> WireConn {
     template_wire(ctx, &k, &t, r.timeout_s as u64 * 1000)
 }
 
-/// A template as IPVS sends it: flags TEMPLATE and its server's method,
-/// client port 0, protocol 0 and the mark as address for a fwmark
-/// service, the persistence (or re-arm) timeout.
+/// A template as IPVS sends it: flags TEMPLATE and what `ip_vs_bind_dest`
+/// gives every entry from its server's `conn_flags` (the method,
+/// INACTIVE, and NOOUTPUT unless NAT), client port 0, protocol 0 and the
+/// mark as address for a fwmark service, the persistence (or re-arm)
+/// timeout.
 fn template_wire(ctx: &Ctx, k: &TplKey, t: &Tpl, timeout_ms: u64) -> WireConn {
     let method = ctx.method_of(t.dest);
+    let output = if method == flags::MASQ {
+        0
+    } else {
+        flags::NOOUTPUT
+    };
     let fwmark = if k.proto == 0 { k.vaddr.to_bits() } else { 0 };
     WireConn {
         proto: k.proto,
-        flags: (flags::TEMPLATE | method) as u32,
+        flags: (flags::TEMPLATE | flags::INACTIVE | output | method) as u32,
         state: t.assured as u16,
         cport: 0,
         vport: k.vport,
