@@ -156,8 +156,23 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `ripvsd -c config` and waits until it reports it is running.
     pub fn start(config: &Path) -> Daemon {
+        Daemon::spawn(ripvsd(), config)
+    }
+
+    /// [`Daemon::start`] inside network namespace `ns` (`ip netns exec`,
+    /// which execs ripvsd: the child's pid is the daemon's). Its ports and
+    /// taps live in the namespace; its control socket, a file, is reached
+    /// from anywhere.
+    pub fn start_in(ns: &str, config: &Path) -> Daemon {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
+            .arg(env!("CARGO_BIN_EXE_ripvsd"));
+        Daemon::spawn(cmd, config)
+    }
+
+    fn spawn(mut cmd: Command, config: &Path) -> Daemon {
         let socket = config.with_extension("sock");
-        let mut child = ripvsd()
+        let mut child = cmd
             .arg("-c")
             .arg(config)
             .arg("--socket")
@@ -193,6 +208,11 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for a line containing `needle`; panics with all output so far.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
         let end = Instant::now() + timeout;
@@ -216,18 +236,25 @@ impl Daemon {
 
     /// SIGTERM, wait for exit, return the whole output.
     pub fn stop(mut self) -> Vec<String> {
+        let (status, output) = self.terminate();
+        assert!(
+            status.success(),
+            "ripvsd exited with {status}; output:\n{}",
+            output.join("\n")
+        );
+        output
+    }
+
+    /// [`Daemon::stop`] without judging the exit: for a test that is
+    /// about to fail, to show the final counters with its reason.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
             self.output.push(l);
         }
-        assert!(
-            status.success(),
-            "ripvsd exited with {status}; output:\n{}",
-            self.output.join("\n")
-        );
-        std::mem::take(&mut self.output)
+        (status, std::mem::take(&mut self.output))
     }
 }
 
