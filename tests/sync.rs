@@ -499,7 +499,7 @@ fn port_mac(d: &Daemon) -> [u8; 6] {
 /// A director's config: two workers, port `p0` on `role`'s veth with
 /// address `addr`, the sync daemon `sync` ("master" or "backup") on its
 /// exception tap, `backup_only`, static neighbours for the client and
-/// both real servers, and seven services over A and B with weights
+/// both real servers, and eight services over A and B with weights
 /// `(wa, wb)`.
 fn config(
     lan: &Lan,
@@ -561,13 +561,14 @@ ports = "8080-8081"
     // protocol ("": the fwmark service), VIP, port, method, real server
     // port, more keys.
     type Svc<'a> = (&'a str, &'a str, u16, &'a str, Option<u16>, &'a str);
-    let services: [Svc; 7] = [
+    let services: [Svc; 8] = [
         ("tcp", DR_VIP, 80, "dr", None, ""),
         ("tcp", TUN_VIP, 80, "tun", None, ""),
         ("tcp", NAT_VIP, 80, "nat", Some(8080), ""),
         ("udp", DR_VIP, 53, "dr", None, ""),
         ("udp", NAT_VIP, 53, "nat", Some(5353), ""),
         ("tcp", PST_VIP, 443, "dr", None, "persistent = 600\n"),
+        ("tcp", NAT_VIP, 443, "nat", Some(8443), "persistent = 600\n"),
         ("", "", 0, "dr", None, "persistent = 300\n"),
     ];
     for (proto, vip, port, method, rport, extra) in services {
@@ -942,10 +943,7 @@ fn flows(mm: [u8; 6], bm: [u8; 6]) -> Vec<Flow> {
             .to_vec(),
         synced: vec![
             conn_rec(6, dr, ES, c, PST_VIP, 443, 443, 900),
-            Rec {
-                cport: 0,
-                ..conn_rec(6, tpl, 1, 0, PST_VIP, 443, 443, PST_TIMEOUT)
-            },
+            conn_rec(6, tpl, 1, 0, PST_VIP, 443, 443, PST_TIMEOUT),
         ],
         // A new connection from the client follows the synced template
         // to A, which has weight 0 on the backup.
@@ -959,6 +957,32 @@ fn flows(mm: [u8; 6], bm: [u8; 6]) -> Vec<Flow> {
                 to_a(pkt(CLIENT, PST_VIP, 6, fresh, 443)),
             ),
         ],
+    });
+    // A persistent NAT service: its template has no NOOUTPUT (NAT
+    // servers' replies pass the director) and the server's port.
+    let c = next(0);
+    v.push(Flow {
+        name: "persistent nat",
+        to_master: [SYN, ACK, ACK | PSH]
+            .map(|f| tcp_in(mm, c, NAT_VIP, 443, f))
+            .to_vec(),
+        synced: vec![
+            conn_rec(6, MASQ, ES, c, NAT_VIP, 443, 8443, 900),
+            conn_rec(
+                6,
+                TEMPLATE | INACTIVE | MASQ,
+                1,
+                0,
+                NAT_VIP,
+                443,
+                8443,
+                PST_TIMEOUT,
+            ),
+        ],
+        to_backup: vec![(
+            tcp_in(bm, c, NAT_VIP, 443, ACK | PSH),
+            to_a(pkt(CLIENT, RS_A, 6, c, 8443)),
+        )],
     });
     // A persistent fwmark service: the connection carries the mark; the
     // template is keyed on protocol 0 and the mark as address, port 0.
@@ -1321,8 +1345,8 @@ fn master_and_backup_agree_packet_for_packet() {
     assert_eq!(listed, last);
     assert_eq!(
         on_backup.len(),
-        last.len() + 2,
-        "and the two templates: {on_backup:?}"
+        last.len() + 3,
+        "and the three templates: {on_backup:?}"
     );
     // The ipvsadm listing itself says the same.
     assert_eq!(
@@ -1342,6 +1366,7 @@ fn master_and_backup_agree_packet_for_packet() {
         (format!("UDP {DR_VIP}:53"), 53, [0, 0, 1]),
         (format!("UDP {NAT_VIP}:53"), 5353, [0, 0, 1]),
         (format!("TCP {PST_VIP}:443"), 443, [1, 1, 0]),
+        (format!("TCP {NAT_VIP}:443"), 8443, [1, 1, 0]),
         (format!("FWM {MARK}"), 0, [1, 1, 0]),
     ] {
         let [p, act, inact] = counts;
@@ -1389,6 +1414,7 @@ fn master_and_backup_agree_packet_for_packet() {
         (format!("UDP {DR_VIP}:53"), [0, 1, 0]),
         (format!("UDP {NAT_VIP}:53"), [0, 1, 0]),
         (format!("TCP {PST_VIP}:443"), [1, 2, 0]),
+        (format!("TCP {NAT_VIP}:443"), [0, 1, 0]),
         (format!("FWM {MARK}"), [1, 2, 0]),
     ]
     .into_iter()
