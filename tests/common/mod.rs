@@ -159,6 +159,11 @@ impl Daemon {
         Daemon::start_with(None, config, &[])
     }
 
+    /// [`Daemon::start`] inside network namespace `ns`.
+    pub fn start_in(ns: &str, config: &Path) -> Daemon {
+        Daemon::start_with(Some(ns), config, &[])
+    }
+
     /// Starts `ripvsd -c config -- EAL` in network namespace `netns` (or
     /// this one) and waits until it reports it is running. The child is
     /// ripvsd itself (`ip netns exec` execs it), so signals reach it.
@@ -208,6 +213,11 @@ impl Daemon {
         self.child.id()
     }
 
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Waits for a line containing `needle`; panics with all output so far.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
         let end = Instant::now() + timeout;
@@ -231,18 +241,25 @@ impl Daemon {
 
     /// SIGTERM, wait for exit, return the whole output.
     pub fn stop(mut self) -> Vec<String> {
+        let (status, output) = self.terminate();
+        assert!(
+            status.success(),
+            "ripvsd exited with {status}; output:\n{}",
+            output.join("\n")
+        );
+        output
+    }
+
+    /// [`Daemon::stop`] without judging the exit: for a test that is
+    /// about to fail, to show the final counters with its reason.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Vec<String>) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
         while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
             self.output.push(l);
         }
-        assert!(
-            status.success(),
-            "ripvsd exited with {status}; output:\n{}",
-            self.output.join("\n")
-        );
-        std::mem::take(&mut self.output)
+        (status, std::mem::take(&mut self.output))
     }
 }
 
