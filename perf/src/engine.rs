@@ -26,8 +26,9 @@
 //! `Settings::sync = Some(SyncParams::default())` and a `SyncBox`, so it
 //! offers every connection it forwards to IPVS's sync rules and pushes the
 //! ones due onto its candidate ring. The defaults send an entry at its 3rd
-//! incoming packet and every 50th after, so in a steady state 1 packet in
-//! 50 is a candidate; setup gives the flows spread-out packet counts (flow
+//! incoming packet and every 50th after (`SYNC_THRESHOLD`, `SYNC_PERIOD`
+//! change them), so in a steady state 1 packet in 50 is a candidate;
+//! setup gives the flows spread-out packet counts (flow
 //! `k` gets `(k / 32) % 50` more ACKs) so that every stretch of measured
 //! packets has that rate, not all flows due in the same round. In
 //! `dr-sync` the benchmark drains the ring after every poll, as the sync
@@ -475,7 +476,14 @@ fn setup(mode: Mode, n_conn: u32, syn_flows: u32) -> (Engine, ReplayIo) {
     let live_max = n_conn as usize + syn_flows as usize;
     let capacity = live_max + live_max / 8;
     let mut cfg = config(capacity);
-    let params = SyncParams::default();
+    // The master's sync_threshold (default 3 50), changed by
+    // SYNC_THRESHOLD and SYNC_PERIOD (0 1: every packet a candidate).
+    let d = SyncParams::default();
+    let params = SyncParams {
+        threshold: env("SYNC_THRESHOLD", d.threshold as u64) as u16,
+        period: env("SYNC_PERIOD", d.period as u64) as u16,
+        ..d
+    };
     if mode.sync() {
         cfg.settings.sync = Some(params);
     }
@@ -829,7 +837,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<u64>().ok()),
     ) else {
         eprintln!(
-            "usage: [N_CONN=1048576] [N_SYN=262144] [ROUNDS=3] \
+            "usage: [N_CONN=1048576] [N_SYN=262144] [ROUNDS=3] [SYNC_THRESHOLD=3 SYNC_PERIOD=50] \
              engine dr|dr-sync|dr-sync-full|tun|nat|nat-out|syn|lookup PACKETS [bare|both] \
              | engine dr-sync|dr-sync-full PACKETS vs"
         );
