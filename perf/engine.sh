@@ -7,7 +7,8 @@
 # packets after the same setup, so setup cancels); bytes per connection
 # of the table. Then where the DR path's instructions go, per function.
 # The sync-master modes (dr-sync, dr-sync-full) are also run against dr
-# in one process (`engine MODE N vs`). MODES="dr dr-sync" picks modes.
+# in one process (`engine MODE N vs`, VS_ROUNDS rounds, default 15).
+# MODES="dr dr-sync" picks modes.
 # Needs valgrind (tools/setup installs it). See perf/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,9 +72,10 @@ for mode in $MODES; do
   case $mode in
     dr) dr_ir=$ir_ ;;
     dr-sync*)
-      out=$(ROUNDS=${ROUNDS:-5} "$bin" "$mode" "$N" vs)
+      out=$(ROUNDS=${VS_ROUNDS:-15} "$bin" "$mode" "$N" vs)
       echo "$out" >&2
       vs+=("$(echo "$out" | sed -n 's/.* vs dr best of .*: \(.*\)/\1/p')")
+      vs+=("  $(echo "$out" | grep ' over .* rounds: ')")
       vs+=("  instructions per packet: $mode $ir_${dr_ir:+, dr $dr_ir ($(echo "scale=1; 100 * ($ir_ - $dr_ir) / $dr_ir" | bc) %)}")
       ;;
   esac

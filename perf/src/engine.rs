@@ -26,8 +26,9 @@
 //! `Settings::sync = Some(SyncParams::default())` and a `SyncBox`, so it
 //! offers every connection it forwards to IPVS's sync rules and pushes the
 //! ones due onto its candidate ring. The defaults send an entry at its 3rd
-//! incoming packet and every 50th after, so in a steady state 1 packet in
-//! 50 is a candidate; setup gives the flows spread-out packet counts (flow
+//! incoming packet and every 50th after (`SYNC_THRESHOLD`, `SYNC_PERIOD`
+//! change them), so in a steady state 1 packet in 50 is a candidate;
+//! setup gives the flows spread-out packet counts (flow
 //! `k` gets `(k / 32) % 50` more ACKs) so that every stretch of measured
 //! packets has that rate, not all flows due in the same round. In
 //! `dr-sync` the benchmark drains the ring after every poll, as the sync
@@ -475,7 +476,14 @@ fn setup(mode: Mode, n_conn: u32, syn_flows: u32) -> (Engine, ReplayIo) {
     let live_max = n_conn as usize + syn_flows as usize;
     let capacity = live_max + live_max / 8;
     let mut cfg = config(capacity);
-    let params = SyncParams::default();
+    // The master's sync_threshold (default 3 50), changed by
+    // SYNC_THRESHOLD and SYNC_PERIOD (0 1: every packet a candidate).
+    let d = SyncParams::default();
+    let params = SyncParams {
+        threshold: env("SYNC_THRESHOLD", d.threshold as u64) as u16,
+        period: env("SYNC_PERIOD", d.period as u64) as u16,
+        ..d
+    };
     if mode.sync() {
         cfg.settings.sync = Some(params);
     }
@@ -607,21 +615,57 @@ fn rewind(io: &mut ReplayIo) {
     io.set_frames(f);
 }
 
+/// This thread's CPU time so far, in ms: Linux's `se.sum_exec_runtime`
+/// in /proc/thread-self/sched (kernels with CONFIG_SCHED_DEBUG), or None.
+/// On a shared machine the wall clock also counts the time other
+/// processes hold the CPU; this does not. It can lag by up to a scheduler
+/// tick (4 ms at HZ=250), so runs of a few hundred ms carry ~1 %.
+fn cpu_ms() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/sched").ok()?;
+    let l = s.lines().find(|l| l.starts_with("se.sum_exec_runtime"))?;
+    l.split(':').nth(1)?.trim().parse().ok()
+}
+
+/// A run's packets per second: by the wall clock, and by the thread's
+/// CPU time where the kernel tells it.
+#[derive(Clone, Copy)]
+struct Rate {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+/// Times `f`, which handles `packets` packets; Mpps.
+fn timed(packets: u64, f: impl FnOnce()) -> Rate {
+    let cpu0 = cpu_ms();
+    let start = Instant::now();
+    f();
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu0
+        .zip(cpu_ms())
+        .map(|(a, b)| packets as f64 / (b - a) / 1e3);
+    Rate {
+        wall: packets as f64 / secs / 1e6,
+        cpu,
+    }
+}
+
 /// One measured ripvs run; Mpps.
 fn measure(mode: Mode, e: &mut Engine, io: &mut ReplayIo, packets: u64) -> f64 {
+    measure_rate(mode, e, io, packets).wall
+}
+
+fn measure_rate(mode: Mode, e: &mut Engine, io: &mut ReplayIo, packets: u64) -> Rate {
     if mode == Mode::Syn {
         rewind(io);
     }
     let before = (io.rx, io.tx, e.drops());
     let cand = e.candidates();
     let live = e.live();
-    let start = Instant::now();
-    e.run(io, packets);
-    let secs = start.elapsed().as_secs_f64();
+    let rate = timed(packets, || e.run(io, packets));
     let grown = if mode == Mode::Syn { packets as i64 } else { 0 };
     e.check(io, before, live + grown);
     e.check_sync(cand, packets);
-    packets as f64 / secs / 1e6
+    rate
 }
 
 /// After a SYN run: back to `n_conn` live for the next, as the new flows
@@ -632,12 +676,14 @@ fn forget_new(e: &mut Engine, io: &mut ReplayIo, packets: u64) {
 }
 
 fn measure_bare(mode: Mode, io: &mut ReplayIo, packets: u64) -> f64 {
+    measure_bare_rate(mode, io, packets).wall
+}
+
+fn measure_bare_rate(mode: Mode, io: &mut ReplayIo, packets: u64) -> Rate {
     if mode == Mode::Syn {
         rewind(io);
     }
-    let start = Instant::now();
-    bare(io, packets);
-    packets as f64 / start.elapsed().as_secs_f64() / 1e6
+    timed(packets, || bare(io, packets))
 }
 
 /// The connection table alone, as the engine uses it and as it could:
@@ -690,34 +736,42 @@ fn lookups(n_conn: u32, packets: u64, rounds: u64) {
 /// `dr` against a sync master (`mode`), each on its own worker with the
 /// same flows and frames, alternated with the bare forwarder `ROUNDS`
 /// times (default 5; the order of the two flips every round). Prints the
-/// best of each, their ratios, and the median of the rounds' own
-/// sync/dr ratios (two runs a few seconds apart share the machine's mood).
+/// best of each, their ratios, and the median and mean of the rounds' own
+/// sync/dr ratios (two runs a fraction of a second apart share the
+/// machine's mood), by the wall clock and by the thread's CPU time.
 fn vs(mode: Mode, name: &str, n_conn: u32, packets: u64) {
     let rounds = env("ROUNDS", 5).max(1);
     let (mut dr, mut dr_io) = setup(Mode::Dr, n_conn, 0);
     let (mut sy, mut sy_io) = setup(mode, n_conn, 0);
     let (mut best_b, mut best_d, mut best_s) = (0f64, 0f64, 0f64);
-    let mut ratios = Vec::new();
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     for i in 0..rounds {
-        let b = measure_bare(Mode::Dr, &mut dr_io, packets);
+        let b = measure_bare_rate(Mode::Dr, &mut dr_io, packets);
         let (d, s) = if i % 2 == 0 {
-            let d = measure(Mode::Dr, &mut dr, &mut dr_io, packets);
-            (d, measure(mode, &mut sy, &mut sy_io, packets))
+            let d = measure_rate(Mode::Dr, &mut dr, &mut dr_io, packets);
+            (d, measure_rate(mode, &mut sy, &mut sy_io, packets))
         } else {
-            let s = measure(mode, &mut sy, &mut sy_io, packets);
-            (measure(Mode::Dr, &mut dr, &mut dr_io, packets), s)
+            let s = measure_rate(mode, &mut sy, &mut sy_io, packets);
+            (measure_rate(Mode::Dr, &mut dr, &mut dr_io, packets), s)
         };
+        let by_cpu = d.cpu.zip(s.cpu).map(|(d, s)| s / d);
         println!(
-            "{name} vs dr round {i}: bare {b:.2} Mpps, dr {d:.2} Mpps, {name} {s:.2} Mpps, \
-             {name}/dr {:.3}",
-            s / d
+            "{name} vs dr round {i}: bare {:.2} Mpps, dr {:.2} Mpps, {name} {:.2} Mpps, \
+             {name}/dr {:.3}; by CPU time dr {}, {name} {}, {name}/dr {}",
+            b.wall,
+            d.wall,
+            s.wall,
+            s.wall / d.wall,
+            opt(d.cpu, 2),
+            opt(s.cpu, 2),
+            opt(by_cpu, 3),
         );
-        best_b = best_b.max(b);
-        best_d = best_d.max(d);
-        best_s = best_s.max(s);
-        ratios.push(s / d);
+        best_b = best_b.max(b.wall);
+        best_d = best_d.max(d.wall);
+        best_s = best_s.max(s.wall);
+        wall.push(s.wall / d.wall);
+        cpu.extend(by_cpu);
     }
-    ratios.sort_by(f64::total_cmp);
     let (d, l) = sy.candidates();
     println!(
         "{name} vs dr best of {rounds}: bare {best_b:.2} Mpps, dr {best_d:.2} Mpps (ratio {:.3}), \
@@ -726,8 +780,46 @@ fn vs(mode: Mode, name: &str, n_conn: u32, packets: u64) {
         best_d / best_b,
         best_s / best_b,
         best_s / best_d,
-        ratios[ratios.len() / 2]
+        median(&mut wall),
     );
+    println!(
+        "{name}/dr over {rounds} rounds: wall clock median {:.3}, mean {:.3} ± {:.3}; \
+         CPU time median {}, mean {}",
+        median(&mut wall),
+        mean_sem(&wall).0,
+        mean_sem(&wall).1,
+        if cpu.is_empty() {
+            "n/a".to_string()
+        } else {
+            format!("{:.3}", median(&mut cpu))
+        },
+        if cpu.is_empty() {
+            "n/a".to_string()
+        } else {
+            let (m, e) = mean_sem(&cpu);
+            format!("{m:.3} ± {e:.3}")
+        },
+    );
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("n/a".to_string(), |v| format!("{v:.digits$}"))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The mean and its standard error.
+fn mean_sem(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (m, 0.0);
+    }
+    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
+    (m, (var / n).sqrt())
 }
 
 fn env(name: &str, default: u64) -> u64 {
@@ -745,7 +837,7 @@ fn main() {
         args.get(2).and_then(|n| n.parse::<u64>().ok()),
     ) else {
         eprintln!(
-            "usage: [N_CONN=1048576] [N_SYN=262144] [ROUNDS=3] \
+            "usage: [N_CONN=1048576] [N_SYN=262144] [ROUNDS=3] [SYNC_THRESHOLD=3 SYNC_PERIOD=50] \
              engine dr|dr-sync|dr-sync-full|tun|nat|nat-out|syn|lookup PACKETS [bare|both] \
              | engine dr-sync|dr-sync-full PACKETS vs"
         );
