@@ -60,6 +60,10 @@ fi
 DIR=$(cd "$DIR" && pwd)
 cleanup() {
   if [ -n "${child:-}" ]; then kill -TERM "$child" 2>/dev/null || true; fi
+  # The last run's EAL runtime directory, if a failure left it.
+  if [ -n "${prefix:-}" ]; then
+    rm -rf "/var/run/dpdk/$prefix" "${XDG_RUNTIME_DIR:-/tmp}/dpdk/$prefix"
+  fi
   if [ "${KEEP:-0}" != 1 ]; then
     rm -rf "$DIR"
   else
@@ -215,7 +219,7 @@ run_id=0
 # forwarding thread's CPU time, and the share of the window it ran) or
 # "FLOWS syn PROG rate10_90 rate_first_last LOAD rate/cpu share" (Mpps).
 run() {
-  local prog=$1 mode=$2 f=$3 prefix log out rc=0 v0 v1 secs rx tx cpu load
+  local prog=$1 mode=$2 f=$3 log out rc=0 v0 v1 secs rx tx cpu load
   run_id=$((run_id + 1))
   prefix=ripvs-dbench-$$-$run_id
   log=$DIR/$prog-$mode-$f-$run_id.log
