@@ -24,6 +24,7 @@
 //! alike). Checksums are correct (IPv4, UDP, TCP). Writing is streamed:
 //! 4,194,304 frames take well under a second.
 
+use fastpath::wire::checksum;
 use std::io::{BufWriter, Write};
 use std::net::Ipv4Addr;
 
@@ -39,20 +40,6 @@ const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 const FRAME: usize = 60;
 const UDP: u8 = 17;
 const TCP: u8 = 6;
-
-fn sum16(mut s: u32, d: &[u8]) -> u32 {
-    for c in d.chunks(2) {
-        s += (c[0] as u32) << 8 | *c.get(1).unwrap_or(&0) as u32;
-    }
-    s
-}
-
-fn fold(mut s: u32) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
 
 /// One 60-byte frame: Ethernet, IPv4, then a UDP header with 18 bytes of
 /// payload or a 20-byte TCP SYN and 6 bytes of padding.
@@ -78,7 +65,7 @@ fn frame(
     ip[4..10].copy_from_slice(&[0x12, 0x34, 0x40, 0, 64, proto]);
     ip[12..16].copy_from_slice(&src.octets());
     ip[16..20].copy_from_slice(&dst.octets());
-    let c = fold(sum16(0, ip));
+    let c = checksum::checksum(ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     let l4 = &mut f[34..34 + l4_len as usize];
     l4[0..2].copy_from_slice(&sport.to_be_bytes());
@@ -96,14 +83,8 @@ fn frame(
         l4[14..16].copy_from_slice(&0xffffu16.to_be_bytes());
         16
     };
-    let len = l4_len.to_be_bytes();
-    let pseudo = [
-        &src.octets()[..],
-        &dst.octets(),
-        &[0, proto, len[0], len[1]],
-    ]
-    .concat();
-    let mut c = fold(sum16(sum16(0, &pseudo), l4));
+    let pseudo = checksum::pseudo_header_v4(src, dst, proto, l4_len);
+    let mut c = !checksum::fold(checksum::sum(l4, pseudo));
     if proto == UDP && c == 0 {
         c = 0xffff;
     }
