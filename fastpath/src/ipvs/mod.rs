@@ -217,13 +217,9 @@ impl Ipvs {
         }
     }
 
-    fn mine(&self) -> &CoreCounters {
-        &self.shared.cores[self.me]
-    }
-
     /// This worker's counter block.
-    pub(crate) fn counters(&self) -> &CoreCounters {
-        self.mine()
+    pub(crate) fn mine(&self) -> &CoreCounters {
+        &self.shared.cores[self.me]
     }
 
     /// Connects the engine to the sync thread's ring.

@@ -137,7 +137,7 @@ impl Ipvs {
         c.dest = dest.map_or(conn::NONE, |d| d.id);
         match self.conns.insert(c, tick) {
             Ok(_) => {
-                if let Some(d) = self.counters().dests.get(c.dest as usize) {
+                if let Some(d) = self.mine().dests.get(c.dest as usize) {
                     if active { &d.active } else { &d.inactive }.add(1);
                 }
                 out.created += 1;
@@ -176,7 +176,7 @@ impl Ipvs {
             sync_retries: 0,
         };
         let persist = |id: u32, n: i64| {
-            if let Some(d) = self.counters().dests.get(id as usize) {
+            if let Some(d) = self.mine().dests.get(id as usize) {
                 d.persist.add(n);
             }
         };
@@ -210,7 +210,7 @@ impl Ipvs {
         let was_active = old.flags & flags::INACTIVE == 0;
         let now_active = fl & flags::INACTIVE == 0;
         if was_active != now_active {
-            if let Some(d) = self.counters().dests.get(old.dest as usize) {
+            if let Some(d) = self.mine().dests.get(old.dest as usize) {
                 d.active.add(if now_active { 1 } else { -1 });
                 d.inactive.add(if now_active { -1 } else { 1 });
             }
@@ -245,7 +245,7 @@ impl Ipvs {
             c.flags |= flags::NOOUTPUT;
         }
         let active = c.flags & flags::INACTIVE == 0;
-        if let Some(d) = self.counters().dests.get(dest_id as usize) {
+        if let Some(d) = self.mine().dests.get(dest_id as usize) {
             if active { &d.active } else { &d.inactive }.add(1);
         }
     }
@@ -255,7 +255,7 @@ impl Ipvs {
     fn unbind_synced(&mut self, id: conn::ConnId) {
         let Some(c) = self.conns.get(id) else { return };
         let active = c.flags & flags::INACTIVE == 0;
-        if let Some(d) = self.counters().dests.get(c.dest as usize) {
+        if let Some(d) = self.mine().dests.get(c.dest as usize) {
             if active { &d.active } else { &d.inactive }.add(-1);
         }
         if let Some(svc) = self.table.by_id(c.svc) {
