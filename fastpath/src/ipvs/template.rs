@@ -165,15 +165,21 @@ impl Templates {
     /// Removes templates whose time is up and that control nothing, shard
     /// by shard starting at `*cursor`, at most `shards` shards per call;
     /// `gone` hears each removed template (to update PersistConn). A
-    /// template whose time is up but that still controls connections is
-    /// re-armed for `rearm_ms`, as IPVS does (60 s), and `rearmed` hears
-    /// it: a master re-syncs it then, so a backup's copy lives as long.
+    /// template whose time is up but that still controls connections
+    /// stays until they have gone, as before; `rearmed` hears it whenever
+    /// a backup's copy (sent for `resync_ms`, IPVS's 60 s re-arm) would
+    /// expire within half of that, so a master keeps the backup's copy
+    /// alive as long as the connections it holds. Its own expiry is not
+    /// pushed on: IPVS re-arms the template itself for 60 s, which keeps
+    /// a client on its server a minute past its last connection; ripvs
+    /// lets the scheduler choose again as soon as the timeout and the
+    /// connections are over (see the README).
     pub fn expire(
         &self,
         now_ms: u64,
         cursor: &mut usize,
         shards: usize,
-        rearm_ms: u64,
+        resync_ms: u64,
         mut gone: impl FnMut(&Tpl),
         mut rearmed: impl FnMut(&TplKey, &Tpl),
     ) {
@@ -188,8 +194,10 @@ impl Templates {
                     return true;
                 }
                 if t.n_control > 0 {
-                    t.expires_ms = now_ms + rearm_ms;
-                    rearmed(k, t);
+                    if now_ms + resync_ms / 2 >= t.sync_end_ms {
+                        t.sync_end_ms = now_ms + resync_ms;
+                        rearmed(k, t);
+                    }
                     return true;
                 }
                 gone(t);
@@ -326,39 +334,30 @@ mod tests {
         let mut cursor = 0;
         let mut gone = Vec::new();
         let mut rearmed = Vec::new();
-        t.expire(
-            5000,
-            &mut cursor,
-            64,
-            60_000,
-            |x| gone.push(x.dest),
-            |_, x| rearmed.push(x.expires_ms),
-        );
+        let mut run = |now, gone: &mut Vec<u32>, rearmed: &mut Vec<u64>| {
+            t.expire(
+                now,
+                &mut cursor,
+                64,
+                60_000,
+                |x| gone.push(x.dest),
+                |_, x| rearmed.push(x.sync_end_ms),
+            )
+        };
+        run(5000, &mut gone, &mut rearmed);
         assert!(gone.is_empty(), "a controlled connection keeps it");
-        assert_eq!(rearmed, vec![65_000], "re-armed for a minute");
+        assert_eq!(rearmed, vec![65_000], "the backup's copy lives a minute");
+        run(30_000, &mut gone, &mut rearmed);
+        assert_eq!(rearmed, vec![65_000], "not due again yet");
+        run(35_000, &mut gone, &mut rearmed);
+        assert_eq!(rearmed, vec![65_000, 95_000], "half a minute on");
         t.release(&k);
-        t.expire(
-            64_000,
-            &mut cursor,
-            64,
-            60_000,
-            |x| gone.push(x.dest),
-            |_, _| {},
-        );
-        assert!(gone.is_empty(), "the re-armed minute is not over");
-        t.expire(
-            65_001,
-            &mut cursor,
-            64,
-            60_000,
-            |x| gone.push(x.dest),
-            |_, _| {},
-        );
+        run(36_000, &mut gone, &mut rearmed);
         assert_eq!(gone, vec![1]);
         assert!(t.is_empty());
         // After expiry the scheduler chooses again.
         assert!(
-            matches!(t.bind(k, 66_000, 1000, |_| true, || Some(RS2)), Bound::Created(x) if x.dest == 2)
+            matches!(t.bind(k, 37_000, 1000, |_| true, || Some(RS2)), Bound::Created(x) if x.dest == 2)
         );
     }
 
