@@ -332,7 +332,8 @@ fn send_stats(sock: &UdpSocket, stats: &mut SyncStats, m: &[u8], n: usize) {
 fn candidates(ctx: &Ctx, p: &SyncParams, r: &SyncConn) -> impl Iterator<Item = WireConn> {
     let mut out: [Option<WireConn>; 2] = [None, None];
     if r.is_template() {
-        // A template the worker re-armed: always sent (IPVS re-syncs it).
+        // A template kept past its timeout by its connections: sent for
+        // 60 s, as IPVS re-syncs a re-armed one.
         out[0] = Some(template_from_ring(ctx, r));
     } else {
         if !r.template_only && r.flags & flags::ONE_PACKET == 0 {
@@ -407,7 +408,7 @@ fn template_from_ring(ctx: &Ctx, r: &SyncConn) -> WireConn {
 /// A template as IPVS sends it: flags TEMPLATE and what `ip_vs_bind_dest`
 /// gives every entry from its server's `conn_flags` (the method,
 /// INACTIVE, and NOOUTPUT unless NAT), client port 0, protocol 0 and the
-/// mark as address for a fwmark service, the persistence (or re-arm)
+/// mark as address for a fwmark service, the persistence (or 60 s)
 /// timeout.
 fn template_wire(ctx: &Ctx, k: &TplKey, t: &Tpl, timeout_ms: u64) -> WireConn {
     let method = ctx.method_of(t.dest);
