@@ -10,7 +10,7 @@
 
 use crate::conn::{self, ConnId, ConnKey};
 use crate::host::{Host, Local};
-use crate::io::{Buf, Io, BURST};
+use crate::io::{ip_csum_ok, Buf, Io, BURST};
 use crate::ipvs::{l4_of, L4};
 use crate::local::icmp;
 use crate::stats::DropReason;
@@ -57,7 +57,7 @@ impl<B: Buf> Host<B> {
         // The parsed frames stay where they are written and are passed on
         // by reference: copying them in and out cost more than the parse.
         for ((i, p), slot) in burst.iter().enumerate().zip(owned.iter_mut()) {
-            *slot = self.owned(port, p.data(), me, n);
+            *slot = self.owned(port, p, me, n);
             if let Some(o) = slot {
                 let (k, a) = if o.inbound {
                     (&mut keys, &mut at)
@@ -120,13 +120,14 @@ impl<B: Buf> Host<B> {
     /// `me` of `n` would own, to a VIP or (a NAT reply) to a client,
     /// passing every check [`Host::input`] makes on the way to the engine.
     #[inline]
-    fn owned(&self, port: usize, frame: &[u8], me: usize, n: usize) -> Option<Owned> {
+    fn owned(&self, port: usize, pkt: &B, me: usize, n: usize) -> Option<Owned> {
+        let frame = pkt.data();
         let eth = EthernetFrame::new_checked(frame).ok()?;
         if eth.dst() != self.ports[port].mac || eth.ethertype() != EtherType::IPV4 {
             return None;
         }
         let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]).ok()?;
-        if ip.protocol() == ipv4::PROTO_ICMP || !ip.verify_checksum() {
+        if ip.protocol() == ipv4::PROTO_ICMP || !ip_csum_ok(pkt, &ip) {
             return None;
         }
         let dst = ip.dst();
@@ -194,7 +195,7 @@ impl<B: Buf> Host<B> {
         let Ok(ip) = Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
             return self.stats.count_drop(DropReason::Malformed);
         };
-        if !ip.verify_checksum() {
+        if !ip_csum_ok(&pkt, &ip) {
             return self.stats.count_drop(DropReason::BadChecksum);
         }
         let echo = ip.protocol() == ipv4::PROTO_ICMP && icmp::is_echo_request(ip.payload());

@@ -5,10 +5,35 @@
 //! it over plain vectors ([`mem::MemIo`]). Ports are numbered 0.. in config
 //! order; which hardware queue a worker uses is the implementation's business.
 
+use crate::wire::Ipv4Packet;
 use arrayvec::ArrayVec;
 
 /// Packets per receive burst, as in DPDK's l2fwd/l3fwd.
 pub const BURST: usize = 32;
+
+/// What the NIC concluded about one checksum of a received frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Csum {
+    /// Not checked (no offload, not that protocol, or the driver cannot
+    /// tell): software must verify.
+    #[default]
+    Unknown,
+    /// Verified correct by the hardware.
+    Good,
+    /// Verified wrong by the hardware.
+    Bad,
+}
+
+/// The checksum verdicts a NIC attaches to a received frame (DPDK's
+/// `RTE_MBUF_F_RX_*_CKSUM_*` flags). Only the IPv4 header and the
+/// TCP/UDP/SCTP checksum are covered; ICMP never is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RxOffload {
+    /// The (outer) IPv4 header checksum.
+    pub ip: Csum,
+    /// The TCP, UDP or SCTP checksum.
+    pub l4: Csum,
+}
 
 /// An owned packet buffer holding one whole Ethernet frame, contiguous.
 /// Dropping it returns it to its pool.
@@ -30,6 +55,35 @@ pub trait Buf: Sized {
     /// whole burst before processing it. A no-op where it does not pay.
     #[inline(always)]
     fn prefetch(&self) {}
+    /// The NIC's checksum verdicts on the frame as received. A buffer
+    /// whose bytes were changed since (a rewritten or built frame) must
+    /// not be asked: the verdict is about the bytes the NIC saw.
+    #[inline(always)]
+    fn rx_offload(&self) -> RxOffload {
+        RxOffload::default()
+    }
+    /// The receive hash the NIC computed over the frame, if it computed
+    /// one. What it hashed depends on how the port's RSS was programmed
+    /// (see `PortConfig::rss_owner`); without that, only its presence
+    /// means anything.
+    #[inline(always)]
+    fn rss_hash(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// Whether the IPv4 header of a received frame `pkt` is to be believed:
+/// the NIC's verdict where it gave one (a header it verified is not summed
+/// again, and one it found wrong is dropped even if the bytes now add up,
+/// as the kernel does with `CHECKSUM_UNNECESSARY` and bad-checksum
+/// descriptors), else the software sum over `ip`, `pkt`'s header.
+#[inline(always)]
+pub fn ip_csum_ok<B: Buf, T: AsRef<[u8]>>(pkt: &B, ip: &Ipv4Packet<T>) -> bool {
+    match pkt.rx_offload().ip {
+        Csum::Good => true,
+        Csum::Bad => false,
+        Csum::Unknown => ip.verify_checksum(),
+    }
 }
 
 pub trait Io {
@@ -91,6 +145,11 @@ pub mod mem {
         pub bytes: Vec<u8>,
         pub port: usize,
         pub pool: Option<Pool>,
+        /// What [`Buf::rx_offload`] answers, so tests can play a NIC that
+        /// checked (or condemned) the frame's checksums.
+        pub offload: RxOffload,
+        /// What [`Buf::rss_hash`] answers.
+        pub rss: Option<u32>,
     }
 
     impl VecBuf {
@@ -101,6 +160,8 @@ pub mod mem {
                 bytes,
                 port: 0,
                 pool: None,
+                offload: RxOffload::default(),
+                rss: None,
             }
         }
     }
@@ -149,6 +210,12 @@ pub mod mem {
         }
         fn set_port(&mut self, port: usize) {
             self.port = port;
+        }
+        fn rx_offload(&self) -> RxOffload {
+            self.offload
+        }
+        fn rss_hash(&self) -> Option<u32> {
+            self.rss
         }
     }
 
@@ -330,6 +397,8 @@ pub mod replay {
                 bytes,
                 port: 0,
                 pool: Some(self.pool.clone()),
+                offload: RxOffload::default(),
+                rss: None,
             })
         }
     }

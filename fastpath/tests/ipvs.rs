@@ -1345,3 +1345,68 @@ fn the_burst_pass_and_the_general_path_agree() {
         assert_eq!((conns(&direct), conns(&handed)), (1, 1), "server {dest}");
     }
 }
+
+/// A NIC that verified the IPv4 header checksum is believed either way:
+/// a header it passed is not summed again (so a wrong sum it let through
+/// is forwarded: the test's way of showing the software check was
+/// skipped), one it condemned is dropped even though the bytes add up.
+/// Without a verdict the software check decides. The established flow's
+/// frames take the burst pass's shortcut; the SYN the general path.
+#[test]
+fn the_nics_ip_checksum_verdict_replaces_the_software_check() {
+    use fastpath::io::mem::VecBuf;
+    use fastpath::io::{Csum, RxOffload};
+    let mut r = Rig::one(three_methods());
+    // Byte 25: the low byte of the IPv4 header checksum (14 + 10 + 1).
+    let wrong = |mut f: Vec<u8>| {
+        f[25] ^= 0x40;
+        f
+    };
+    let cases = [
+        (
+            "wrong sum, NIC says good",
+            wrong(from_client(80, 40000, SYN)),
+            Csum::Good,
+            true,
+        ),
+        (
+            "right sum, NIC says bad",
+            from_client(80, 40000, ACK),
+            Csum::Bad,
+            false,
+        ),
+        (
+            "wrong sum, no verdict",
+            wrong(from_client(80, 40000, ACK)),
+            Csum::Unknown,
+            false,
+        ),
+        (
+            "right sum, no verdict",
+            from_client(80, 40000, ACK),
+            Csum::Unknown,
+            true,
+        ),
+        (
+            "wrong sum, NIC says good",
+            wrong(from_client(80, 40000, ACK)),
+            Csum::Good,
+            true,
+        ),
+    ];
+    for (what, frame, ip, forwarded) in cases {
+        let mut b = VecBuf::new(&frame);
+        b.offload = RxOffload {
+            ip,
+            l4: Csum::Unknown,
+        };
+        r.io.ports[0].rx.push_back(b);
+        let bad = r.stats.drops(DropReason::BadChecksum);
+        let (out0, out1) = r.run(0, &[]);
+        assert!(out0.is_empty(), "{what}");
+        assert_eq!(out1.len(), usize::from(forwarded), "{what}");
+        let dropped = r.stats.drops(DropReason::BadChecksum) - bad;
+        assert_eq!(dropped, u64::from(!forwarded), "{what}");
+    }
+    assert_eq!(r.shared.cores[0].dests[0].in_pkts.get(), 3);
+}

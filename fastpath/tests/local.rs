@@ -437,3 +437,44 @@ fn full_transmit_queue_is_counted() {
     assert_eq!(out.len(), 1);
     assert_eq!(r.drops(DropReason::TxQueueFull), 1);
 }
+
+/// A ping to an interface address takes the general input path (the
+/// burst pass leaves ICMP to it): there too the NIC's verdict on the IPv4
+/// header checksum stands in for the software check, and without one the
+/// software check decides.
+#[test]
+fn echo_follows_the_nics_ip_checksum_verdict() {
+    use fastpath::io::{Csum, RxOffload};
+    let mut r = Rig::new();
+    r.run(0, &[who_has("10.0.0.1")]); // the client's MAC, so echo is answered at once
+    let right = ping("10.0.0.2", "10.0.0.1");
+    let mut wrong = right.clone();
+    wrong[25] ^= 0x40; // the IPv4 header checksum's low byte
+    let cases = [
+        ("wrong sum, NIC says good", &wrong, Csum::Good, true),
+        ("right sum, NIC says bad", &right, Csum::Bad, false),
+        ("wrong sum, no verdict", &wrong, Csum::Unknown, false),
+        ("right sum, no verdict", &right, Csum::Unknown, true),
+    ];
+    for (what, frame, ip, answered) in cases {
+        let mut b = VecBuf::new(frame);
+        b.offload = RxOffload {
+            ip,
+            l4: Csum::Unknown,
+        };
+        r.io.ports[0].rx.push_back(b);
+        let bad = r.drops(DropReason::BadChecksum);
+        let (out, _) = r.run(0, &[]);
+        let want = if answered {
+            vec![pong("10.0.0.1", "10.0.0.2", CLIENT_MAC)]
+        } else {
+            vec![]
+        };
+        assert_eq!(out, want, "{what}");
+        assert_eq!(
+            r.drops(DropReason::BadChecksum) - bad,
+            u64::from(!answered),
+            "{what}"
+        );
+    }
+}
