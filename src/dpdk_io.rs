@@ -9,9 +9,10 @@
 
 use arrayvec::ArrayVec;
 use dpdk_sys::ethdev;
-use dpdk_sys::mbuf::Mbuf;
+use dpdk_sys::mbuf::{rx_flags, Mbuf};
 use dpdk_sys::mempool::PktPool;
 use dpdk_sys::ring::{RingRx, RingTx};
+use fastpath::io::{Csum, RxOffload};
 use fastpath::{Buf, Io, BURST};
 
 /// A frame in an mbuf, as the data plane sees it.
@@ -49,6 +50,41 @@ impl Buf for Pkt {
     #[inline(always)]
     fn prefetch(&self) {
         self.0.prefetch()
+    }
+    #[inline(always)]
+    fn rx_offload(&self) -> RxOffload {
+        rx_offload(self.0.ol_flags())
+    }
+    #[inline(always)]
+    fn rss_hash(&self) -> Option<u32> {
+        self.0.rss_hash()
+    }
+}
+
+/// The checksum verdicts in a received mbuf's `ol_flags`. NONE (the field
+/// is not a valid checksum, the data's integrity was checked) counts as
+/// Unknown: the director forwards the header as it is, with its checksum
+/// only updated, so a sum that does not add up must stop here, as the
+/// software check makes it; a port without the offload leaves both bits
+/// clear, which is Unknown too.
+#[inline(always)]
+fn rx_offload(flags: u64) -> RxOffload {
+    let verdict = |bits: u64, good: u64, bad: u64| match bits {
+        b if b == good => Csum::Good,
+        b if b == bad => Csum::Bad,
+        _ => Csum::Unknown,
+    };
+    RxOffload {
+        ip: verdict(
+            flags & rx_flags::IP_CKSUM_MASK,
+            rx_flags::IP_CKSUM_GOOD,
+            rx_flags::IP_CKSUM_BAD,
+        ),
+        l4: verdict(
+            flags & rx_flags::L4_CKSUM_MASK,
+            rx_flags::L4_CKSUM_GOOD,
+            rx_flags::L4_CKSUM_BAD,
+        ),
     }
 }
 
@@ -212,5 +248,39 @@ impl Io for DpdkIo {
             }
         }
         dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_flags_decode_to_verdicts() {
+        use rx_flags::*;
+        let v = |ip, l4| RxOffload { ip, l4 };
+        assert_eq!(rx_offload(0), v(Csum::Unknown, Csum::Unknown));
+        assert_eq!(
+            rx_offload(IP_CKSUM_GOOD | L4_CKSUM_BAD | RSS_HASH),
+            v(Csum::Good, Csum::Bad)
+        );
+        assert_eq!(
+            rx_offload(IP_CKSUM_BAD | L4_CKSUM_GOOD),
+            v(Csum::Bad, Csum::Good)
+        );
+        // NONE is both bits: not Good, though its Good bit is set.
+        assert_eq!(
+            rx_offload(IP_CKSUM_NONE | L4_CKSUM_NONE),
+            v(Csum::Unknown, Csum::Unknown)
+        );
+        assert_eq!(
+            rx_offload(IP_CKSUM_NONE | L4_CKSUM_GOOD),
+            v(Csum::Unknown, Csum::Good)
+        );
+        // Other flags leave the verdicts alone.
+        assert_eq!(
+            rx_offload(!(IP_CKSUM_MASK | L4_CKSUM_MASK)),
+            v(Csum::Unknown, Csum::Unknown)
+        );
     }
 }

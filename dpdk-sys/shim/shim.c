@@ -73,6 +73,26 @@ uint64_t ripvs_eth_rss_nonfrag_ipv6_sctp(void)
 	return RTE_ETH_RSS_NONFRAG_IPV6_SCTP;
 }
 
+uint64_t ripvs_eth_rx_offload_ipv4_cksum(void)
+{
+	return RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+}
+
+uint64_t ripvs_eth_rx_offload_udp_cksum(void)
+{
+	return RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+}
+
+uint64_t ripvs_eth_rx_offload_tcp_cksum(void)
+{
+	return RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+}
+
+uint64_t ripvs_eth_rx_offload_rss_hash(void)
+{
+	return RTE_ETH_RX_OFFLOAD_RSS_HASH;
+}
+
 struct rte_mbuf *ripvs_pktmbuf_alloc(struct rte_mempool *mp)
 {
 	return rte_pktmbuf_alloc(mp);

@@ -30,6 +30,11 @@ uint64_t ripvs_eth_rss_nonfrag_ipv4_sctp(void);
 uint64_t ripvs_eth_rss_nonfrag_ipv6_tcp(void);
 uint64_t ripvs_eth_rss_nonfrag_ipv6_udp(void);
 uint64_t ripvs_eth_rss_nonfrag_ipv6_sctp(void);
+/* RTE_ETH_RX_OFFLOAD_* (RTE_BIT64() too), for the test of ethdev::rx_offload. */
+uint64_t ripvs_eth_rx_offload_ipv4_cksum(void);
+uint64_t ripvs_eth_rx_offload_udp_cksum(void);
+uint64_t ripvs_eth_rx_offload_tcp_cksum(void);
+uint64_t ripvs_eth_rx_offload_rss_hash(void);
 
 /* mbufs */
 struct rte_mbuf *ripvs_pktmbuf_alloc(struct rte_mempool *mp);

@@ -140,6 +140,9 @@ pub struct DevInfo {
     pub min_mtu: u16,
     /// Largest MTU the device accepts.
     pub max_mtu: u16,
+    /// Receive offloads the port can turn on (RTE_ETH_RX_OFFLOAD_* bits, see
+    /// [`rx_offload`]): only these may be asked of [`configure_offloads`].
+    pub rx_offload_capa: u64,
 }
 
 fn info_raw(port: u16) -> Result<raw::rte_eth_dev_info, Error> {
@@ -175,6 +178,7 @@ pub fn info(port: u16) -> Result<DevInfo, Error> {
         socket,
         min_mtu: info.min_mtu,
         max_mtu: info.max_mtu,
+        rx_offload_capa: info.rx_offload_capa,
     })
 }
 
@@ -229,6 +233,20 @@ pub mod rss_hf {
     pub const RETA_GROUP_SIZE: usize = crate::raw::RTE_ETH_RETA_GROUP_SIZE as usize;
 }
 
+/// The RTE_ETH_RX_OFFLOAD_* bits of `rte_eth_rxmode.offloads` and
+/// `DevInfo::rx_offload_capa` that ripvs asks for. DPDK builds them with
+/// `RTE_BIT64()` too; a unit test checks each against the C macro.
+pub mod rx_offload {
+    /// The NIC checks IPv4 header checksums (`RTE_MBUF_F_RX_IP_CKSUM_*`).
+    pub const IPV4_CKSUM: u64 = 1 << 1;
+    /// The NIC checks UDP checksums (`RTE_MBUF_F_RX_L4_CKSUM_*`).
+    pub const UDP_CKSUM: u64 = 1 << 2;
+    /// The NIC checks TCP checksums (`RTE_MBUF_F_RX_L4_CKSUM_*`).
+    pub const TCP_CKSUM: u64 = 1 << 3;
+    /// The NIC's RSS hash is delivered in the mbuf (`hash.rss`).
+    pub const RSS_HASH: u64 = 1 << 19;
+}
+
 /// How a port with several rx queues spreads received packets over them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RxSpread<'a> {
@@ -271,10 +289,31 @@ pub fn configure_spread(
     spread: RxSpread<'_>,
     mtu: u16,
 ) -> Result<(), Error> {
+    configure_offloads(port, nb_rxq, nb_txq, spread, mtu, 0).map(drop)
+}
+
+/// Like [`configure_spread`], also turning on the receive offloads
+/// `rx_offloads` ([`rx_offload`] bits), which must all be in the device's
+/// `rx_offload_capa` (else EINVAL before DPDK is called: a driver asked for
+/// what it lacks fails the whole configure). [`rx_offload::RSS_HASH`] is
+/// dropped where RSS ends up off (one rx queue, [`RxSpread::Off`], or a
+/// device without the default hash types), since there is no hash to
+/// deliver. Returns the offloads requested from DPDK.
+pub fn configure_offloads(
+    port: u16,
+    nb_rxq: u16,
+    nb_txq: u16,
+    spread: RxSpread<'_>,
+    mtu: u16,
+    rx_offloads: u64,
+) -> Result<u64, Error> {
     const OP: &str = "rte_eth_dev_configure";
     let _up = eal::hold(OP)?;
     let q = port_queues(port).ok_or(Error::new(OP, raw::ENODEV as c_int))?;
     let info = info_raw(port)?;
+    if rx_offloads & !info.rx_offload_capa != 0 {
+        return Err(Error::new(OP, raw::EINVAL as c_int));
+    }
     let mut conf = raw::rte_eth_conf::default();
     conf.rxmode.mtu = u32::from(mtu);
     let mut key_box: Option<Box<[u8]>> = None;
@@ -310,6 +349,11 @@ pub fn configure_spread(
             key_box = Some(boxed);
         }
     }
+    conf.rxmode.offloads = if conf.rxmode.mq_mode == raw::RTE_ETH_MQ_RX_RSS {
+        rx_offloads
+    } else {
+        rx_offloads & !rx_offload::RSS_HASH
+    };
     // SAFETY: conf is a fully initialised rte_eth_conf that DPDK only reads (and
     // copies); its rss_key, if any, points into key_box, which is kept in
     // RSS_KEYS below for as long as the port may use it. DPDK validates port and
@@ -328,7 +372,7 @@ pub fn configure_spread(
     q.tx_live.store(0, Ordering::Release);
     q.rx_configured.store(nb_rxq, Ordering::Release);
     q.tx_configured.store(nb_txq, Ordering::Release);
-    Ok(())
+    Ok(conf.rxmode.offloads)
 }
 
 /// Programs the whole RSS redirection table: entry `i` sends hash bucket `i` to rx
@@ -672,6 +716,25 @@ mod tests {
             assert_eq!(rust, c, "constant #{i}");
         }
         assert_eq!(rss_hf::RETA_GROUP_SIZE, 64);
+    }
+
+    #[test]
+    fn rx_offload_constants_match_dpdk_macros() {
+        // SAFETY: the shim functions return compile-time constants; no EAL needed.
+        let c = unsafe {
+            [
+                (
+                    rx_offload::IPV4_CKSUM,
+                    raw::ripvs_eth_rx_offload_ipv4_cksum(),
+                ),
+                (rx_offload::UDP_CKSUM, raw::ripvs_eth_rx_offload_udp_cksum()),
+                (rx_offload::TCP_CKSUM, raw::ripvs_eth_rx_offload_tcp_cksum()),
+                (rx_offload::RSS_HASH, raw::ripvs_eth_rx_offload_rss_hash()),
+            ]
+        };
+        for (i, (rust, c)) in c.into_iter().enumerate() {
+            assert_eq!(rust, c, "constant #{i}");
+        }
     }
 
     #[test]

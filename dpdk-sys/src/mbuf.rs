@@ -248,17 +248,61 @@ impl Mbuf {
         }
     }
 
-    /// The NIC's RSS hash of the packet, or 0 when the driver computed none.
+    /// The offload flags (`ol_flags`): on a received mbuf, what the driver
+    /// found (checksum verdicts, an RSS hash, see [`rx_flags`]).
     #[inline]
-    pub fn rss_hash(&self) -> u32 {
+    pub fn ol_flags(&self) -> u64 {
+        self.head().ol_flags
+    }
+
+    /// The NIC's RSS hash of the packet (`hash.rss`), or `None` when the
+    /// driver computed none (no `RTE_MBUF_F_RX_RSS_HASH`): the field then
+    /// holds whatever the union's other members left there.
+    #[inline]
+    pub fn rss_hash(&self) -> Option<u32> {
         let m = self.head();
-        if m.ol_flags & u64::from(raw::RTE_MBUF_F_RX_RSS_HASH) == 0 {
-            return 0;
+        if m.ol_flags & rx_flags::RSS_HASH == 0 {
+            return None;
         }
         // SAFETY: the RX_RSS_HASH flag says the driver wrote the `rss` member, and
         // every member of this union is plain integers, so any bits are valid.
-        unsafe { m.__bindgen_anon_2.hash.rss }
+        Some(unsafe { m.__bindgen_anon_2.hash.rss })
     }
+}
+
+/// The receive bits of `ol_flags` ripvs reads (DPDK's `RTE_MBUF_F_RX_*`,
+/// evaluated by bindgen from `rte_mbuf_core.h`).
+///
+/// A checksum verdict is two bits under its mask: neither set is UNKNOWN
+/// (not checked), one of them BAD or GOOD, and both NONE, which DPDK
+/// defines as "the checksum in the packet is wrong, but the integrity of
+/// the data was verified" (e.g. virtio's partial checksums): the bytes
+/// must not be trusted to add up.
+pub mod rx_flags {
+    use crate::raw;
+
+    /// `hash.rss` holds the NIC's RSS hash.
+    pub const RSS_HASH: u64 = raw::RTE_MBUF_F_RX_RSS_HASH as u64;
+    /// The IPv4 header checksum verdict's bits.
+    pub const IP_CKSUM_MASK: u64 = raw::RTE_MBUF_F_RX_IP_CKSUM_MASK as u64;
+    /// Not checked.
+    pub const IP_CKSUM_UNKNOWN: u64 = raw::RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN as u64;
+    /// Checked: wrong.
+    pub const IP_CKSUM_BAD: u64 = raw::RTE_MBUF_F_RX_IP_CKSUM_BAD as u64;
+    /// Checked: right.
+    pub const IP_CKSUM_GOOD: u64 = raw::RTE_MBUF_F_RX_IP_CKSUM_GOOD as u64;
+    /// The field is not a valid checksum, the header's integrity is known.
+    pub const IP_CKSUM_NONE: u64 = raw::RTE_MBUF_F_RX_IP_CKSUM_NONE as u64;
+    /// The TCP/UDP/SCTP checksum verdict's bits.
+    pub const L4_CKSUM_MASK: u64 = raw::RTE_MBUF_F_RX_L4_CKSUM_MASK as u64;
+    /// Not checked.
+    pub const L4_CKSUM_UNKNOWN: u64 = raw::RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN as u64;
+    /// Checked: wrong.
+    pub const L4_CKSUM_BAD: u64 = raw::RTE_MBUF_F_RX_L4_CKSUM_BAD as u64;
+    /// Checked: right.
+    pub const L4_CKSUM_GOOD: u64 = raw::RTE_MBUF_F_RX_L4_CKSUM_GOOD as u64;
+    /// The field is not a valid checksum, the data's integrity is known.
+    pub const L4_CKSUM_NONE: u64 = raw::RTE_MBUF_F_RX_L4_CKSUM_NONE as u64;
 }
 
 impl Drop for Mbuf {
@@ -292,5 +336,42 @@ impl fmt::Debug for Mbuf {
             .field("segments", &self.segments())
             .field("port", &self.port())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rx_flags::*;
+
+    /// The decoding in the daemon takes each verdict as two bits under its
+    /// mask, NONE being both: what DPDK 22.11 defines, checked here so that
+    /// a header changing it fails the build's tests rather than the data
+    /// plane's checksums.
+    #[test]
+    fn checksum_verdicts_are_two_bits_with_none_as_both() {
+        for (mask, unknown, bad, good, none) in [
+            (
+                IP_CKSUM_MASK,
+                IP_CKSUM_UNKNOWN,
+                IP_CKSUM_BAD,
+                IP_CKSUM_GOOD,
+                IP_CKSUM_NONE,
+            ),
+            (
+                L4_CKSUM_MASK,
+                L4_CKSUM_UNKNOWN,
+                L4_CKSUM_BAD,
+                L4_CKSUM_GOOD,
+                L4_CKSUM_NONE,
+            ),
+        ] {
+            assert_eq!(unknown, 0);
+            assert_eq!((bad.count_ones(), good.count_ones()), (1, 1));
+            assert_ne!(bad, good);
+            assert_eq!(none, bad | good);
+            assert_eq!(mask, none);
+        }
+        assert_eq!(IP_CKSUM_MASK & L4_CKSUM_MASK, 0);
+        assert_eq!(RSS_HASH & (IP_CKSUM_MASK | L4_CKSUM_MASK), 0);
     }
 }

@@ -2,6 +2,7 @@
 //! port. One test function: EAL starts once per process.
 
 use arrayvec::ArrayVec;
+use dpdk_sys::mbuf::rx_flags;
 use dpdk_sys::{eal, ethdev, mempool, raw, ring, Mbuf, PktPool};
 
 /// Applies each length operation through the Rust layer and through DPDK's own
@@ -113,7 +114,22 @@ fn eal_port_pool_ring_roundtrip() {
         "{info:?}"
     );
     ethdev::mac_addr(port).expect("mac");
-    ethdev::configure(port, 1, 1, true, 0).expect("configure");
+    // Receive offloads: only what the device has, and no RSS hash without RSS
+    // (one queue here).
+    use ethdev::rx_offload as o;
+    let wanted = o::IPV4_CKSUM | o::UDP_CKSUM | o::TCP_CKSUM | o::RSS_HASH;
+    let lacking = [o::IPV4_CKSUM, o::UDP_CKSUM, o::TCP_CKSUM, o::RSS_HASH]
+        .into_iter()
+        .find(|&b| info.rx_offload_capa & b == 0);
+    if let Some(b) = lacking {
+        let err = ethdev::configure_offloads(port, 1, 1, ethdev::RxSpread::Default, 0, b)
+            .expect_err("an offload the device lacks");
+        assert_eq!(err.errno(), raw::EINVAL as i32, "{err}");
+    }
+    let have = wanted & info.rx_offload_capa;
+    let on = ethdev::configure_offloads(port, 1, 1, ethdev::RxSpread::Default, 0, have)
+        .expect("configure");
+    assert_eq!(on, have & !o::RSS_HASH, "{info:?}");
     ethdev::rx_queue_setup(port, 0, 128, socket, &pool).expect("rx queue");
     ethdev::tx_queue_setup(port, 0, 128, socket).expect("tx queue");
 
@@ -156,7 +172,27 @@ fn eal_port_pool_ring_roundtrip() {
     rx[0].prefetch();
     rx[0].set_port(7);
     assert_eq!(rx[0].port(), 7);
-    assert_eq!(rx[0].rss_hash(), 0, "net_ring computes no RSS hash");
+    assert_eq!(rx[0].rss_hash(), None, "net_ring computes no RSS hash");
+    assert_eq!(
+        rx[0].ol_flags() & (rx_flags::IP_CKSUM_MASK | rx_flags::L4_CKSUM_MASK),
+        0,
+        "net_ring checks no checksum"
+    );
+    // What a NIC that hashed and checked the frame leaves in the mbuf.
+    // SAFETY: rx[0] owns a valid mbuf and nothing else touches it; writing
+    // the flags and the hash union's `rss` member is what a driver does.
+    unsafe {
+        let m = &mut *rx[0].as_ptr();
+        m.ol_flags |= rx_flags::RSS_HASH | rx_flags::IP_CKSUM_GOOD | rx_flags::L4_CKSUM_BAD;
+        m.__bindgen_anon_2.hash.rss = 0x5eed_1234;
+    }
+    assert_eq!(rx[0].rss_hash(), Some(0x5eed_1234));
+    let f = rx[0].ol_flags();
+    assert_eq!(f & rx_flags::IP_CKSUM_MASK, rx_flags::IP_CKSUM_GOOD);
+    assert_eq!(f & rx_flags::L4_CKSUM_MASK, rx_flags::L4_CKSUM_BAD);
+    // SAFETY: as above.
+    unsafe { (*rx[0].as_ptr()).ol_flags &= !rx_flags::RSS_HASH };
+    assert_eq!(rx[0].rss_hash(), None, "a hash without its flag is noise");
     rx.clear();
     let stats = ethdev::stats(port).expect("stats");
     assert_eq!((stats.ipackets, stats.opackets), (1, 1), "{stats:?}");
