@@ -67,6 +67,8 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
                 .filter_map(|a| v4(a.addr).map(|x| (x, a.prefix_len)))
                 .collect(),
             exception: p.exception.enabled,
+            // Known only once the daemon has programmed the NIC.
+            rss_owner: false,
         })
         .collect();
     let vips = services.vips();
@@ -121,6 +123,8 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         settings,
         timeouts,
         max_connections: cfg.dataplane.max_connections as usize,
+        // The daemon's business (it needs `unsafe`, which this crate lacks).
+        memory_advice: None,
     }
 }
 
@@ -191,13 +195,15 @@ port = 443
                     mac: macs[0],
                     mtu: 1500,
                     addrs: vec![(ip("10.0.0.1"), 24)],
-                    exception: true
+                    exception: true,
+                    rss_owner: false,
                 },
                 PortConfig {
                     mac: macs[1],
                     mtu: 9000,
                     addrs: vec![(ip("10.1.0.1"), 24), (ip("10.2.0.1"), 16)],
-                    exception: false
+                    exception: false,
+                    rss_owner: false,
                 },
             ]
         );

@@ -23,6 +23,18 @@ pub struct PortConfig {
     pub addrs: Vec<(Ipv4Addr, u8)>,
     /// Frames for the director itself go to a kernel tap.
     pub exception: bool,
+    /// The daemon programmed this port's RSS (key, hash fields, RETA) to
+    /// spread flows by `conn::owner_core`. Then a received TCP, UDP or
+    /// SCTP non-fragment's [`Buf::rss_hash`], when present, equals
+    /// [`conn::rss::rss_hash`](crate::conn::rss::rss_hash) of its client
+    /// endpoint as this port's side sees it (the source on a client-facing
+    /// port, the destination on a server-facing one), so the data plane
+    /// may take it instead of computing the Toeplitz hash in software. On
+    /// a port facing both, which hashes sources, that holds for client
+    /// packets only: a NAT reply's hash there is its real server's. False
+    /// (the driver's own RSS, or none) means the NIC hashed something else
+    /// and its hash must not stand in for `rss_hash`.
+    pub rss_owner: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +68,13 @@ pub struct HostConfig {
     pub timeouts: crate::proto::Timeouts,
     /// Connection entries, over all workers.
     pub max_connections: usize,
+    /// Shown each connection table's memory (start, bytes) before it is
+    /// first written; see [`ConnTable::with_memory_advice`]. The daemon
+    /// asks for transparent huge pages here, which `fastpath` cannot do
+    /// itself without `unsafe`; `None` leaves the memory as allocated.
+    ///
+    /// [`ConnTable::with_memory_advice`]: crate::conn::ConnTable::with_memory_advice
+    pub memory_advice: Option<fn(*const u8, usize)>,
 }
 
 /// What a destination address is to the director.
@@ -202,6 +221,7 @@ impl<B: Buf> Host<B> {
                 cfg.max_connections / shared.cores.len().max(1),
                 cfg.timeouts,
                 cfg.settings,
+                cfg.memory_advice,
             ),
         };
         for r in &cfg.routes {
@@ -457,6 +477,7 @@ mod tests {
                 mtu: 1500,
                 addrs: vec![(a("10.0.0.1"), 24)],
                 exception: true,
+                rss_owner: false,
             }],
             neigh_limit: 16,
             max_connections: 16,

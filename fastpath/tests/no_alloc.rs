@@ -31,6 +31,7 @@ fn steady_state_polling_does_not_allocate() {
             mtu: 1500,
             addrs: vec![(ip("10.0.0.1"), 24)],
             exception: true,
+            rss_owner: false,
         }],
         vips: vec![ip("10.0.0.100")],
         routes: vec![],

@@ -100,6 +100,7 @@ fn main() {
             mtu: 1500,
             addrs: vec![(ip("10.0.0.1"), 24)],
             exception: true,
+            rss_owner: false,
         }],
         vips: vec![ip("10.0.0.100")],
         routes: vec![],

@@ -76,6 +76,7 @@ fn main() {
             1024,
             Timeouts::DEFAULT,
             Settings::default(),
+            None,
         );
         let mut step = |i: usize, last: &ServiceTable, next: &Arc<ServiceTable>| {
             let t = Instant::now();

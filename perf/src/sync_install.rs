@@ -140,6 +140,7 @@ impl Backup {
             capacity,
             Timeouts::default(),
             Settings::default(),
+            None,
         );
         Backup { ipvs, shared }
     }

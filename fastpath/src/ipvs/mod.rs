@@ -196,6 +196,7 @@ impl Ipvs {
         capacity: usize,
         timeouts: Timeouts,
         settings: Settings,
+        memory_advice: Option<fn(*const u8, usize)>,
     ) -> Self {
         let scheds = table
             .services()
@@ -205,7 +206,11 @@ impl Ipvs {
         let seed = 0x5eed_0000_0000_0000 ^ me as u64;
         Ipvs {
             table,
-            conns: ConnTable::new(capacity.max(1), seed),
+            conns: ConnTable::with_memory_advice(capacity.max(1), seed, |p, n| {
+                if let Some(advise) = memory_advice {
+                    advise(p, n)
+                }
+            }),
             scheds,
             shared,
             me,
