@@ -360,14 +360,14 @@ impl<A: Addr> ConnTable<A> {
     /// for the first `min(keys.len(), out.len())` keys.
     ///
     /// Done in stages over up to [`BURST`] keys, as DPDK's
-    /// `rte_hash_lookup_bulk`: hash every key, then load every bucket head,
-    /// then every chain's first entry, then walk what is left. A stage's
-    /// loads do not depend on each other, so the CPU has them all in
-    /// flight at once instead of one cache miss after another. DPDK
-    /// prefetches between the stages; `fastpath` forbids `unsafe`, and
-    /// prefetch intrinsics are `unsafe`, so the stages issue the loads
-    /// themselves: the out-of-order core overlaps them just the same, at the
-    /// price of stalling retirement where a prefetch would not.
+    /// `rte_hash_lookup_bulk`: hash every key and prefetch its bucket
+    /// head, then read the heads and prefetch each chain's first entry,
+    /// then compare those entries, then walk what is left. A stage's
+    /// prefetches do not depend on each other, so the CPU has a whole
+    /// burst's cache misses in flight at once instead of one after
+    /// another, and by the time a stage reads a line the one before
+    /// started loading it, a burst's worth of work earlier. (The hints
+    /// come from the `prefetch` crate: `fastpath` forbids `unsafe`.)
     pub fn lookup_in_burst(&self, keys: &[ConnKey<A>], out: &mut [Option<ConnId>]) {
         self.burst::<false>(keys, out);
     }
@@ -389,18 +389,23 @@ impl<A: Addr> ConnTable<A> {
         };
         for (keys, out) in keys.chunks(BURST).zip(out.chunks_mut(BURST)) {
             let mut at = [NIL; BURST];
-            // 1: bucket numbers; arithmetic only.
+            // 1: bucket numbers, and their heads on the way.
             for (a, k) in at.iter_mut().zip(keys) {
-                *a = if OUT {
+                let b = if OUT {
                     self.bucket_of(k.proto, k.dst, k.dport)
                 } else {
                     self.bucket_of(k.proto, k.src, k.sport)
-                } as u32;
+                };
+                prefetch::read(&self.slots[b]);
+                *a = b as u32;
             }
             let n = keys.len().min(out.len());
-            // 2: bucket heads.
+            // 2: bucket heads, and the chains' first entries on the way.
             for a in &mut at[..n] {
                 *a = self.slots[*a as usize].bucket;
+                if let Some(s) = self.slots.get(*a as usize) {
+                    prefetch::read(s);
+                }
             }
             // 3: the first entry of each chain; at load factor ≤ 1 most
             // lookups end here.
