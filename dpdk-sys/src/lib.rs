@@ -38,8 +38,10 @@ pub mod ethdev;
 pub mod mbuf;
 pub mod mempool;
 pub mod ring;
+pub mod thp;
 
 pub use error::Error;
 pub use mbuf::Mbuf;
 pub use mempool::PktPool;
 pub use ring::{MbufRing, RingRx, RingTx};
+pub use thp::advise_hugepage;
