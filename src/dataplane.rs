@@ -80,6 +80,39 @@ struct Dev {
     queues: u16,
     /// How its RSS meets `owner_core`, for the start-up line.
     rss: String,
+    /// Its RSS was programmed to owner cores: the NIC's hash is `rss_hash`
+    /// of the client endpoint (`PortConfig::rss_owner`).
+    rss_owner: bool,
+    /// The receive offloads turned on (`ethdev::rx_offload` bits).
+    rx_offloads: u64,
+}
+
+/// The receive offloads ripvsd uses where a device has them: checksum
+/// verdicts spare the workers the IPv4 header sum, and the RSS hash the
+/// Toeplitz hash where RSS was programmed to owner cores.
+const WANTED_RX_OFFLOADS: u64 = ethdev::rx_offload::IPV4_CKSUM
+    | ethdev::rx_offload::UDP_CKSUM
+    | ethdev::rx_offload::TCP_CKSUM
+    | ethdev::rx_offload::RSS_HASH;
+
+/// The start-up line's account of a port's receive offloads.
+fn offload_note(bits: u64) -> String {
+    use ethdev::rx_offload as o;
+    let on: Vec<&str> = [
+        (o::IPV4_CKSUM, "ipv4-cksum"),
+        (o::UDP_CKSUM, "udp-cksum"),
+        (o::TCP_CKSUM, "tcp-cksum"),
+        (o::RSS_HASH, "rss-hash"),
+    ]
+    .into_iter()
+    .filter(|&(b, _)| bits & b != 0)
+    .map(|(_, name)| name)
+    .collect();
+    if on.is_empty() {
+        "rx offloads: none".into()
+    } else {
+        format!("rx offloads: {}", on.join(" "))
+    }
 }
 
 /// What every device's queue setup needs to know.
@@ -115,6 +148,9 @@ impl Plan<'_> {
             1
         };
         let mtu0 = mtu.unwrap_or(0);
+        // Never more than the device says it can: a driver asked for an
+        // offload it lacks refuses the whole configure.
+        let offloads = WANTED_RX_OFFLOADS & info.rx_offload_capa;
         let fallback = |why: &str| {
             eprintln!(
                 "ripvsd: {label} ({}): no RSS to owner cores: {why}; \
@@ -148,20 +184,34 @@ impl Plan<'_> {
                 Err(why) => rss_note = fallback(&why),
             }
         }
-        match &program {
+        let spread = |rss: bool| {
+            if rss {
+                ethdev::RxSpread::Default
+            } else {
+                ethdev::RxSpread::Off
+            }
+        };
+        let rx_offloads = match &program {
             Some(p) => {
                 let keyed = ethdev::RxSpread::Keyed {
                     key: &p.key,
                     hf: p.hf,
                 };
-                if let Err(e) = ethdev::configure_spread(id, queues, queues, keyed, mtu0) {
-                    rss_note = fallback(&format!("key and hash fields refused: {e}"));
-                    program = None;
-                    ethdev::configure(id, queues, queues, true, mtu0).map_err(ctx)?;
+                match ethdev::configure_offloads(id, queues, queues, keyed, mtu0, offloads) {
+                    Ok(on) => on,
+                    Err(e) => {
+                        rss_note = fallback(&format!("key and hash fields refused: {e}"));
+                        program = None;
+                        ethdev::configure_offloads(id, queues, queues, spread(true), mtu0, offloads)
+                            .map_err(ctx)?
+                    }
                 }
             }
-            None => ethdev::configure(id, queues, queues, queues > 1, mtu0).map_err(ctx)?,
-        }
+            None => {
+                ethdev::configure_offloads(id, queues, queues, spread(queues > 1), mtu0, offloads)
+                    .map_err(ctx)?
+            }
+        };
         if let Some(m) = mtu {
             // Virtual devices often cannot change their MTU; the data plane
             // enforces the configured one on output regardless.
@@ -179,19 +229,23 @@ impl Plan<'_> {
         ethdev::start(id).map_err(ctx)?;
         // After start: some drivers refill the RETA at start unless it was
         // programmed. Packets received in between are merely redirected.
+        let mut rss_owner = false;
         if let Some(p) = &program {
             rss_note = match program_reta(id, &p.reta) {
-                Ok(()) => format!(
-                    "RSS on {} ({}), {}-entry RETA to owner cores{}",
-                    p.fields,
-                    p.side,
-                    p.reta.len(),
-                    if p.side == Side::Both {
-                        "; NAT replies redirected in software"
-                    } else {
-                        ""
-                    }
-                ),
+                Ok(()) => {
+                    rss_owner = true;
+                    format!(
+                        "RSS on {} ({}), {}-entry RETA to owner cores{}",
+                        p.fields,
+                        p.side,
+                        p.reta.len(),
+                        if p.side == Side::Both {
+                            "; NAT replies redirected in software"
+                        } else {
+                            ""
+                        }
+                    )
+                }
                 Err(why) => fallback(&why),
             };
         }
@@ -204,7 +258,29 @@ impl Plan<'_> {
             device,
             queues,
             rss: rss_note,
+            rss_owner,
+            rx_offloads,
         })
+    }
+}
+
+/// `HostConfig::memory_advice`: each worker's connection table on
+/// transparent huge pages (see `dpdk_sys::thp`). Said once, by the first
+/// worker to build its table, since all tables are alike.
+fn advise_huge_pages(start: *const u8, len: usize) {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    let advised = dpdk_sys::advise_hugepage(start, len);
+    if SAID.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let mib = len >> 20;
+    if advised {
+        println!("ripvsd: connection tables ({mib} MiB each) on transparent huge pages");
+    } else {
+        println!(
+            "ripvsd: connection tables ({mib} MiB each) on 4 KiB pages: \
+             smaller than a huge page, or madvise(MADV_HUGEPAGE) refused"
+        );
     }
 }
 
@@ -427,7 +503,12 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     // already has the initially-down ones out (or at weight 0) and the
     // sorry servers their services need.
     let health = ctrl::health::Health::new(cfg, std::time::SystemTime::now());
-    let (host, model) = ctrl::snapshot::build(&health.desired(cfg), &macs).map_err(|e| e.detail)?;
+    let (mut host, model) =
+        ctrl::snapshot::build(&health.desired(cfg), &macs).map_err(|e| e.detail)?;
+    for (p, nic) in host.ports.iter_mut().zip(&nics) {
+        p.rss_owner = nic.rss_owner;
+    }
+    host.memory_advice = Some(advise_huge_pages);
     // Runs even with nothing to check, so a reload can add checks. The
     // control loop never waits for it.
     let checker = ctrl::health::checker::Checker::spawn()
@@ -498,7 +579,15 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     let names: Vec<String> = nics
         .iter()
         .zip(&macs)
-        .map(|(d, mac)| format!("{} {mac} ({} queue(s), {})", d.label, d.queues, d.rss))
+        .map(|(d, mac)| {
+            format!(
+                "{} {mac} ({} queue(s), {}; {})",
+                d.label,
+                d.queues,
+                d.rss,
+                offload_note(d.rx_offloads)
+            )
+        })
         .collect();
     println!(
         "ripvsd: running, {nworkers} worker(s) on lcores {workers:?}; {}",
@@ -640,6 +729,20 @@ mod tests {
         assert_eq!(lcore_map(&[0, 1], 2), "0@0,1@1");
         assert_eq!(lcore_map(&[0, 1, 2], 2), "0@0,1@1,2@0");
         assert_eq!(lcore_map(&[1, 4, 5], 8), "1@1,4@4,5@5");
+    }
+
+    #[test]
+    fn offloads_are_named_on_the_start_up_line() {
+        use ethdev::rx_offload as o;
+        assert_eq!(offload_note(0), "rx offloads: none");
+        assert_eq!(
+            offload_note(WANTED_RX_OFFLOADS),
+            "rx offloads: ipv4-cksum udp-cksum tcp-cksum rss-hash"
+        );
+        assert_eq!(
+            offload_note(o::TCP_CKSUM | o::IPV4_CKSUM),
+            "rx offloads: ipv4-cksum tcp-cksum"
+        );
     }
 
     #[test]
