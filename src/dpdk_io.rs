@@ -221,6 +221,17 @@ impl Io for DpdkIo {
         r.enqueue_burst(&mut one);
         self.dropped += one.len() as u64;
     }
+    fn to_peer_burst(&mut self, worker: usize, pkts: &mut ArrayVec<Pkt, BURST>) {
+        let Some(Some(r)) = self.to_peers.get(worker) else {
+            self.dropped += pkts.len() as u64;
+            pkts.clear();
+            return;
+        };
+        let mut m: ArrayVec<Mbuf, BURST> = pkts.drain(..).map(|p| p.0).collect();
+        r.enqueue_burst(&mut m);
+        // What the ring refused is freed here, as a full tx queue's is.
+        self.dropped += m.len() as u64;
+    }
     fn rx_peers(&mut self, out: &mut ArrayVec<Pkt, BURST>) {
         for r in &self.from_peers {
             let mut got: ArrayVec<Mbuf, BURST> = ArrayVec::new();

@@ -109,6 +109,8 @@ pub struct Host<B> {
     /// Resolved next hops by destination, so forwarding to a real server
     /// costs a tag compare instead of a route scan and a neighbour lookup.
     nh: Box<[NextHop]>,
+    /// Each real server's way out, for the established path.
+    pub(crate) adj: crate::path::Adjacency,
 }
 
 /// Entries in the next-hop cache: direct-mapped, a power of two.
@@ -132,7 +134,7 @@ pub(crate) struct NextHop {
 }
 
 impl NextHop {
-    const EMPTY: NextHop = NextHop {
+    pub(crate) const EMPTY: NextHop = NextHop {
         dst: 0,
         gen: 0,
         port1: 0,
@@ -213,6 +215,7 @@ impl<B: Buf> Host<B> {
             routes: RouteTable::default(),
             neigh: NeighTable::new(cfg.neigh_limit.max(16)),
             nh: vec![NextHop::EMPTY; NH_SLOTS].into_boxed_slice(),
+            adj: Default::default(),
             stats,
             ipvs: crate::ipvs::Ipvs::new(
                 Arc::new(cfg.services.clone()),
@@ -329,6 +332,13 @@ impl<B: Buf> Host<B> {
     pub(crate) fn cached_hop(&self, dst: Ipv4Addr) -> Option<NextHop> {
         let e = self.nh[nh_slot(dst)];
         (e.port1 != 0 && e.dst == dst.to_bits() && e.gen == self.neigh.generation()).then_some(e)
+    }
+
+    /// Whether a next hop taken from a cache still holds: no neighbour has
+    /// changed since.
+    #[inline]
+    pub(crate) fn hop_current(&self, e: &NextHop) -> bool {
+        e.port1 != 0 && e.gen == self.neigh.generation()
     }
 
     /// The next hop towards `dst`, from the cache or filled into it when

@@ -105,6 +105,13 @@ pub trait Io {
     fn tx_exception(&mut self, port: usize, pkt: Self::Buf);
     /// Hands a frame to another worker (its `port()` travels with it).
     fn to_peer(&mut self, worker: usize, pkt: Self::Buf);
+    /// Hands all of `pkts` to `worker`, emptying it: one ring operation
+    /// where the implementation has rings.
+    fn to_peer_burst(&mut self, worker: usize, pkts: &mut ArrayVec<Self::Buf, BURST>) {
+        for p in pkts.drain(..) {
+            self.to_peer(worker, p);
+        }
+    }
     /// Frames other workers handed to this one.
     fn rx_peers(&mut self, out: &mut ArrayVec<Self::Buf, BURST>);
     fn alloc(&mut self) -> Option<Self::Buf>;

@@ -16,6 +16,7 @@ pub mod ipvs;
 pub mod local;
 pub mod mailbox;
 pub mod output;
+pub mod path;
 pub mod proto;
 pub mod sched;
 pub mod service;

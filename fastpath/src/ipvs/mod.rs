@@ -222,6 +222,14 @@ impl Ipvs {
         }
     }
 
+    /// The next IPv4 identification for a packet this worker originates
+    /// (tunnel headers, ICMP errors).
+    #[inline]
+    pub(crate) fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
     /// This worker's counter block.
     pub(crate) fn mine(&self) -> &CoreCounters {
         &self.shared.cores[self.me]
@@ -237,7 +245,7 @@ impl Ipvs {
     /// [`crate::sync::quiet`] did not rule out.
     #[cold]
     #[inline(never)]
-    fn sync_offer(&mut self, id: ConnId, pkts: u16, tick: conn::Tick) {
+    pub(crate) fn sync_offer(&mut self, id: ConnId, pkts: u16, tick: conn::Tick) {
         let Some(p) = self.settings.sync else { return };
         let (Some(tx), Some(c)) = (self.sync_tx.as_mut(), self.conns.get_mut(id)) else {
             return;
@@ -1039,7 +1047,7 @@ impl<B: Buf> Host<B> {
     }
 
     /// Routes a rewritten packet, or answers and counts what xmit refused.
-    fn after_xmit<I: Io<Buf = B>>(
+    pub(crate) fn after_xmit<I: Io<Buf = B>>(
         &mut self,
         io: &mut I,
         pkt: B,
