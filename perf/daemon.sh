@@ -16,7 +16,11 @@
 # Env: ROUNDS (3) alternations; WARM (2) and MEAS (5) seconds: the window
 # starts WARM s after the first packet and lasts MEAS s; FLOWS ("1024
 # 1048576"); MODES ("dr tun nat nat-out drop"); SYN_FLOWS (4194304, 0 to
-# skip); SYN_ROUNDS (ROUNDS); DIR (scratch directory for the pcap files,
+# skip); SYN_ROUNDS (ROUNDS); BEFORE (the path of another ripvsd
+# binary, e.g. a build of the previous commit: run as program `before`
+# in the same rounds, right after `ripvsd`, so before and after figures
+# come from the same minutes of the same machine); PROGS ("io macswap
+# ripvsd", plus "before" with BEFORE) picks the programs; DIR (scratch directory for the pcap files,
 # configs and logs; default a new one under /tmp, removed at the end
 # unless KEEP=1; about 800 MB of files at the defaults). Needs
 # dpdk-testpmd (dpdk-dev; tools/setup installs it), python3, CPUs 0 and 1,
@@ -73,6 +77,13 @@ cleanup() {
 trap cleanup EXIT
 # Copies, so that a rebuild during the run cannot mix two versions.
 cp target/release/ripvsd target/release/ripvsadm target/release/frames "$DIR/"
+PROGS=${PROGS:-io macswap ripvsd}
+if [ -n "${BEFORE:-}" ]; then
+  cp "$BEFORE" "$DIR/ripvsd-before"
+  PROGS="$PROGS before"
+fi
+# Whether a program is a ripvsd build.
+is_rip() { [ "$1" = ripvsd ] || [ "$1" = before ]; }
 stats_py=$PWD/perf/dpdk-stats.py
 results=$DIR/results
 : >"$results"
@@ -224,9 +235,11 @@ run() {
   prefix=ripvs-dbench-$$-$run_id
   log=$DIR/$prog-$mode-$f-$run_id.log
   read -r v0 v1 < <(vdevs "$mode" "$f")
-  if [ "$prog" = ripvsd ]; then
+  if is_rip "$prog"; then
+    local bin=$DIR/ripvsd
+    [ "$prog" = before ] && bin=$DIR/ripvsd-before
     config "$mode" "$f" >"$DIR/ripvsd.toml"
-    taskset -c "$CPUS" "$DIR/ripvsd" -c "$DIR/ripvsd.toml" --socket "$DIR/ripvsd.sock" \
+    taskset -c "$CPUS" "$bin" -c "$DIR/ripvsd.toml" --socket "$DIR/ripvsd.sock" \
       -- --file-prefix="$prefix" >"$log" 2>&1 &
   else
     taskset -c "$CPUS" dpdk-testpmd --no-huge --no-pci -m "$(mem_mb "$mode" "$f")" --no-shconf \
@@ -249,7 +262,7 @@ run() {
     done >&2
   fi
   local conns=
-  if [ "$prog" = ripvsd ] && [ "$rc" = 0 ] && [ "$mode" != drop ]; then
+  if is_rip "$prog" && [ "$rc" = 0 ] && [ "$mode" != drop ]; then
     # shellcheck disable=SC2046 # the service is two words
     conns=$(RIPVS_SOCKET=$DIR/ripvsd.sock "$DIR/ripvsadm" -L -n --stats --exact \
       $(service_of "$mode") | awk 'NR == 3 { print $3 }')
@@ -258,7 +271,7 @@ run() {
   wait "$child" || rc=$?
   child=
   # testpmd stops cleanly on SIGTERM ("Bye...") and then re-raises it.
-  if [ "$prog" != ripvsd ] && [ "$rc" = 143 ] && grep -q '^Bye' "$log"; then
+  if ! is_rip "$prog" && [ "$rc" = 143 ] && grep -q '^Bye' "$log"; then
     rc=0
   fi
   if [ "$rc" != 0 ]; then
@@ -270,7 +283,7 @@ run() {
   # Over the whole run ripvsd dropped nothing, or (drop mode) only what
   # no service takes. (NAT out: replies may come before their
   # connections; the window's check above covers that mode.)
-  if [ "$prog" = ripvsd ] && [ "$mode" != nat-out ]; then
+  if is_rip "$prog" && [ "$mode" != nat-out ]; then
     local drops expect=0
     drops=$(sed -n 's/^drops total //p' "$log")
     [ "$mode" = drop ] && expect=$(sed -n 's/^drop no_service //p' "$log")
@@ -296,7 +309,7 @@ run() {
     # them: 1 % of slack.
     read -r secs rx tx cpu < <(echo "$out" | head -1)
     local want=$rx
-    [ "$mode" = drop ] && [ "$prog" = ripvsd ] && want=0
+    [ "$mode" = drop ] && is_rip "$prog" && want=0
     if [ $((tx > want ? tx - want : want - tx)) -gt $((rx / 100 + 64)) ]; then
       echo "perf/daemon.sh: $prog $mode $f: received $rx, sent $tx in the window" >&2
       echo "$out" >&2
@@ -318,7 +331,7 @@ echo "perf/daemon.sh: ripvsd at $rev, ROUNDS=$ROUNDS WARM=$WARM MEAS=$MEAS, load
 for _ in $(seq "$ROUNDS"); do
   for f in $FLOWS; do
     for m in $MODES; do
-      for p in io macswap ripvsd; do
+      for p in $PROGS; do
         run "$p" "$m" "$f"
       done
     done
@@ -326,7 +339,8 @@ for _ in $(seq "$ROUNDS"); do
 done
 if [ "$SYN_FLOWS" != 0 ]; then
   for _ in $(seq "$SYN_ROUNDS"); do
-    for p in io ripvsd; do
+    for p in $PROGS; do
+      [ "$p" = macswap ] && continue
       run "$p" syn "$SYN_FLOWS"
     done
   done
@@ -356,6 +370,7 @@ summary() {
       add(key " " $3 " share", $8)
       if ($3 == "io") io[key] = $col
       if ($3 == "ripvsd") add(key " ratio", $col / io[key])
+      if ($3 == "before") { add(key " bratio", $col / io[key]); before = 1 }
     }
     END {
       for (i = 0; i < n; i++) {
@@ -363,6 +378,8 @@ summary() {
         mode = p[2] == "syn" ? "new connections (SYN, read once)" : p[2]
         printf "| %s | %s | %s | %s | %s | %s |", p[1], mode, summary(k " io", "%.2f"),
           summary(k " macswap", "%.2f"), summary(k " ripvsd", "%.2f"), summary(k " ratio", "%.3f")
+        if (before)
+          printf " %s | %s |", summary(k " before", "%.2f"), summary(k " bratio", "%.3f")
         if (col == 7)
           printf " %s | %s |", summary(k " io share", "%.2f"), summary(k " ripvsd share", "%.2f")
         printf "\n"
@@ -375,12 +392,22 @@ echo "(1-minute load average at the end of each run: $(awk '{ print $6 }' "$resu
 echo
 echo "By the wall clock:"
 echo
-echo "| flows | mode | testpmd io Mpps | testpmd macswap Mpps | ripvsd Mpps | ripvsd / io |"
-echo "|---|---|---|---|---|---|"
+if [ -n "${BEFORE:-}" ]; then
+  echo "| flows | mode | testpmd io Mpps | testpmd macswap Mpps | ripvsd Mpps | ripvsd / io | before Mpps | before / io |"
+  echo "|---|---|---|---|---|---|---|---|"
+else
+  echo "| flows | mode | testpmd io Mpps | testpmd macswap Mpps | ripvsd Mpps | ripvsd / io |"
+  echo "|---|---|---|---|---|---|"
+fi
 summary 4
 echo
 echo "Per second of the forwarding thread's CPU time, and the share of the wall clock it ran:"
 echo
-echo "| flows | mode | testpmd io | testpmd macswap | ripvsd | ripvsd / io | io CPU share | ripvsd CPU share |"
-echo "|---|---|---|---|---|---|---|---|"
+if [ -n "${BEFORE:-}" ]; then
+  echo "| flows | mode | testpmd io | testpmd macswap | ripvsd | ripvsd / io | before | before / io | io CPU share | ripvsd CPU share |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+else
+  echo "| flows | mode | testpmd io | testpmd macswap | ripvsd | ripvsd / io | io CPU share | ripvsd CPU share |"
+  echo "|---|---|---|---|---|---|---|---|"
+fi
 summary 7
