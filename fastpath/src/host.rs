@@ -317,6 +317,12 @@ impl<B: Buf> Host<B> {
         &self.routes
     }
 
+    /// The IPVS engine, read-only: its connection table and service table,
+    /// for listings and for tests that compare whole engine states.
+    pub fn ipvs(&self) -> &crate::ipvs::Ipvs {
+        &self.ipvs
+    }
+
     /// Sends an IPv4 packet (a whole frame whose Ethernet header will be
     /// rewritten) towards its destination: route, MTU, next hop.
     pub fn send_ip<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, now: u64) {

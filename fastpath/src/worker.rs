@@ -19,6 +19,8 @@ pub struct Worker<B: Buf> {
     announced: bool,
     mailbox: Option<Mailbox>,
     sync: Option<crate::sync::post::SyncLine>,
+    /// See [`Worker::set_scalar`].
+    scalar: bool,
 }
 
 impl<B: Buf> Worker<B> {
@@ -40,7 +42,18 @@ impl<B: Buf> Worker<B> {
             announced: false,
             mailbox: None,
             sync: None,
+            scalar: false,
         }
+    }
+
+    /// For tests and benchmarks: when on, `poll` hands each received frame
+    /// to [`Host::input`], the general path, one by one instead of taking
+    /// the burst path ([`Host::input_burst`]). Both must behave the same
+    /// (same bytes out, same counters); this is how tests check that the
+    /// burst path's shortcuts change nothing, and how benchmarks measure
+    /// what they gain. Off by default.
+    pub fn set_scalar(&mut self, on: bool) {
+        self.scalar = on;
     }
 
     /// Connects the worker to the control thread.
@@ -77,7 +90,13 @@ impl<B: Buf> Worker<B> {
             for p in &burst {
                 p.prefetch();
             }
-            self.host.input_burst(io, port, &mut burst, now);
+            if self.scalar {
+                for p in burst.drain(..) {
+                    self.host.input(io, port, p, now);
+                }
+            } else {
+                self.host.input_burst(io, port, &mut burst, now);
+            }
             io.rx_exception(port, &mut burst);
             for p in burst.drain(..) {
                 self.host.from_kernel(io, port, p);

@@ -18,6 +18,8 @@ use std::sync::Arc;
 #[path = "../../tests/common/frames.rs"]
 mod frames;
 use frames::{arp, eth, eth_raw, ip, ipv4, ipv4_with, tcp, udp};
+#[path = "support/scalar.rs"]
+mod scalar;
 
 const P0: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const P1: [u8; 6] = [2, 0, 0, 0, 1, 1];
@@ -133,7 +135,8 @@ impl Rig {
         let mut io = MemIo::new(2);
         io.worker = me;
         io.nworkers = shared.cores.len();
-        let mut w = Worker::with_shared(cfg, stats.clone(), shared.clone(), me);
+        let mut w =
+            scalar::as_env_says(Worker::with_shared(cfg, stats.clone(), shared.clone(), me));
         w.poll(&mut io);
         io.take_tx(0);
         io.take_tx(1);

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 #[path = "../../tests/common/frames.rs"]
 mod frames;
+#[path = "support/scalar.rs"]
+mod scalar;
 use frames::{arp, echo, eth, ip, ipv4, BCAST};
 
 const P0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -76,7 +78,7 @@ impl Rig {
         let mut io = MemIo::new(cfg.ports.len());
         io.worker = worker;
         io.nworkers = nworkers;
-        let mut w = Worker::new(&cfg, stats.clone());
+        let mut w = scalar::as_env_says(Worker::new(&cfg, stats.clone()));
         w.poll(&mut io); // start-up: gratuitous ARPs
         io.take_tx(0);
         io.take_tx(1);
@@ -143,7 +145,7 @@ fn who_has(tpa: &str) -> Vec<u8> {
 fn gratuitous_arp_for_every_address_and_vip_at_start() {
     let stats = Arc::new(WorkerStats::default());
     let mut io = MemIo::new(2);
-    let mut w = Worker::new(&config(), stats.clone());
+    let mut w = scalar::as_env_says(Worker::new(&config(), stats.clone()));
     w.poll(&mut io);
     let garp = |mac, a| eth(BCAST, mac, 0x0806, &arp(1, mac, a, [0; 6], a));
     assert_eq!(
@@ -162,7 +164,11 @@ fn gratuitous_arp_for_every_address_and_vip_at_start() {
     let mut io = MemIo::new(2);
     io.worker = 1;
     io.nworkers = 2;
-    Worker::<VecBuf>::new(&config(), Arc::new(WorkerStats::default())).poll(&mut io);
+    scalar::as_env_says(Worker::<VecBuf>::new(
+        &config(),
+        Arc::new(WorkerStats::default()),
+    ))
+    .poll(&mut io);
     assert!(io.take_tx(0).is_empty());
 }
 

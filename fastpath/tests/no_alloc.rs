@@ -16,6 +16,8 @@ use frames::{arp, echo, eth, ip, ipv4, tcp_syn, BCAST};
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::{allocations, Counting};
+#[path = "support/scalar.rs"]
+mod scalar;
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -79,7 +81,7 @@ fn steady_state_polling_does_not_allocate() {
     ];
     let stats = Arc::new(WorkerStats::default());
     let mut io = ReplayIo::new(1, frames, 256);
-    let mut w = Worker::new(&cfg, stats);
+    let mut w = scalar::as_env_says(Worker::new(&cfg, stats));
     // Warm up through a full neighbour cycle (create, retry, fail, recreate).
     for t in 0..500 {
         io.now = t * 10;

@@ -27,6 +27,8 @@ use std::time::Duration;
 #[path = "../../tests/common/frames.rs"]
 mod frames;
 use frames::{arp, echo, eth, eth_raw, ip, ipv4, tcp, udp, BCAST};
+#[path = "support/scalar.rs"]
+mod scalar;
 
 const P0: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const P1: [u8; 6] = [2, 0, 0, 0, 1, 1];
@@ -161,7 +163,8 @@ impl Rig {
         let mut io = MemIo::new(2);
         io.worker = me;
         io.nworkers = shared.cores.len();
-        let mut w = Worker::with_shared(cfg, stats.clone(), shared.clone(), me);
+        let mut w =
+            scalar::as_env_says(Worker::with_shared(cfg, stats.clone(), shared.clone(), me));
         if let Some(sb) = sync {
             w.set_sync(sb);
         }
