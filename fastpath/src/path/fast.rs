@@ -1,5 +1,6 @@
-//! Stages 3 and 4: the established connection's one mutable visit, then
-//! rewrite, counters and transmit over every frame noted so far.
+//! Stages 3 and 4: the established connection's one mutable visit, its
+//! rewrite and its transmit, with the packet and byte counters summed
+//! over the burst.
 //!
 //! What qualifies is exactly what leaves the scalar engine's state
 //! handling with nothing to do but restart the timer (`on_packet`'s
@@ -10,60 +11,18 @@
 
 use super::classify::Meta;
 use crate::conn::{self, flags, ConnId, Tick};
-use crate::host::{Host, NextHop};
-use crate::io::{Buf, Io, BURST};
+use crate::host::Host;
+use crate::io::{Buf, Io};
 use crate::proto::tcp;
 use crate::service::counters::CoreCounters;
 use crate::wire::ipv4;
 use crate::xmit::{self, Endpoint, Verdict};
-use arrayvec::ArrayVec;
-use core::net::Ipv4Addr;
-
-/// How a noted frame leaves: its connection's facts, copied at the update
-/// so the rewrite stage need not visit the entry again.
-#[derive(Clone, Copy)]
-pub(super) struct Act {
-    method: u16,
-    inbound: bool,
-    hop: NextHop,
-    vaddr: Ipv4Addr,
-    vport: u16,
-    daddr: Ipv4Addr,
-    dport: u16,
-    dest: u32,
-    svc: u32,
-    h: xmit::Hdr,
-}
-
-/// The frames noted since the last flush, in arrival order.
-pub(super) struct Pending<B> {
-    frames: ArrayVec<(B, Act), BURST>,
-}
-
-impl<B> Default for Pending<B> {
-    fn default() -> Self {
-        Pending {
-            frames: ArrayVec::new(),
-        }
-    }
-}
-
-impl<B> Pending<B> {
-    #[inline]
-    pub(super) fn push(&mut self, p: B, a: Act) {
-        self.frames.push((p, a));
-    }
-    #[inline]
-    pub(super) fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-}
 
 /// Per-burst sums of the packet and byte counters: a burst's frames
 /// mostly go to a few real servers, whose shared counter lines are then
 /// written once per burst instead of once per packet.
 #[derive(Default)]
-struct Sums {
+pub(super) struct Sums {
     n: usize,
     rows: [(u32, u32, bool, u64, u64); 4],
 }
@@ -87,10 +46,11 @@ impl Sums {
     }
 
     #[inline]
-    fn settle(&self, mine: &CoreCounters) {
+    fn settle(&mut self, mine: &CoreCounters) {
         for &(dest, svc, inbound, pkts, bytes) in &self.rows[..self.n] {
             count(mine, dest, svc, inbound, pkts, bytes);
         }
+        self.n = 0;
     }
 }
 
@@ -115,18 +75,31 @@ fn established_ack(flags: u8) -> bool {
 }
 
 impl<B: Buf> Host<B> {
-    /// Stage 3 for frame `m` of connection `id`: if the established path
-    /// takes it, the entry's update, and how the frame leaves. `None`: the
+    /// Stages 3 and 4 for frame `p` (`m`) of connection `id`: if the
+    /// established path takes it, the entry's update, the rewrite and the
+    /// transmit; its packet and byte counts go to `sums`. `Err(p)`: the
     /// scalar engine's, and nothing has been changed.
+    #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub(super) fn fast_update(&mut self, id: ConnId, m: &Meta, tick: Tick) -> Option<Act> {
+    pub(super) fn fast_forward<I: Io<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        id: ConnId,
+        m: &Meta,
+        mut p: B,
+        tick: Tick,
+        now: u64,
+        sums: &mut Sums,
+    ) -> Result<(), B> {
         let h = &m.h;
         let tcp = h.ip.proto == ipv4::PROTO_TCP;
         if !(tcp && established_ack(h.flags) || h.ip.proto == ipv4::PROTO_UDP) {
-            return None;
+            return Err(p);
         }
         let e = &self.ipvs;
-        let c = e.conns.get(id)?;
+        let Some(c) = e.conns.get(id) else {
+            return Err(p);
+        };
         let method = c.flags & flags::FWD_MASK;
         let plain = matches!(method, flags::DROUTE | flags::TUNNEL | flags::MASQ);
         if !plain
@@ -135,7 +108,7 @@ impl<B: Buf> Host<B> {
             || c.dest == conn::NONE
             || !e.table.dest_live(c.dest)
         {
-            return None;
+            return Err(p);
         }
         // A reply: only NAT entries see them, and only once output is
         // known (the state tables clear NOOUTPUT); a UDP reply assures
@@ -145,75 +118,65 @@ impl<B: Buf> Host<B> {
                 || c.flags & flags::NOOUTPUT != 0
                 || (!tcp && c.control != conn::NONE))
         {
-            return None;
+            return Err(p);
         }
         let (dest, daddr) = (c.dest, c.daddr);
         let hop = if m.inbound {
-            self.hop_to_dest(dest, daddr)?
+            self.hop_to_dest(dest, daddr)
         } else {
-            self.next_hop(h.ip.dst)?
+            self.next_hop(h.ip.dst)
         };
+        let Some(hop) = hop else {
+            return Err(p);
+        };
+        // The update: what the state tables would do (restart the timer
+        // with the ESTABLISHED or UDP timeout), the incoming packet count,
+        // and the sync offer.
         let e = &mut self.ipvs;
         let timeout = if tcp {
             e.timeouts.tcp(tcp::State::Established)
         } else {
             e.timeouts.udp()
         };
-        let c = e.conns.get_mut(id)?;
+        let Some(c) = e.conns.get_mut(id) else {
+            return Err(p);
+        };
         c.timeout = timeout / conn::TICK_MS;
         let pkts = if m.inbound { c.count_in_pkt() } else { 0 };
-        let act = Act {
-            method,
-            inbound: m.inbound,
-            hop,
-            vaddr: c.vaddr,
-            vport: c.vport,
-            daddr,
-            dport: c.dport,
-            dest,
-            svc: c.svc,
-            h: h.ip,
-        };
-        let cflags = c.flags;
+        let (cflags, svc) = (c.flags, c.svc);
+        let vip = Endpoint::new(c.vaddr, c.vport);
+        let rs = Endpoint::new(daddr, c.dport);
         e.conns.touch(id, tick);
-        if let (Some(p), true) = (&e.settings.sync, m.inbound) {
-            if !crate::sync::quiet(p, cflags, pkts) {
+        if let (Some(sp), true) = (&e.settings.sync, m.inbound) {
+            if !crate::sync::quiet(sp, cflags, pkts) {
                 e.sync_offer(id, pkts, tick);
             }
         }
-        Some(act)
+        sums.add(e.mine(), dest, svc, m.inbound, h.ip.total as u64);
+        // The rewrite and the way out.
+        let mtu = hop.mtu;
+        let v = match method {
+            _ if !m.inbound => xmit::nat::snat_checked(&mut p, &h.ip, rs, vip, mtu),
+            flags::DROUTE => xmit::dr::transmit_checked(&mut p, &h.ip, mtu),
+            flags::TUNNEL => {
+                let ident = e.next_ident();
+                let t = xmit::tun::TunParams::new(hop.src, daddr, mtu, ident);
+                xmit::tun::encapsulate(&mut p, &t)
+            }
+            _ => xmit::nat::dnat_checked(&mut p, &h.ip, vip, rs, mtu),
+        };
+        match v {
+            Verdict::Forward => self.send_l2(io, hop.port(), hop.mac, p),
+            v => self.after_xmit(io, p, v, vip.addr, now),
+        }
+        Ok(())
     }
 
-    /// Stage 4: rewrites, counts and queues every noted frame.
-    pub(super) fn flush_pending<I: Io<Buf = B>>(
-        &mut self,
-        io: &mut I,
-        pending: &mut Pending<B>,
-        now: u64,
-    ) {
-        let mut sums = Sums::default();
-        for (mut p, a) in pending.frames.drain(..) {
-            sums.add(self.ipvs.mine(), a.dest, a.svc, a.inbound, a.h.total as u64);
-            let (vip, rs) = (
-                Endpoint::new(a.vaddr, a.vport),
-                Endpoint::new(a.daddr, a.dport),
-            );
-            let mtu = a.hop.mtu;
-            let v = match a.method {
-                _ if !a.inbound => xmit::nat::snat_checked(&mut p, &a.h, rs, vip, mtu),
-                flags::DROUTE => xmit::dr::transmit_checked(&mut p, &a.h, mtu),
-                flags::TUNNEL => {
-                    let ident = self.ipvs.next_ident();
-                    let t = xmit::tun::TunParams::new(a.hop.src, a.daddr, mtu, ident);
-                    xmit::tun::encapsulate(&mut p, &t)
-                }
-                _ => xmit::nat::dnat_checked(&mut p, &a.h, vip, rs, mtu),
-            };
-            match v {
-                Verdict::Forward => self.send_l2(io, a.hop.port(), a.hop.mac, p),
-                v => self.after_xmit(io, p, v, a.vaddr, now),
-            }
+    /// Writes the burst's summed counts to this worker's counters.
+    #[inline]
+    pub(super) fn settle(&self, sums: &mut Sums) {
+        if sums.n != 0 {
+            sums.settle(self.ipvs.mine());
         }
-        sums.settle(self.ipvs.mine());
     }
 }

@@ -13,20 +13,20 @@
 //!    established and stays so (a TCP segment with neither SYN, FIN nor
 //!    RST, any UDP datagram), whose real server is live and whose next hop
 //!    is resolved, gets its one mutable visit: timer, packet count, the
-//!    sync offer. What it needs to leave is noted with the frame.
-//!    Everything else (a new connection, a state change, a connection
-//!    reuse, a removed server, TTL or size errors, an unresolved neighbour)
-//!    goes to the scalar engine, unchanged, at its place in the burst.
-//! 4. **rewrite and transmit** ([`fast::Pending::flush`]): DR, TUN, NAT in
-//!    and NAT out over all frames noted so far, counters summed per real
-//!    server, frames queued per port.
+//!    sync offer. Everything else (a new connection, a state change, a
+//!    connection reuse, a removed server, an unresolved neighbour) goes to
+//!    the scalar engine, unchanged, at its place in the burst.
+//! 4. **rewrite and transmit**, right after the update, while the frame's
+//!    and the entry's lines are in cache: DR, TUN, NAT in or NAT out by
+//!    the method the connection was bound to, the way out from the real
+//!    server's adjacency ([`adj`]); the packet and byte counters are summed
+//!    over the burst and written once per real server.
 //! 5. **hand-off**: the frames other workers own go to each of them with
 //!    one ring operation per peer ([`Io::to_peer_burst`]).
 //!
-//! Order: the noted frames are flushed before any frame the scalar code
-//! takes, so a burst leaves in the order it arrived, whichever path each
-//! frame took; and the scalar code sees the table as it would have without
-//! the pipeline. A frame the scalar code handles may change the table (a
+//! Order: frames are forwarded in arrival order, whichever path each took,
+//! and the scalar code sees the table as it would have without the
+//! pipeline. A frame the scalar code handles may change the table (a
 //! new entry in a recycled slot, a removal): the lookups of later frames
 //! are then checked against the table again before they are used.
 //!
@@ -97,7 +97,7 @@ impl<B: Buf> Host<B> {
         // 3 and 4: in arrival order.
         let changes = self.ipvs.conns.changes();
         let tick = (now / crate::conn::TICK_MS as u64) as crate::conn::Tick;
-        let mut pending = fast::Pending::default();
+        let mut sums = fast::Sums::default();
         let mut peers: ArrayVec<(u8, B), BURST> = ArrayVec::new();
         for ((p, m), &id) in burst.drain(..).zip(&meta).zip(&found) {
             let m = match m {
@@ -113,7 +113,7 @@ impl<B: Buf> Host<B> {
                     // The scalar code may hand frames to peers too (ICMP
                     // errors about their connections): those queued so far
                     // go first, as they arrived first.
-                    self.flush(io, &mut pending, now);
+                    self.settle(&mut sums);
                     self.hand_off(io, &mut peers);
                     self.input(io, port, p, now);
                     continue;
@@ -125,16 +125,17 @@ impl<B: Buf> Host<B> {
             // it), the id must be seen to still hold the frame's
             // connection.
             let id = id.filter(|&id| self.still_holds(changes, id, m));
-            if let Some(id) = id {
-                if let Some(act) = self.fast_update(id, m, tick) {
-                    pending.push(p, act);
-                    continue;
-                }
-            }
-            self.flush(io, &mut pending, now);
+            let p = match id {
+                Some(id) => match self.fast_forward(io, id, m, p, tick, now, &mut sums) {
+                    Ok(()) => continue,
+                    Err(p) => p,
+                },
+                None => p,
+            };
+            self.settle(&mut sums);
             self.slow(io, port, p, m, id, changes, now);
         }
-        self.flush(io, &mut pending, now);
+        self.settle(&mut sums);
         // 5: one hand-off per peer.
         self.hand_off(io, &mut peers);
     }
@@ -201,14 +202,6 @@ impl<B: Buf> Host<B> {
             }
             *peers = rest;
             io.to_peer_burst(owner as usize, &mut to);
-        }
-    }
-
-    /// Rewrites and sends what the established path noted.
-    #[inline]
-    fn flush<I: Io<Buf = B>>(&mut self, io: &mut I, pending: &mut fast::Pending<B>, now: u64) {
-        if !pending.is_empty() {
-            self.flush_pending(io, pending, now);
         }
     }
 
