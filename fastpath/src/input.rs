@@ -122,7 +122,7 @@ impl<B: Buf> Host<B> {
     #[inline]
     fn owned(&self, port: usize, frame: &[u8], me: usize, n: usize) -> Option<Owned> {
         let eth = EthernetFrame::new_checked(frame).ok()?;
-        if eth.dst() != self.ports[port].mac || eth.ethertype() != EtherType::IPV4 {
+        if eth.dst() != self.egress.ports[port].mac || eth.ethertype() != EtherType::IPV4 {
             return None;
         }
         let ip = Ipv4Packet::new_checked(&frame[ethernet::HEADER_LEN..]).ok()?;
@@ -150,11 +150,11 @@ impl<B: Buf> Host<B> {
 
     pub fn input<I: Io<Buf = B>>(&mut self, io: &mut I, port: usize, pkt: B, now: u64) {
         let Ok(eth) = EthernetFrame::new_checked(pkt.data()) else {
-            return self.stats.count_drop(DropReason::Malformed);
+            return self.egress.stats.count_drop(DropReason::Malformed);
         };
         let dst = eth.dst();
-        if dst != self.ports[port].mac && !dst.is_multicast() {
-            return self.stats.count_drop(DropReason::NotForUs);
+        if dst != self.egress.ports[port].mac && !dst.is_multicast() {
+            return self.egress.stats.count_drop(DropReason::NotForUs);
         }
         match eth.ethertype() {
             EtherType::IPV4 => self.ipv4_input(io, port, pkt, now),
@@ -167,8 +167,8 @@ impl<B: Buf> Host<B> {
     /// a connection this worker owns.
     pub fn peer_input<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, now: u64) {
         let port = pkt.port();
-        if port >= self.ports.len() {
-            return self.stats.count_drop(DropReason::Malformed);
+        if port >= self.egress.ports.len() {
+            return self.egress.stats.count_drop(DropReason::Malformed);
         }
         let ty = EthernetFrame::new_checked(pkt.data()).map(|e| e.ethertype());
         match ty {
@@ -183,31 +183,31 @@ impl<B: Buf> Host<B> {
                         self.ipvs_in(io, port, pkt, now, true)
                     }
                     Ok(_) => self.ipvs_out(io, port, pkt, now, true),
-                    Err(_) => self.stats.count_drop(DropReason::Malformed),
+                    Err(_) => self.egress.stats.count_drop(DropReason::Malformed),
                 }
             }
-            _ => self.stats.count_drop(DropReason::Malformed),
+            _ => self.egress.stats.count_drop(DropReason::Malformed),
         }
     }
 
     fn ipv4_input<I: Io<Buf = B>>(&mut self, io: &mut I, port: usize, pkt: B, now: u64) {
         let Ok(ip) = Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
-            return self.stats.count_drop(DropReason::Malformed);
+            return self.egress.stats.count_drop(DropReason::Malformed);
         };
         if !ip.verify_checksum() {
-            return self.stats.count_drop(DropReason::BadChecksum);
+            return self.egress.stats.count_drop(DropReason::BadChecksum);
         }
         let echo = ip.protocol() == ipv4::PROTO_ICMP && icmp::is_echo_request(ip.payload());
         let frag = ip.is_fragment();
         let dst = ip.dst();
         match self.classify(dst) {
-            Some(Local::Vip) if self.standby() => self.stats.count_drop(DropReason::Standby),
+            Some(Local::Vip) if self.standby() => self.egress.stats.count_drop(DropReason::Standby),
             Some(Local::Vip) if echo && !frag => self.echo_reply(io, pkt, now),
             Some(Local::Vip) => self.ipvs_in(io, port, pkt, now, false),
             Some(Local::Iface(_)) if echo && !frag => self.echo_reply(io, pkt, now),
             Some(Local::Iface(_)) | Some(Local::Broadcast) => self.to_kernel(io, port, pkt),
             None if self.ipvs.table.marks_dest(dst) && self.standby() => {
-                self.stats.count_drop(DropReason::Standby)
+                self.egress.stats.count_drop(DropReason::Standby)
             }
             None if self.ipvs.table.marks_dest(dst) => self.ipvs_in(io, port, pkt, now, false),
             // Not ours: a NAT real server's reply, or unknown.

@@ -90,11 +90,12 @@ impl<B: Buf> Worker<B> {
         let dropped = io.flush();
         if dropped > 0 {
             self.host
+                .egress
                 .stats
                 .count_drops(DropReason::TxQueueFull, dropped);
         }
         if now >= self.next_tick {
-            self.host.tick(io, now);
+            self.host.egress.tick(io, now);
             self.host.ipvs_tick(now);
             self.next_tick = now + TICK_MS;
         }

@@ -178,7 +178,6 @@ pub struct Ipvs {
     me: usize,
     pub(crate) timeouts: Timeouts,
     pub(crate) settings: Settings,
-    ident: u16,
     tpl_cursor: usize,
     /// Where sync candidates go (a master daemon reads them).
     sync_tx: Option<crate::sync::Producer>,
@@ -211,7 +210,6 @@ impl Ipvs {
             me,
             timeouts,
             settings,
-            ident: (me as u16).wrapping_mul(0x3b1d),
             tpl_cursor: 0,
             sync_tx: None,
         }
@@ -456,14 +454,14 @@ impl<B: Buf> Host<B> {
         }
         let h = match parse_l4(pkt.data()) {
             Ok(h) => h,
-            Err(r) => return self.stats.count_drop(r),
+            Err(r) => return self.egress.stats.count_drop(r),
         };
         let n = io.nworkers();
         if !handed && n > 1 {
             let owner = conn::owner_core(h.ip.src, h.sport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                self.stats.event(Event::Redirected);
+                self.egress.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
@@ -496,7 +494,7 @@ impl<B: Buf> Host<B> {
             if gone && !self.ipvs.settings.expire_nodest_conn {
                 // Reference 4.7: the real server was removed; the packet
                 // is dropped and the entry left to time out.
-                return self.stats.count_drop(DropReason::DestRemoved);
+                return self.egress.stats.count_drop(DropReason::DestRemoved);
             }
             if gone || self.reuse(id, h) {
                 self.unbind(id, now);
@@ -552,21 +550,21 @@ impl<B: Buf> Host<B> {
         }
         let h = match parse_l4(pkt.data()) {
             Ok(h) => h,
-            Err(_) => return self.stats.count_drop(DropReason::UnknownDestination),
+            Err(_) => return self.egress.stats.count_drop(DropReason::UnknownDestination),
         };
         let n = io.nworkers();
         if !handed && n > 1 {
             let owner = conn::owner_core(h.ip.dst, h.dport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                self.stats.event(Event::Redirected);
-                self.stats.event(Event::RedirectedReply);
+                self.egress.stats.event(Event::Redirected);
+                self.egress.stats.event(Event::RedirectedReply);
                 return io.to_peer(owner, pkt);
             }
         }
         let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
         let Some(id) = self.ipvs.conns.lookup_out(&key) else {
-            return self.stats.count_drop(DropReason::UnknownDestination);
+            return self.egress.stats.count_drop(DropReason::UnknownDestination);
         };
         self.ipvs_out_conn(io, pkt, &h, id, now);
     }
@@ -587,10 +585,10 @@ impl<B: Buf> Host<B> {
             return;
         };
         self.ipvs.count(&c, h.ip.total as u64, false);
-        let hop = self.next_hop(h.ip.dst);
+        let hop = self.egress.next_hop(h.ip.dst);
         let mtu = match hop {
             Some(nh) => nh.mtu,
-            None => self.mtu_by_route(h.ip.dst),
+            None => self.egress.mtu_by_route(h.ip.dst),
         };
         let v = xmit::nat::snat_checked(
             &mut pkt,
@@ -602,7 +600,7 @@ impl<B: Buf> Host<B> {
         match (v, hop) {
             // The client is the destination: what `send_ip` would find,
             // with the size already checked against this hop's MTU.
-            (Verdict::Forward, Some(nh)) => self.send_l2(io, nh.port(), nh.mac, pkt),
+            (Verdict::Forward, Some(nh)) => self.egress.send_l2(io, nh.port(), nh.mac, pkt),
             _ => self.after_xmit(io, pkt, v, c.vaddr, now),
         }
     }
@@ -626,13 +624,17 @@ impl<B: Buf> Host<B> {
             // Errors from the path to a tunnel real server are not relayed
             // yet (documented); nor is anything about other connections.
             icmp::Classified::Error(e) if e.tunnel.is_none() => e,
-            icmp::Classified::BadChecksum => return self.stats.count_drop(DropReason::BadChecksum),
-            icmp::Classified::Malformed => return self.stats.count_drop(DropReason::Malformed),
-            icmp::Classified::Fragment | icmp::Classified::EmbeddedFragment => {
-                return self.stats.count_drop(DropReason::Fragment)
+            icmp::Classified::BadChecksum => {
+                return self.egress.stats.count_drop(DropReason::BadChecksum)
             }
-            _ if inbound => return self.stats.count_drop(DropReason::NoService),
-            _ => return self.stats.count_drop(DropReason::UnknownDestination),
+            icmp::Classified::Malformed => {
+                return self.egress.stats.count_drop(DropReason::Malformed)
+            }
+            icmp::Classified::Fragment | icmp::Classified::EmbeddedFragment => {
+                return self.egress.stats.count_drop(DropReason::Fragment)
+            }
+            _ if inbound => return self.egress.stats.count_drop(DropReason::NoService),
+            _ => return self.egress.stats.count_drop(DropReason::UnknownDestination),
         };
         // The quoted packet went director/VIP → client (inbound) or
         // client → real server (outbound): the client is its destination
@@ -643,7 +645,7 @@ impl<B: Buf> Host<B> {
             let owner = conn::owner_core(client.addr, client.port, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                self.stats.event(Event::Redirected);
+                self.egress.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
@@ -659,9 +661,9 @@ impl<B: Buf> Host<B> {
             } else {
                 DropReason::UnknownDestination
             };
-            return self.stats.count_drop(why);
+            return self.egress.stats.count_drop(why);
         };
-        self.stats.event(Event::IcmpRelayed);
+        self.egress.stats.event(Event::IcmpRelayed);
         if inbound {
             return self.forward(io, pkt, &c, now, None);
         }
@@ -669,7 +671,7 @@ impl<B: Buf> Host<B> {
             Endpoint::new(c.vaddr, c.vport),
             Endpoint::new(c.daddr, c.dport),
         );
-        let mtu = self.mtu_towards(client.addr);
+        let mtu = self.egress.mtu_towards(client.addr);
         let v = icmp::translate_to_client(&mut pkt, rs, vip, mtu);
         self.after_relay(io, pkt, v, now);
     }
@@ -678,27 +680,15 @@ impl<B: Buf> Host<B> {
     /// sent about an ICMP error (RFC 1122).
     fn after_relay<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, v: Verdict, now: u64) {
         match v {
-            Verdict::Forward => self.send_ip(io, pkt, now),
-            Verdict::TimeExceeded => self.stats.count_drop(DropReason::TtlExceeded),
-            Verdict::BadChecksum => self.stats.count_drop(DropReason::BadChecksum),
-            Verdict::Fragment => self.stats.count_drop(DropReason::Fragment),
-            Verdict::Malformed | Verdict::Mismatch => self.stats.count_drop(DropReason::Malformed),
-            _ => self.stats.count_drop(DropReason::TooBig),
+            Verdict::Forward => self.egress.send_ip(io, pkt, now),
+            Verdict::TimeExceeded => self.egress.stats.count_drop(DropReason::TtlExceeded),
+            Verdict::BadChecksum => self.egress.stats.count_drop(DropReason::BadChecksum),
+            Verdict::Fragment => self.egress.stats.count_drop(DropReason::Fragment),
+            Verdict::Malformed | Verdict::Mismatch => {
+                self.egress.stats.count_drop(DropReason::Malformed)
+            }
+            _ => self.egress.stats.count_drop(DropReason::TooBig),
         }
-    }
-
-    fn mtu_towards(&mut self, a: Ipv4Addr) -> u16 {
-        if let Some(nh) = self.next_hop(a) {
-            return nh.mtu;
-        }
-        self.mtu_by_route(a)
-    }
-
-    /// The MTU towards `a` when no next hop is resolved (1500 unrouted).
-    fn mtu_by_route(&self, a: Ipv4Addr) -> u16 {
-        self.routes
-            .lookup(a)
-            .map_or(1500, |r| self.ports[r.port].mtu)
     }
 
     /// conn_reuse_mode / expire_nodest_conn (reference 5.4) for a new
@@ -757,11 +747,11 @@ impl<B: Buf> Host<B> {
             None => false,
         };
         let Some(si) = self.ipvs.table.lookup(h.ip.proto, h.ip.dst, h.dport) else {
-            self.stats.count_drop(DropReason::NoService);
+            self.egress.stats.count_drop(DropReason::NoService);
             return None;
         };
         if !may {
-            self.stats.count_drop(DropReason::NoConnection);
+            self.egress.stats.count_drop(DropReason::NoConnection);
             return None;
         }
         let e = &mut self.ipvs;
@@ -812,8 +802,8 @@ impl<B: Buf> Host<B> {
             }
         };
         let Some((dest_id, daddr, rport)) = chosen else {
-            self.stats.count_drop(DropReason::NoDestination);
-            self.icmp_error(
+            self.egress.stats.count_drop(DropReason::NoDestination);
+            self.egress.icmp_error(
                 io,
                 pkt.data(),
                 icmp::ErrorKind::PortUnreachable,
@@ -851,7 +841,7 @@ impl<B: Buf> Host<B> {
                         .templates
                         .release(&Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport));
                 }
-                self.stats.count_drop(DropReason::ConnTableFull);
+                self.egress.stats.count_drop(DropReason::ConnTableFull);
                 return None;
             }
         };
@@ -978,10 +968,10 @@ impl<B: Buf> Host<B> {
         now: u64,
         ip: Option<&xmit::Hdr>,
     ) {
-        let hop = self.next_hop(c.daddr);
+        let hop = self.egress.next_hop(c.daddr);
         let mtu = match hop {
             Some(nh) => nh.mtu,
-            None => self.mtu_by_route(c.daddr),
+            None => self.egress.mtu_by_route(c.daddr),
         };
         let method = (c.flags & conn::flags::FWD_MASK) as u8;
         let dr = method == Method::Dr as u8;
@@ -994,12 +984,13 @@ impl<B: Buf> Host<B> {
                 let src = match hop {
                     Some(nh) => nh.src,
                     None => self
+                        .egress
                         .routes
                         .lookup(c.daddr)
                         .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src),
                 };
-                self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
-                let p = xmit::tun::TunParams::new(src, c.daddr, mtu, self.ipvs.ident);
+                let ident = self.egress.next_ident();
+                let p = xmit::tun::TunParams::new(src, c.daddr, mtu, ident);
                 xmit::tun::encapsulate(&mut pkt, &p)
             }
             Some(h) => xmit::nat::dnat_checked(
@@ -1022,8 +1013,10 @@ impl<B: Buf> Host<B> {
             // destination, so this hop is what `send_ip` would find, and
             // the transmit function checked the size against its MTU.
             match hop {
-                Some(nh) if dr || ip.is_some() => return self.send_l2(io, nh.port(), nh.mac, pkt),
-                None if dr => return self.send_via(io, pkt, c.daddr, now),
+                Some(nh) if dr || ip.is_some() => {
+                    return self.egress.send_l2(io, nh.port(), nh.mac, pkt)
+                }
+                None if dr => return self.egress.send_via(io, pkt, c.daddr, now),
                 _ => {}
             }
         }
@@ -1043,14 +1036,15 @@ impl<B: Buf> Host<B> {
         now: u64,
     ) {
         match v {
-            Verdict::Forward => self.send_ip(io, pkt, now),
+            Verdict::Forward => self.egress.send_ip(io, pkt, now),
             Verdict::TimeExceeded => {
-                self.stats.count_drop(DropReason::TtlExceeded);
-                self.icmp_error(io, pkt.data(), icmp::ErrorKind::TimeExceeded, err_src, now);
+                self.egress.stats.count_drop(DropReason::TtlExceeded);
+                self.egress
+                    .icmp_error(io, pkt.data(), icmp::ErrorKind::TimeExceeded, err_src, now);
             }
             Verdict::FragNeeded { mtu } => {
-                self.stats.count_drop(DropReason::TooBig);
-                self.icmp_error(
+                self.egress.stats.count_drop(DropReason::TooBig);
+                self.egress.icmp_error(
                     io,
                     pkt.data(),
                     icmp::ErrorKind::FragNeeded { mtu },
@@ -1059,35 +1053,13 @@ impl<B: Buf> Host<B> {
                 );
             }
             Verdict::NeedsFragmentation | Verdict::TunnelMtuTooSmall | Verdict::NoRoom => {
-                self.stats.count_drop(DropReason::TooBig)
+                self.egress.stats.count_drop(DropReason::TooBig)
             }
-            Verdict::Fragment => self.stats.count_drop(DropReason::Fragment),
-            Verdict::BadChecksum => self.stats.count_drop(DropReason::BadChecksum),
-            Verdict::Malformed | Verdict::Mismatch => self.stats.count_drop(DropReason::Malformed),
-        }
-    }
-
-    /// Sends an ICMP error about `offending` back to its source.
-    fn icmp_error<I: Io<Buf = B>>(
-        &mut self,
-        io: &mut I,
-        offending: &[u8],
-        kind: icmp::ErrorKind,
-        src: Ipv4Addr,
-        now: u64,
-    ) {
-        let Some(mut out) = io.alloc() else {
-            return self.stats.count_drop(DropReason::NoBuffer);
-        };
-        self.ipvs.ident = self.ipvs.ident.wrapping_add(1);
-        let p = icmp::ErrorParams {
-            src,
-            ident: self.ipvs.ident,
-            ttl: crate::local::icmp::DEFAULT_TTL,
-        };
-        if icmp::build_error(&mut out, offending, kind, &p) == icmp::Built::Ready {
-            self.stats.event(Event::IcmpErrorSent);
-            self.send_ip(io, out, now);
+            Verdict::Fragment => self.egress.stats.count_drop(DropReason::Fragment),
+            Verdict::BadChecksum => self.egress.stats.count_drop(DropReason::BadChecksum),
+            Verdict::Malformed | Verdict::Mismatch => {
+                self.egress.stats.count_drop(DropReason::Malformed)
+            }
         }
     }
 

@@ -12,15 +12,15 @@ use crate::stats::{DropReason, Event};
 
 impl<B: Buf> Host<B> {
     pub fn to_kernel<I: Io<Buf = B>>(&self, io: &mut I, port: usize, pkt: B) {
-        if !self.ports[port].exception {
-            return self.stats.count_drop(DropReason::NoException);
+        if !self.egress.ports[port].exception {
+            return self.egress.stats.count_drop(DropReason::NoException);
         }
-        self.stats.event(Event::ToKernel);
+        self.egress.stats.event(Event::ToKernel);
         io.tx_exception(port, pkt);
     }
 
     pub fn from_kernel<I: Io<Buf = B>>(&self, io: &mut I, port: usize, pkt: B) {
-        self.stats.event(Event::FromKernel);
+        self.egress.stats.event(Event::FromKernel);
         io.tx(port, pkt);
     }
 }

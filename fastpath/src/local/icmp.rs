@@ -6,12 +6,10 @@
 
 use crate::host::Host;
 use crate::io::{Buf, Io};
+use crate::output::egress::DEFAULT_TTL;
 use crate::stats::{DropReason, Event};
 use crate::wire::icmpv4::{self, Icmpv4Packet};
 use crate::wire::{ethernet, Ipv4Packet};
-
-/// TTL of packets the director originates (Linux's default).
-pub const DEFAULT_TTL: u8 = 64;
 
 /// True when `ip_payload` is an echo request.
 pub fn is_echo_request(ip_payload: &[u8]) -> bool {
@@ -25,13 +23,13 @@ impl<B: Buf> Host<B> {
         let l2 = ethernet::HEADER_LEN;
         let total = {
             let Ok(mut ip) = Ipv4Packet::new_checked(&mut pkt.data_mut()[l2..]) else {
-                return self.stats.count_drop(DropReason::Malformed);
+                return self.egress.stats.count_drop(DropReason::Malformed);
             };
             let Ok(mut icmp) = Icmpv4Packet::new_checked(ip.payload_mut()) else {
-                return self.stats.count_drop(DropReason::Malformed);
+                return self.egress.stats.count_drop(DropReason::Malformed);
             };
             if !icmp.verify_checksum() {
-                return self.stats.count_drop(DropReason::BadChecksum);
+                return self.egress.stats.count_drop(DropReason::BadChecksum);
             }
             icmp.set_msg_type(icmpv4::TYPE_ECHO_REPLY);
             let (src, dst) = (ip.src(), ip.dst());
@@ -43,7 +41,7 @@ impl<B: Buf> Host<B> {
         };
         // Drop link-layer padding the request arrived with.
         pkt.set_len(l2 + total);
-        self.stats.event(Event::EchoReplySent);
-        self.send_ip(io, pkt, now);
+        self.egress.stats.event(Event::EchoReplySent);
+        self.egress.send_ip(io, pkt, now);
     }
 }
