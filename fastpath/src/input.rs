@@ -97,8 +97,11 @@ impl<B: Buf> Host<B> {
                     })
             });
             match (o, hit) {
-                (_, Some((o, id))) if o.inbound => self.ipvs_in_conn(io, p, &o.h, Some(id), now),
-                (_, Some((o, id))) => self.ipvs_out_conn(io, p, &o.h, id, now),
+                (_, Some((o, id))) if o.inbound => {
+                    self.ipvs
+                        .in_conn(&mut self.egress, io, p, &o.h, Some(id), now)
+                }
+                (_, Some((o, id))) => self.ipvs.out_conn(&mut self.egress, io, p, &o.h, id, now),
                 // A new connection's first packet (or one whose entry went
                 // during the burst): where `input` would take it after
                 // parsing it again, with the lookup the burst made unless
@@ -109,7 +112,7 @@ impl<B: Buf> Host<B> {
                     } else {
                         conns.lookup_in(&o.key())
                     };
-                    self.ipvs_in_conn(io, p, &o.h, found, now)
+                    self.ipvs.in_conn(&mut self.egress, io, p, &o.h, found, now)
                 }
                 _ => self.input(io, port, p, now),
             }
@@ -180,9 +183,9 @@ impl<B: Buf> Host<B> {
                     Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]).map(|ip| ip.dst());
                 match dst {
                     Ok(d) if self.is_vip(d) || self.ipvs.table.marks_dest(d) => {
-                        self.ipvs_in(io, port, pkt, now, true)
+                        self.ipvs.input(&mut self.egress, io, port, pkt, now, true)
                     }
-                    Ok(_) => self.ipvs_out(io, port, pkt, now, true),
+                    Ok(_) => self.ipvs.output(&mut self.egress, io, port, pkt, now, true),
                     Err(_) => self.egress.stats.count_drop(DropReason::Malformed),
                 }
             }
@@ -203,15 +206,19 @@ impl<B: Buf> Host<B> {
         match self.classify(dst) {
             Some(Local::Vip) if self.standby() => self.egress.stats.count_drop(DropReason::Standby),
             Some(Local::Vip) if echo && !frag => self.echo_reply(io, pkt, now),
-            Some(Local::Vip) => self.ipvs_in(io, port, pkt, now, false),
+            Some(Local::Vip) => self.ipvs.input(&mut self.egress, io, port, pkt, now, false),
             Some(Local::Iface(_)) if echo && !frag => self.echo_reply(io, pkt, now),
             Some(Local::Iface(_)) | Some(Local::Broadcast) => self.to_kernel(io, port, pkt),
             None if self.ipvs.table.marks_dest(dst) && self.standby() => {
                 self.egress.stats.count_drop(DropReason::Standby)
             }
-            None if self.ipvs.table.marks_dest(dst) => self.ipvs_in(io, port, pkt, now, false),
+            None if self.ipvs.table.marks_dest(dst) => {
+                self.ipvs.input(&mut self.egress, io, port, pkt, now, false)
+            }
             // Not ours: a NAT real server's reply, or unknown.
-            None => self.ipvs_out(io, port, pkt, now, false),
+            None => self
+                .ipvs
+                .output(&mut self.egress, io, port, pkt, now, false),
         }
     }
 }

@@ -12,8 +12,8 @@
 pub mod template;
 
 use crate::conn::{self, ConnId, ConnKey, ConnTable};
-use crate::host::Host;
 use crate::io::{Buf, Io};
+use crate::output::egress::Egress;
 use crate::proto::{self, CounterMove, Dir, Proto, Timeouts};
 use crate::sched::{self, Scheduler};
 use crate::service::counters::{update_overload, CoreCounters, Load, Overload};
@@ -438,11 +438,12 @@ impl Ipvs {
     }
 }
 
-impl<B: Buf> Host<B> {
+impl Ipvs {
     /// A packet addressed to a VIP (or matching a fwmark rule). `handed`:
     /// another worker already found this worker owns it.
-    pub fn ipvs_in<I: Io<Buf = B>>(
+    pub fn input<B: Buf, I: Io<Buf = B>>(
         &mut self,
+        eg: &mut Egress<B>,
         io: &mut I,
         port: usize,
         mut pkt: B,
@@ -450,31 +451,32 @@ impl<B: Buf> Host<B> {
         handed: bool,
     ) {
         if is_icmp(pkt.data()) {
-            return self.ipvs_icmp(io, port, pkt, now, handed, true);
+            return self.icmp(eg, io, port, pkt, now, handed, true);
         }
         let h = match parse_l4(pkt.data()) {
             Ok(h) => h,
-            Err(r) => return self.egress.stats.count_drop(r),
+            Err(r) => return eg.stats.count_drop(r),
         };
         let n = io.nworkers();
         if !handed && n > 1 {
             let owner = conn::owner_core(h.ip.src, h.sport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                self.egress.stats.event(Event::Redirected);
+                eg.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
         let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
-        let found = self.ipvs.conns.lookup_in(&key);
-        self.ipvs_in_conn(io, pkt, &h, found, now);
+        let found = self.conns.lookup_in(&key);
+        self.in_conn(eg, io, pkt, &h, found, now);
     }
 
     /// An inbound packet this worker owns, parsed, with its connection
     /// looked up (`found`).
     #[inline]
-    pub(crate) fn ipvs_in_conn<I: Io<Buf = B>>(
+    pub(crate) fn in_conn<B: Buf, I: Io<Buf = B>>(
         &mut self,
+        eg: &mut Egress<B>,
         io: &mut I,
         pkt: B,
         h: &L4,
@@ -487,18 +489,17 @@ impl<B: Buf> Host<B> {
             // service or server is not configured here) has none to lose:
             // it forwards to its daddr (reference 8.5 step 4).
             let gone = self
-                .ipvs
                 .conns
                 .get(id)
-                .is_some_and(|c| c.dest != conn::NONE && !self.ipvs.table.dest_live(c.dest));
-            if gone && !self.ipvs.settings.expire_nodest_conn {
+                .is_some_and(|c| c.dest != conn::NONE && !self.table.dest_live(c.dest));
+            if gone && !self.settings.expire_nodest_conn {
                 // Reference 4.7: the real server was removed; the packet
                 // is dropped and the entry left to time out.
-                return self.egress.stats.count_drop(DropReason::DestRemoved);
+                return eg.stats.count_drop(DropReason::DestRemoved);
             }
             if gone || self.reuse(id, h) {
                 self.unbind(id, now);
-                self.ipvs.conns.remove(id);
+                self.conns.remove(id);
                 found = None;
             }
         }
@@ -506,39 +507,40 @@ impl<B: Buf> Host<B> {
             Some(id) => id,
             None => {
                 let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
-                match self.new_conn(io, h, key, &pkt, now, tick) {
+                match self.new_conn(eg, io, h, key, &pkt, now, tick) {
                     Some(id) => id,
                     None => return,
                 }
             }
         };
         self.on_packet(id, h, Dir::Input, tick);
-        let Some(c) = self.ipvs.conns.get_mut(id) else {
+        let Some(c) = self.conns.get_mut(id) else {
             return;
         };
         let pkts = c.count_in_pkt();
         let c = *c;
-        self.ipvs.count(&c, h.ip.total as u64, true);
+        self.count(&c, h.ip.total as u64, true);
         let one_packet = c.flags & conn::flags::ONE_PACKET != 0;
-        self.forward(io, pkt, &c, now, Some(&h.ip));
+        forward(eg, io, pkt, &c, now, Some(&h.ip));
         // A master sync daemon runs: once the packet has gone, as in IPVS,
         // the connection is offered to it (reference 8.2). The copy in
         // hand rules out most packets; the rest go out of line.
-        if let Some(p) = &self.ipvs.settings.sync {
+        if let Some(p) = &self.settings.sync {
             if !crate::sync::quiet(p, c.flags, pkts) {
-                self.ipvs.sync_offer(id, pkts, tick);
+                self.sync_offer(id, pkts, tick);
             }
         }
         if one_packet {
             self.unbind(id, now);
-            self.ipvs.conns.remove(id);
+            self.conns.remove(id);
         }
     }
 
     /// A packet that is not for us: a NAT real server's reply to a client,
     /// or nothing we know.
-    pub fn ipvs_out<I: Io<Buf = B>>(
+    pub fn output<B: Buf, I: Io<Buf = B>>(
         &mut self,
+        eg: &mut Egress<B>,
         io: &mut I,
         port: usize,
         mut pkt: B,
@@ -546,33 +548,34 @@ impl<B: Buf> Host<B> {
         handed: bool,
     ) {
         if is_icmp(pkt.data()) {
-            return self.ipvs_icmp(io, port, pkt, now, handed, false);
+            return self.icmp(eg, io, port, pkt, now, handed, false);
         }
         let h = match parse_l4(pkt.data()) {
             Ok(h) => h,
-            Err(_) => return self.egress.stats.count_drop(DropReason::UnknownDestination),
+            Err(_) => return eg.stats.count_drop(DropReason::UnknownDestination),
         };
         let n = io.nworkers();
         if !handed && n > 1 {
             let owner = conn::owner_core(h.ip.dst, h.dport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                self.egress.stats.event(Event::Redirected);
-                self.egress.stats.event(Event::RedirectedReply);
+                eg.stats.event(Event::Redirected);
+                eg.stats.event(Event::RedirectedReply);
                 return io.to_peer(owner, pkt);
             }
         }
         let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
-        let Some(id) = self.ipvs.conns.lookup_out(&key) else {
-            return self.egress.stats.count_drop(DropReason::UnknownDestination);
+        let Some(id) = self.conns.lookup_out(&key) else {
+            return eg.stats.count_drop(DropReason::UnknownDestination);
         };
-        self.ipvs_out_conn(io, pkt, &h, id, now);
+        self.out_conn(eg, io, pkt, &h, id, now);
     }
 
     /// A reply of connection `id`, which this worker owns.
     #[inline]
-    pub(crate) fn ipvs_out_conn<I: Io<Buf = B>>(
+    pub(crate) fn out_conn<B: Buf, I: Io<Buf = B>>(
         &mut self,
+        eg: &mut Egress<B>,
         io: &mut I,
         mut pkt: B,
         h: &L4,
@@ -581,14 +584,14 @@ impl<B: Buf> Host<B> {
     ) {
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
         self.on_packet(id, h, Dir::Output, tick);
-        let Some(c) = self.ipvs.conns.get(id).copied() else {
+        let Some(c) = self.conns.get(id).copied() else {
             return;
         };
-        self.ipvs.count(&c, h.ip.total as u64, false);
-        let hop = self.egress.next_hop(h.ip.dst);
+        self.count(&c, h.ip.total as u64, false);
+        let hop = eg.next_hop(h.ip.dst);
         let mtu = match hop {
             Some(nh) => nh.mtu,
-            None => self.egress.mtu_by_route(h.ip.dst),
+            None => eg.mtu_by_route(h.ip.dst),
         };
         let v = xmit::nat::snat_checked(
             &mut pkt,
@@ -600,8 +603,8 @@ impl<B: Buf> Host<B> {
         match (v, hop) {
             // The client is the destination: what `send_ip` would find,
             // with the size already checked against this hop's MTU.
-            (Verdict::Forward, Some(nh)) => self.egress.send_l2(io, nh.port(), nh.mac, pkt),
-            _ => self.after_xmit(io, pkt, v, c.vaddr, now),
+            (Verdict::Forward, Some(nh)) => eg.send_l2(io, nh.port(), nh.mac, pkt),
+            _ => after_xmit(eg, io, pkt, v, c.vaddr, now),
         }
     }
 
@@ -611,8 +614,12 @@ impl<B: Buf> Host<B> {
     /// Either way the quoted packet names the connection; the error goes
     /// to the real server by the connection's method, or back to the
     /// client from the VIP.
-    fn ipvs_icmp<I: Io<Buf = B>>(
+    // The engine, the egress part and the I/O, then the packet: one
+    // argument over clippy's limit, which a struct would only rename.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp<B: Buf, I: Io<Buf = B>>(
         &mut self,
+        eg: &mut Egress<B>,
         io: &mut I,
         port: usize,
         mut pkt: B,
@@ -624,17 +631,13 @@ impl<B: Buf> Host<B> {
             // Errors from the path to a tunnel real server are not relayed
             // yet (documented); nor is anything about other connections.
             icmp::Classified::Error(e) if e.tunnel.is_none() => e,
-            icmp::Classified::BadChecksum => {
-                return self.egress.stats.count_drop(DropReason::BadChecksum)
-            }
-            icmp::Classified::Malformed => {
-                return self.egress.stats.count_drop(DropReason::Malformed)
-            }
+            icmp::Classified::BadChecksum => return eg.stats.count_drop(DropReason::BadChecksum),
+            icmp::Classified::Malformed => return eg.stats.count_drop(DropReason::Malformed),
             icmp::Classified::Fragment | icmp::Classified::EmbeddedFragment => {
-                return self.egress.stats.count_drop(DropReason::Fragment)
+                return eg.stats.count_drop(DropReason::Fragment)
             }
-            _ if inbound => return self.egress.stats.count_drop(DropReason::NoService),
-            _ => return self.egress.stats.count_drop(DropReason::UnknownDestination),
+            _ if inbound => return eg.stats.count_drop(DropReason::NoService),
+            _ => return eg.stats.count_drop(DropReason::UnknownDestination),
         };
         // The quoted packet went director/VIP → client (inbound) or
         // client → real server (outbound): the client is its destination
@@ -645,94 +648,46 @@ impl<B: Buf> Host<B> {
             let owner = conn::owner_core(client.addr, client.port, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                self.egress.stats.event(Event::Redirected);
+                eg.stats.event(Event::Redirected);
                 return io.to_peer(owner, pkt);
             }
         }
         let key = ConnKey::new(e.proto, e.dst.addr, e.dst.port, e.src.addr, e.src.port);
         let found = if inbound {
-            self.ipvs.conns.lookup_in(&key)
+            self.conns.lookup_in(&key)
         } else {
-            self.ipvs.conns.lookup_out(&key)
+            self.conns.lookup_out(&key)
         };
-        let Some(c) = found.and_then(|id| self.ipvs.conns.get(id)).copied() else {
+        let Some(c) = found.and_then(|id| self.conns.get(id)).copied() else {
             let why = if inbound {
                 DropReason::NoConnection
             } else {
                 DropReason::UnknownDestination
             };
-            return self.egress.stats.count_drop(why);
+            return eg.stats.count_drop(why);
         };
-        self.egress.stats.event(Event::IcmpRelayed);
+        eg.stats.event(Event::IcmpRelayed);
         if inbound {
-            return self.forward(io, pkt, &c, now, None);
+            return forward(eg, io, pkt, &c, now, None);
         }
         let (vip, rs) = (
             Endpoint::new(c.vaddr, c.vport),
             Endpoint::new(c.daddr, c.dport),
         );
-        let mtu = self.egress.mtu_towards(client.addr);
+        let mtu = eg.mtu_towards(client.addr);
         let v = icmp::translate_to_client(&mut pkt, rs, vip, mtu);
-        self.after_relay(io, pkt, v, now);
-    }
-
-    /// Sends a relayed ICMP error, or counts why not: no error is ever
-    /// sent about an ICMP error (RFC 1122).
-    fn after_relay<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, v: Verdict, now: u64) {
-        match v {
-            Verdict::Forward => self.egress.send_ip(io, pkt, now),
-            Verdict::TimeExceeded => self.egress.stats.count_drop(DropReason::TtlExceeded),
-            Verdict::BadChecksum => self.egress.stats.count_drop(DropReason::BadChecksum),
-            Verdict::Fragment => self.egress.stats.count_drop(DropReason::Fragment),
-            Verdict::Malformed | Verdict::Mismatch => {
-                self.egress.stats.count_drop(DropReason::Malformed)
-            }
-            _ => self.egress.stats.count_drop(DropReason::TooBig),
-        }
-    }
-
-    /// conn_reuse_mode / expire_nodest_conn (reference 5.4) for a new
-    /// connection's first packet matching an old entry.
-    #[inline]
-    fn reuse(&self, id: ConnId, h: &L4) -> bool {
-        // Only the first packet of a new connection can reuse an entry,
-        // so most packets are done after looking at their flags.
-        let Some(p) = Proto::from_ip(h.ip.proto) else {
-            return false;
-        };
-        let is_new = match p {
-            Proto::Tcp => proto::tcp::is_new_conn(h.flags),
-            Proto::Sctp => proto::sctp::is_new_conn(h.flags),
-            Proto::Udp => false,
-        };
-        if !is_new {
-            return false;
-        }
-        let Some(c) = self.ipvs.conns.get(id) else {
-            return false;
-        };
-        let svc = self.ipvs.table.by_id(c.svc);
-        let quiesced = self.ipvs.settings.expire_nodest_conn
-            && c.dest != conn::NONE
-            && svc
-                .and_then(|s| Ipvs::find_dest(s, c.dest))
-                .is_none_or(|d| d.weight == 0);
-        let check = proto::ReuseCheck {
-            proto: p,
-            state: c.state,
-            no_output: c.flags & conn::flags::NOOUTPUT != 0,
-            controlled: c.control != conn::NONE,
-            expire_quiesced: quiesced,
-            conn_reuse_mode: self.ipvs.settings.conn_reuse_mode,
-        };
-        check.decide() == proto::Reuse::Reschedule
+        after_relay(eg, io, pkt, v, now);
     }
 
     /// A new connection for the packet `h` (reference 4.4): service,
     /// persistence, scheduler, entry. None: the packet was dropped (counted)
     /// or answered.
-    fn new_conn<I: Io<Buf = B>>(
+    // The engine, the egress part and the I/O, then the packet: one
+    // argument over clippy's limit, which a struct would only rename.
+    #[allow(clippy::too_many_arguments)]
+    fn new_conn<B: Buf, I: Io<Buf = B>>(
         &mut self,
+        eg: &mut Egress<B>,
         io: &mut I,
         h: &L4,
         key: ConnKey<Ipv4Addr>,
@@ -741,21 +696,20 @@ impl<B: Buf> Host<B> {
         tick: conn::Tick,
     ) -> Option<ConnId> {
         let may = match Proto::from_ip(h.ip.proto) {
-            Some(Proto::Tcp) => proto::tcp::may_schedule(h.flags, self.ipvs.settings.sloppy_tcp),
-            Some(Proto::Sctp) => proto::sctp::may_schedule(h.flags, self.ipvs.settings.sloppy_sctp),
+            Some(Proto::Tcp) => proto::tcp::may_schedule(h.flags, self.settings.sloppy_tcp),
+            Some(Proto::Sctp) => proto::sctp::may_schedule(h.flags, self.settings.sloppy_sctp),
             Some(Proto::Udp) => true,
             None => false,
         };
-        let Some(si) = self.ipvs.table.lookup(h.ip.proto, h.ip.dst, h.dport) else {
-            self.egress.stats.count_drop(DropReason::NoService);
+        let Some(si) = self.table.lookup(h.ip.proto, h.ip.dst, h.dport) else {
+            eg.stats.count_drop(DropReason::NoService);
             return None;
         };
         if !may {
-            self.egress.stats.count_drop(DropReason::NoConnection);
+            eg.stats.count_drop(DropReason::NoConnection);
             return None;
         }
-        let e = &mut self.ipvs;
-        let svc = &e.table.services()[si as usize];
+        let svc = &self.table.services()[si as usize];
         let pkt_s = sched::Packet {
             src: h.ip.src.into(),
             dst: h.ip.dst.into(),
@@ -765,21 +719,21 @@ impl<B: Buf> Host<B> {
         };
         let load = Load {
             dests: &svc.dests,
-            cores: &e.shared.cores,
-            overload: &e.shared.overload,
+            cores: &self.shared.cores,
+            overload: &self.shared.overload,
         };
-        let sched = &mut e.scheds[si as usize];
+        let sched = &mut self.scheds[si as usize];
         let mut pick = || sched.schedule(&load, &pkt_s, now).map(|i| &svc.dests[i]);
         let mut controlled = false;
         let chosen = match svc.persistent {
             None => pick().map(|d| (d.id, d.addr, d.port)),
             Some(secs) => {
                 let k = Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport);
-                let quiescent_ok = !e.settings.expire_quiescent_template;
+                let quiescent_ok = !self.settings.expire_quiescent_template;
                 let valid = |t: &template::Tpl| {
                     Ipvs::find_dest(svc, t.dest).is_some_and(|d| d.weight > 0 || quiescent_ok)
                 };
-                match e
+                match self
                     .shared
                     .templates
                     .bind(k, now, secs as u64 * 1000, valid, || {
@@ -791,7 +745,7 @@ impl<B: Buf> Host<B> {
                     }
                     Bound::Created(t) => {
                         controlled = true;
-                        if let Some(d) = e.shared.cores[e.me].dests.get(t.dest as usize) {
+                        if let Some(d) = self.shared.cores[self.me].dests.get(t.dest as usize) {
                             d.persist.add(1);
                         }
                         Some((t.dest, t.daddr, t.dport))
@@ -802,8 +756,8 @@ impl<B: Buf> Host<B> {
             }
         };
         let Some((dest_id, daddr, rport)) = chosen else {
-            self.egress.stats.count_drop(DropReason::NoDestination);
-            self.egress.icmp_error(
+            eg.stats.count_drop(DropReason::NoDestination);
+            eg.icmp_error(
                 io,
                 pkt.data(),
                 icmp::ErrorKind::PortUnreachable,
@@ -812,8 +766,7 @@ impl<B: Buf> Host<B> {
             );
             return None;
         };
-        let e = &mut self.ipvs;
-        let svc = &e.table.services()[si as usize];
+        let svc = &self.table.services()[si as usize];
         let method = Ipvs::find_dest(svc, dest_id).map_or(Method::Dr, |d| d.method);
         // The real server's port only replaces the packet's when the
         // packet's port is the service's (not for port-0 or fwmark services).
@@ -833,20 +786,57 @@ impl<B: Buf> Host<B> {
         c.dest = dest_id;
         c.svc = svc.id;
         c.control = if controlled { 0 } else { conn::NONE };
-        let id = match e.conns.insert(c, tick) {
+        let id = match self.conns.insert(c, tick) {
             Ok(id) => id,
             Err(_) => {
                 if controlled {
-                    e.shared
+                    self.shared
                         .templates
                         .release(&Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport));
                 }
-                self.egress.stats.count_drop(DropReason::ConnTableFull);
+                eg.stats.count_drop(DropReason::ConnTableFull);
                 return None;
             }
         };
-        e.bind_counts(svc, dest_id, false);
+        self.bind_counts(svc, dest_id, false);
         Some(id)
+    }
+
+    /// conn_reuse_mode / expire_nodest_conn (reference 5.4) for a new
+    /// connection's first packet matching an old entry.
+    #[inline]
+    fn reuse(&self, id: ConnId, h: &L4) -> bool {
+        // Only the first packet of a new connection can reuse an entry,
+        // so most packets are done after looking at their flags.
+        let Some(p) = Proto::from_ip(h.ip.proto) else {
+            return false;
+        };
+        let is_new = match p {
+            Proto::Tcp => proto::tcp::is_new_conn(h.flags),
+            Proto::Sctp => proto::sctp::is_new_conn(h.flags),
+            Proto::Udp => false,
+        };
+        if !is_new {
+            return false;
+        }
+        let Some(c) = self.conns.get(id) else {
+            return false;
+        };
+        let svc = self.table.by_id(c.svc);
+        let quiesced = self.settings.expire_nodest_conn
+            && c.dest != conn::NONE
+            && svc
+                .and_then(|s| Ipvs::find_dest(s, c.dest))
+                .is_none_or(|d| d.weight == 0);
+        let check = proto::ReuseCheck {
+            proto: p,
+            state: c.state,
+            no_output: c.flags & conn::flags::NOOUTPUT != 0,
+            controlled: c.control != conn::NONE,
+            expire_quiesced: quiesced,
+            conn_reuse_mode: self.settings.conn_reuse_mode,
+        };
+        check.decide() == proto::Reuse::Reschedule
     }
 
     /// Moves the protocol state machine for one packet of connection `id`,
@@ -854,8 +844,9 @@ impl<B: Buf> Host<B> {
     /// and restarts the entry's timer.
     #[inline]
     fn on_packet(&mut self, id: ConnId, h: &L4, dir: Dir, tick: conn::Tick) {
-        let e = &mut self.ipvs;
-        let Some(c) = e.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         // The packet of nearly every TCP connection's life: a segment with
         // neither SYN, FIN nor RST on an established connection, in either
         // direction of any table, leaves it established and only restarts
@@ -865,19 +856,20 @@ impl<B: Buf> Host<B> {
             && established_ack(h.flags)
             && (dir == Dir::Input || c.flags & conn::flags::NOOUTPUT == 0)
         {
-            c.timeout = ticks(e.timeouts.tcp(proto::tcp::State::Established));
-            e.conns.touch(id, tick);
+            c.timeout = ticks(self.timeouts.tcp(proto::tcp::State::Established));
+            self.conns.touch(id, tick);
             return;
         }
         self.on_packet_tables(id, h, dir, tick)
     }
 
-    /// [`Host::on_packet`] through the state tables: out of line, so the
+    /// [`Ipvs::on_packet`] through the state tables: out of line, so the
     /// shortcut above inlines where packets are forwarded.
     #[inline(never)]
     fn on_packet_tables(&mut self, id: ConnId, h: &L4, dir: Dir, tick: conn::Tick) {
-        let e = &mut self.ipvs;
-        let Some(c) = e.conns.get_mut(id) else { return };
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
         let (dir, no_output) = dir.resolve(c.flags & conn::flags::NOOUTPUT != 0);
         if !no_output {
             c.flags &= !conn::flags::NOOUTPUT;
@@ -887,11 +879,11 @@ impl<B: Buf> Host<B> {
                 let Some(st) = proto::tcp::State::from_u8(c.state) else {
                     return;
                 };
-                let t = proto::tcp::on_packet(&e.timeouts, st, dir, h.flags, false);
+                let t = proto::tcp::on_packet(&self.timeouts, st, dir, h.flags, false);
                 (t.state as u8, t.timeout_ms, t.counters, t.assure)
             }
             Some(Proto::Udp) => {
-                let t = proto::udp::on_packet(&e.timeouts, dir);
+                let t = proto::udp::on_packet(&self.timeouts, dir);
                 (t.state as u8, t.timeout_ms, t.counters, t.assure)
             }
             Some(Proto::Sctp) => {
@@ -899,7 +891,7 @@ impl<B: Buf> Host<B> {
                     return;
                 };
                 let ev = proto::sctp::event(h.flags, h.next_chunk);
-                let t = proto::sctp::on_packet(&e.timeouts, st, dir, ev);
+                let t = proto::sctp::on_packet(&self.timeouts, st, dir, ev);
                 (t.state as u8, t.timeout_ms, t.counters, t.assure)
             }
             None => return,
@@ -921,17 +913,17 @@ impl<B: Buf> Host<B> {
             CounterMove::Stay => {}
             CounterMove::ToActive | CounterMove::ToInactive => {
                 c.flags ^= conn::flags::INACTIVE;
-                if let Some(d) = e.shared.cores[e.me].dests.get(dest as usize) {
+                if let Some(d) = self.shared.cores[self.me].dests.get(dest as usize) {
                     let up = counters == CounterMove::ToActive;
                     d.active.add(if up { 1 } else { -1 });
                     d.inactive.add(if up { -1 } else { 1 });
                 }
             }
         }
-        e.conns.touch(id, tick);
+        self.conns.touch(id, tick);
         if assure && controlled {
-            if let Some(svc) = e.table.by_id(svc_id) {
-                e.shared
+            if let Some(svc) = self.table.by_id(svc_id) {
+                self.shared
                     .templates
                     .assure(&Ipvs::tpl_key(svc, caddr, proto_n, vport));
             }
@@ -940,136 +932,27 @@ impl<B: Buf> Host<B> {
 
     /// Undoes a connection's counts when it goes (reference 3.2, 4.3).
     fn unbind(&mut self, id: ConnId, _now: u64) {
-        let e = &self.ipvs;
-        let Some(c) = e.conns.get(id) else { return };
+        let Some(c) = self.conns.get(id) else { return };
         let active = c.flags & conn::flags::INACTIVE == 0;
-        if let Some(d) = e.shared.cores[e.me].dests.get(c.dest as usize) {
+        if let Some(d) = self.shared.cores[self.me].dests.get(c.dest as usize) {
             if active { &d.active } else { &d.inactive }.add(-1);
         }
-        if let Some(svc) = e.table.by_id(c.svc) {
+        if let Some(svc) = self.table.by_id(c.svc) {
             if c.control != conn::NONE {
-                e.shared
+                self.shared
                     .templates
                     .release(&Ipvs::tpl_key(svc, c.caddr(), c.proto(), c.vport));
             }
-            e.reload(svc, c.dest, false);
-        }
-    }
-
-    /// Sends a connection's packet to its real server by its method.
-    /// `ip`: the packet's header as validated on its way in; `None` when
-    /// the packet is an ICMP error about the connection (a relay), so NAT
-    /// translates the quoted packet too, and nothing answers a refusal.
-    fn forward<I: Io<Buf = B>>(
-        &mut self,
-        io: &mut I,
-        mut pkt: B,
-        c: &conn::Conn<Ipv4Addr>,
-        now: u64,
-        ip: Option<&xmit::Hdr>,
-    ) {
-        let hop = self.egress.next_hop(c.daddr);
-        let mtu = match hop {
-            Some(nh) => nh.mtu,
-            None => self.egress.mtu_by_route(c.daddr),
-        };
-        let method = (c.flags & conn::flags::FWD_MASK) as u8;
-        let dr = method == Method::Dr as u8;
-        let v = match ip {
-            _ if dr => match ip {
-                Some(h) => xmit::dr::transmit_checked(&mut pkt, h, mtu),
-                None => xmit::dr::transmit(&mut pkt, mtu),
-            },
-            _ if method == Method::Tun as u8 => {
-                let src = match hop {
-                    Some(nh) => nh.src,
-                    None => self
-                        .egress
-                        .routes
-                        .lookup(c.daddr)
-                        .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src),
-                };
-                let ident = self.egress.next_ident();
-                let p = xmit::tun::TunParams::new(src, c.daddr, mtu, ident);
-                xmit::tun::encapsulate(&mut pkt, &p)
-            }
-            Some(h) => xmit::nat::dnat_checked(
-                &mut pkt,
-                h,
-                Endpoint::new(c.vaddr, c.vport),
-                Endpoint::new(c.daddr, c.dport),
-                mtu,
-            ),
-            None => icmp::translate_to_real_server(
-                &mut pkt,
-                Endpoint::new(c.vaddr, c.vport),
-                Endpoint::new(c.daddr, c.dport),
-                mtu,
-            ),
-        };
-        if v == Verdict::Forward {
-            // DR: the real server is the next hop and the VIP stays the
-            // destination. TUN and NAT: the real server is the (outer)
-            // destination, so this hop is what `send_ip` would find, and
-            // the transmit function checked the size against its MTU.
-            match hop {
-                Some(nh) if dr || ip.is_some() => {
-                    return self.egress.send_l2(io, nh.port(), nh.mac, pkt)
-                }
-                None if dr => return self.egress.send_via(io, pkt, c.daddr, now),
-                _ => {}
-            }
-        }
-        match ip {
-            Some(_) => self.after_xmit(io, pkt, v, c.vaddr, now),
-            None => self.after_relay(io, pkt, v, now),
-        }
-    }
-
-    /// Routes a rewritten packet, or answers and counts what xmit refused.
-    fn after_xmit<I: Io<Buf = B>>(
-        &mut self,
-        io: &mut I,
-        pkt: B,
-        v: Verdict,
-        err_src: Ipv4Addr,
-        now: u64,
-    ) {
-        match v {
-            Verdict::Forward => self.egress.send_ip(io, pkt, now),
-            Verdict::TimeExceeded => {
-                self.egress.stats.count_drop(DropReason::TtlExceeded);
-                self.egress
-                    .icmp_error(io, pkt.data(), icmp::ErrorKind::TimeExceeded, err_src, now);
-            }
-            Verdict::FragNeeded { mtu } => {
-                self.egress.stats.count_drop(DropReason::TooBig);
-                self.egress.icmp_error(
-                    io,
-                    pkt.data(),
-                    icmp::ErrorKind::FragNeeded { mtu },
-                    err_src,
-                    now,
-                );
-            }
-            Verdict::NeedsFragmentation | Verdict::TunnelMtuTooSmall | Verdict::NoRoom => {
-                self.egress.stats.count_drop(DropReason::TooBig)
-            }
-            Verdict::Fragment => self.egress.stats.count_drop(DropReason::Fragment),
-            Verdict::BadChecksum => self.egress.stats.count_drop(DropReason::BadChecksum),
-            Verdict::Malformed | Verdict::Mismatch => {
-                self.egress.stats.count_drop(DropReason::Malformed)
-            }
+            self.reload(svc, c.dest, false);
         }
     }
 
     /// Expires connections and templates whose time is up: bounded work
     /// per call, so a worker never stalls on a mass expiry.
-    pub fn ipvs_tick(&mut self, now: u64) {
+    pub fn tick(&mut self, now: u64) {
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
-        let e = &mut self.ipvs;
-        let (shared, me, table) = (&e.shared, e.me, &e.table);
-        e.conns.expire(tick, 4096, |_, c| {
+        let (shared, me, table) = (&self.shared, self.me, &self.table);
+        self.conns.expire(tick, 4096, |_, c| {
             if c.n_control > 0 {
                 return conn::ExpireAction::Rearm(ticks(proto::CONTROL_REARM_MS));
             }
@@ -1088,12 +971,12 @@ impl<B: Buf> Host<B> {
             conn::ExpireAction::Remove
         });
         let mine = &shared.cores[me];
-        let syncing = e.settings.sync.is_some();
-        let tx = &mut e.sync_tx;
+        let syncing = self.settings.sync.is_some();
+        let tx = &mut self.sync_tx;
         let rearm = proto::CONTROL_REARM_MS as u64;
         shared.templates.expire(
             now,
-            &mut e.tpl_cursor,
+            &mut self.tpl_cursor,
             1,
             rearm,
             |t| {
@@ -1107,6 +990,126 @@ impl<B: Buf> Host<B> {
                 }
             },
         );
+    }
+}
+
+/// Sends a relayed ICMP error, or counts why not: no error is ever
+/// sent about an ICMP error (RFC 1122).
+fn after_relay<B: Buf, I: Io<Buf = B>>(
+    eg: &mut Egress<B>,
+    io: &mut I,
+    pkt: B,
+    v: Verdict,
+    now: u64,
+) {
+    match v {
+        Verdict::Forward => eg.send_ip(io, pkt, now),
+        Verdict::TimeExceeded => eg.stats.count_drop(DropReason::TtlExceeded),
+        Verdict::BadChecksum => eg.stats.count_drop(DropReason::BadChecksum),
+        Verdict::Fragment => eg.stats.count_drop(DropReason::Fragment),
+        Verdict::Malformed | Verdict::Mismatch => eg.stats.count_drop(DropReason::Malformed),
+        _ => eg.stats.count_drop(DropReason::TooBig),
+    }
+}
+
+/// Sends a connection's packet to its real server by its method.
+/// `ip`: the packet's header as validated on its way in; `None` when
+/// the packet is an ICMP error about the connection (a relay), so NAT
+/// translates the quoted packet too, and nothing answers a refusal.
+fn forward<B: Buf, I: Io<Buf = B>>(
+    eg: &mut Egress<B>,
+    io: &mut I,
+    mut pkt: B,
+    c: &conn::Conn<Ipv4Addr>,
+    now: u64,
+    ip: Option<&xmit::Hdr>,
+) {
+    let hop = eg.next_hop(c.daddr);
+    let mtu = match hop {
+        Some(nh) => nh.mtu,
+        None => eg.mtu_by_route(c.daddr),
+    };
+    let method = (c.flags & conn::flags::FWD_MASK) as u8;
+    let dr = method == Method::Dr as u8;
+    let v = match ip {
+        _ if dr => match ip {
+            Some(h) => xmit::dr::transmit_checked(&mut pkt, h, mtu),
+            None => xmit::dr::transmit(&mut pkt, mtu),
+        },
+        _ if method == Method::Tun as u8 => {
+            let src = match hop {
+                Some(nh) => nh.src,
+                None => eg
+                    .routes
+                    .lookup(c.daddr)
+                    .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src),
+            };
+            let ident = eg.next_ident();
+            let p = xmit::tun::TunParams::new(src, c.daddr, mtu, ident);
+            xmit::tun::encapsulate(&mut pkt, &p)
+        }
+        Some(h) => xmit::nat::dnat_checked(
+            &mut pkt,
+            h,
+            Endpoint::new(c.vaddr, c.vport),
+            Endpoint::new(c.daddr, c.dport),
+            mtu,
+        ),
+        None => icmp::translate_to_real_server(
+            &mut pkt,
+            Endpoint::new(c.vaddr, c.vport),
+            Endpoint::new(c.daddr, c.dport),
+            mtu,
+        ),
+    };
+    if v == Verdict::Forward {
+        // DR: the real server is the next hop and the VIP stays the
+        // destination. TUN and NAT: the real server is the (outer)
+        // destination, so this hop is what `send_ip` would find, and
+        // the transmit function checked the size against its MTU.
+        match hop {
+            Some(nh) if dr || ip.is_some() => return eg.send_l2(io, nh.port(), nh.mac, pkt),
+            None if dr => return eg.send_via(io, pkt, c.daddr, now),
+            _ => {}
+        }
+    }
+    match ip {
+        Some(_) => after_xmit(eg, io, pkt, v, c.vaddr, now),
+        None => after_relay(eg, io, pkt, v, now),
+    }
+}
+
+/// Routes a rewritten packet, or answers and counts what xmit refused.
+fn after_xmit<B: Buf, I: Io<Buf = B>>(
+    eg: &mut Egress<B>,
+    io: &mut I,
+    pkt: B,
+    v: Verdict,
+    err_src: Ipv4Addr,
+    now: u64,
+) {
+    match v {
+        Verdict::Forward => eg.send_ip(io, pkt, now),
+        Verdict::TimeExceeded => {
+            eg.stats.count_drop(DropReason::TtlExceeded);
+            eg.icmp_error(io, pkt.data(), icmp::ErrorKind::TimeExceeded, err_src, now);
+        }
+        Verdict::FragNeeded { mtu } => {
+            eg.stats.count_drop(DropReason::TooBig);
+            eg.icmp_error(
+                io,
+                pkt.data(),
+                icmp::ErrorKind::FragNeeded { mtu },
+                err_src,
+                now,
+            );
+        }
+        Verdict::NeedsFragmentation | Verdict::TunnelMtuTooSmall | Verdict::NoRoom => {
+            eg.stats.count_drop(DropReason::TooBig)
+        }
+        Verdict::Fragment => eg.stats.count_drop(DropReason::Fragment),
+        Verdict::BadChecksum => eg.stats.count_drop(DropReason::BadChecksum),
+        Verdict::Malformed | Verdict::Mismatch => eg.stats.count_drop(DropReason::Malformed),
     }
 }
 
