@@ -12,7 +12,7 @@ use crate::conn::{self, ConnId, ConnKey};
 use crate::host::{Host, Local};
 use crate::io::{Buf, Io, BURST};
 use crate::ipvs::{l4_of, L4};
-use crate::local::icmp;
+use crate::local::{arp, exception, icmp};
 use crate::stats::DropReason;
 use crate::wire::{ethernet, ipv4, EtherType, EthernetFrame, Ipv4Packet};
 use arrayvec::ArrayVec;
@@ -161,8 +161,8 @@ impl<B: Buf> Host<B> {
         }
         match eth.ethertype() {
             EtherType::IPV4 => self.ipv4_input(io, port, pkt, now),
-            EtherType::ARP => self.arp_input(io, port, pkt, now, false),
-            _ => self.to_kernel(io, port, pkt),
+            EtherType::ARP => arp::input(self, io, port, pkt, now, false),
+            _ => exception::to_kernel(&self.egress, io, port, pkt),
         }
     }
 
@@ -175,7 +175,7 @@ impl<B: Buf> Host<B> {
         }
         let ty = EthernetFrame::new_checked(pkt.data()).map(|e| e.ethertype());
         match ty {
-            Ok(EtherType::ARP) => self.arp_input(io, port, pkt, now, true),
+            Ok(EtherType::ARP) => arp::input(self, io, port, pkt, now, true),
             // Handed over because this worker owns the connection: to a
             // VIP (or a marked destination) it is inbound, else a reply.
             Ok(EtherType::IPV4) => {
@@ -205,10 +205,14 @@ impl<B: Buf> Host<B> {
         let dst = ip.dst();
         match self.classify(dst) {
             Some(Local::Vip) if self.standby() => self.egress.stats.count_drop(DropReason::Standby),
-            Some(Local::Vip) if echo && !frag => self.echo_reply(io, pkt, now),
+            Some(Local::Vip) if echo && !frag => icmp::echo_reply(&mut self.egress, io, pkt, now),
             Some(Local::Vip) => self.ipvs.input(&mut self.egress, io, port, pkt, now, false),
-            Some(Local::Iface(_)) if echo && !frag => self.echo_reply(io, pkt, now),
-            Some(Local::Iface(_)) | Some(Local::Broadcast) => self.to_kernel(io, port, pkt),
+            Some(Local::Iface(_)) if echo && !frag => {
+                icmp::echo_reply(&mut self.egress, io, pkt, now)
+            }
+            Some(Local::Iface(_)) | Some(Local::Broadcast) => {
+                exception::to_kernel(&self.egress, io, port, pkt)
+            }
             None if self.ipvs.table.marks_dest(dst) && self.standby() => {
                 self.egress.stats.count_drop(DropReason::Standby)
             }

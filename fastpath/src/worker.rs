@@ -65,7 +65,7 @@ impl<B: Buf> Worker<B> {
         if !self.announced {
             // Gratuitous ARP once, from one worker only.
             if io.worker() == 0 {
-                self.host.announce(io);
+                crate::local::arp::announce(&self.host, io);
             }
             self.announced = true;
         }
@@ -80,7 +80,7 @@ impl<B: Buf> Worker<B> {
             self.host.input_burst(io, port, &mut burst, now);
             io.rx_exception(port, &mut burst);
             for p in burst.drain(..) {
-                self.host.from_kernel(io, port, p);
+                crate::local::exception::from_kernel(&self.host.egress, io, port, p);
             }
         }
         io.rx_peers(&mut burst);
