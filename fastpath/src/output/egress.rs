@@ -12,6 +12,7 @@ use crate::output::arp;
 use crate::output::neigh::{NeighTable, Resolve, StaticNeighbour, Timer};
 use crate::output::route::{self, Route, RouteTable, StaticRoute};
 use crate::stats::{DropReason, Event, WorkerStats};
+use crate::wire::arp::OP_REQUEST;
 use crate::wire::{ethernet, EtherType, EthernetFrame, Ipv4Packet, MacAddr};
 use crate::xmit::icmp;
 use core::net::Ipv4Addr;
@@ -94,6 +95,27 @@ fn source_in(addrs: &[(Ipv4Addr, u8)], peer: Ipv4Addr) -> Ipv4Addr {
         .find(|&&(a, len)| route::contains(a, len, peer))
         .or(addrs.first())
         .map_or(Ipv4Addr::UNSPECIFIED, |&(a, _)| a)
+}
+
+/// Asks who has `ip` on `port`: broadcast, or unicast to confirm a known MAC.
+fn send_request<I: Io>(
+    io: &mut I,
+    ports: &[PortConfig],
+    stats: &WorkerStats,
+    port: usize,
+    ip: Ipv4Addr,
+    unicast: Option<MacAddr>,
+) {
+    let p = &ports[port];
+    let src = source_in(&p.addrs, ip);
+    let dst = unicast.unwrap_or(MacAddr::BROADCAST);
+    match arp::build(io, dst, OP_REQUEST, p.mac, src, MacAddr::ZERO, ip) {
+        Some(b) => {
+            stats.event(Event::ArpRequestSent);
+            io.tx(port, b);
+        }
+        None => stats.count_drop(DropReason::NoBuffer),
+    }
 }
 
 impl<B: Buf> Egress<B> {
@@ -261,7 +283,7 @@ impl<B: Buf> Egress<B> {
                     self.stats.count_drop(DropReason::NeighQueueFull);
                 }
                 if request {
-                    arp::send_request(io, &self.ports, &self.stats, port, hop, None);
+                    send_request(io, &self.ports, &self.stats, port, hop, None);
                 }
             }
             Resolve::TableFull(_) => self.stats.count_drop(DropReason::NeighTableFull),
@@ -310,7 +332,7 @@ impl<B: Buf> Egress<B> {
         } = self;
         neigh.tick(now, |t| match t {
             Timer::Request { port, ip, unicast } => {
-                arp::send_request(io, ports, stats, port, ip, unicast)
+                send_request(io, ports, stats, port, ip, unicast)
             }
             Timer::Failed(_) => stats.count_drop(DropReason::NeighUnresolved),
         });
