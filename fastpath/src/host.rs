@@ -19,7 +19,7 @@ use std::sync::Arc;
 /// What the control plane tells the data plane about the director itself.
 #[derive(Debug, Clone, Default)]
 pub struct HostConfig {
-    /// Indexed by the port numbers [`Io`] uses.
+    /// Indexed by the port numbers [`Io`](crate::io::Io) uses.
     pub ports: Vec<PortConfig>,
     /// Virtual addresses the director answers ARP and ping for on every port.
     pub vips: Vec<Ipv4Addr>,
