@@ -10,23 +10,23 @@
 
 use crate::host::{Host, Local};
 use crate::io::{ip_csum_ok, Buf, Io};
-use crate::local::icmp;
+use crate::local::{arp, exception, icmp};
 use crate::stats::DropReason;
 use crate::wire::{ethernet, ipv4, EtherType, EthernetFrame, Ipv4Packet};
 
 impl<B: Buf> Host<B> {
     pub fn input<I: Io<Buf = B>>(&mut self, io: &mut I, port: usize, pkt: B, now: u64) {
         let Ok(eth) = EthernetFrame::new_checked(pkt.data()) else {
-            return self.stats.count_drop(DropReason::Malformed);
+            return self.egress.stats.count_drop(DropReason::Malformed);
         };
         let dst = eth.dst();
-        if dst != self.ports[port].mac && !dst.is_multicast() {
-            return self.stats.count_drop(DropReason::NotForUs);
+        if dst != self.egress.ports[port].mac && !dst.is_multicast() {
+            return self.egress.stats.count_drop(DropReason::NotForUs);
         }
         match eth.ethertype() {
             EtherType::IPV4 => self.ipv4_input(io, port, pkt, now),
-            EtherType::ARP => self.arp_input(io, port, pkt, now, false),
-            _ => self.to_kernel(io, port, pkt),
+            EtherType::ARP => arp::input(self, io, port, pkt, now, false),
+            _ => exception::to_kernel(&self.egress, io, port, pkt),
         }
     }
 
@@ -34,12 +34,12 @@ impl<B: Buf> Host<B> {
     /// a connection this worker owns.
     pub fn peer_input<I: Io<Buf = B>>(&mut self, io: &mut I, pkt: B, now: u64) {
         let port = pkt.port();
-        if port >= self.ports.len() {
-            return self.stats.count_drop(DropReason::Malformed);
+        if port >= self.egress.ports.len() {
+            return self.egress.stats.count_drop(DropReason::Malformed);
         }
         let ty = EthernetFrame::new_checked(pkt.data()).map(|e| e.ethertype());
         match ty {
-            Ok(EtherType::ARP) => self.arp_input(io, port, pkt, now, true),
+            Ok(EtherType::ARP) => arp::input(self, io, port, pkt, now, true),
             // Handed over because this worker owns the connection: to a
             // VIP (or a marked destination) it is inbound, else a reply.
             Ok(EtherType::IPV4) => {
@@ -47,38 +47,46 @@ impl<B: Buf> Host<B> {
                     Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]).map(|ip| ip.dst());
                 match dst {
                     Ok(d) if self.is_vip(d) || self.ipvs.table.marks_dest(d) => {
-                        self.ipvs_in(io, port, pkt, now, true)
+                        self.ipvs.input(&mut self.egress, io, port, pkt, now, true)
                     }
-                    Ok(_) => self.ipvs_out(io, port, pkt, now, true),
-                    Err(_) => self.stats.count_drop(DropReason::Malformed),
+                    Ok(_) => self.ipvs.output(&mut self.egress, io, port, pkt, now, true),
+                    Err(_) => self.egress.stats.count_drop(DropReason::Malformed),
                 }
             }
-            _ => self.stats.count_drop(DropReason::Malformed),
+            _ => self.egress.stats.count_drop(DropReason::Malformed),
         }
     }
 
     fn ipv4_input<I: Io<Buf = B>>(&mut self, io: &mut I, port: usize, pkt: B, now: u64) {
         let Ok(ip) = Ipv4Packet::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
-            return self.stats.count_drop(DropReason::Malformed);
+            return self.egress.stats.count_drop(DropReason::Malformed);
         };
         if !ip_csum_ok(&pkt, &ip) {
-            return self.stats.count_drop(DropReason::BadChecksum);
+            return self.egress.stats.count_drop(DropReason::BadChecksum);
         }
         let echo = ip.protocol() == ipv4::PROTO_ICMP && icmp::is_echo_request(ip.payload());
         let frag = ip.is_fragment();
         let dst = ip.dst();
         match self.classify(dst) {
-            Some(Local::Vip) if self.standby() => self.stats.count_drop(DropReason::Standby),
-            Some(Local::Vip) if echo && !frag => self.echo_reply(io, pkt, now),
-            Some(Local::Vip) => self.ipvs_in(io, port, pkt, now, false),
-            Some(Local::Iface(_)) if echo && !frag => self.echo_reply(io, pkt, now),
-            Some(Local::Iface(_)) | Some(Local::Broadcast) => self.to_kernel(io, port, pkt),
-            None if self.ipvs.table.marks_dest(dst) && self.standby() => {
-                self.stats.count_drop(DropReason::Standby)
+            Some(Local::Vip) if self.standby() => self.egress.stats.count_drop(DropReason::Standby),
+            Some(Local::Vip) if echo && !frag => icmp::echo_reply(&mut self.egress, io, pkt, now),
+            Some(Local::Vip) => self.ipvs.input(&mut self.egress, io, port, pkt, now, false),
+            Some(Local::Iface(_)) if echo && !frag => {
+                icmp::echo_reply(&mut self.egress, io, pkt, now)
             }
-            None if self.ipvs.table.marks_dest(dst) => self.ipvs_in(io, port, pkt, now, false),
+            Some(Local::Iface(_)) | Some(Local::Broadcast) => {
+                exception::to_kernel(&self.egress, io, port, pkt)
+            }
+            None if self.ipvs.table.marks_dest(dst) && self.standby() => {
+                self.egress.stats.count_drop(DropReason::Standby)
+            }
+            None if self.ipvs.table.marks_dest(dst) => {
+                self.ipvs.input(&mut self.egress, io, port, pkt, now, false)
+            }
             // Not ours: a NAT real server's reply, or unknown.
-            None => self.ipvs_out(io, port, pkt, now, false),
+            None => self
+                .ipvs
+                .output(&mut self.egress, io, port, pkt, now, false),
         }
     }
 }

@@ -26,7 +26,10 @@ pub mod wire;
 pub mod worker;
 pub mod xmit;
 
-pub use host::{HostConfig, PortConfig, StaticNeighbour, StaticRoute};
+pub use host::HostConfig;
 pub use io::{Buf, Io, BURST};
+pub use output::egress::PortConfig;
+pub use output::neigh::StaticNeighbour;
+pub use output::route::StaticRoute;
 pub use stats::WorkerStats;
 pub use worker::Worker;

@@ -78,7 +78,7 @@ impl<B: Buf> Worker<B> {
         if !self.announced {
             // Gratuitous ARP once, from one worker only.
             if io.worker() == 0 {
-                self.host.announce(io);
+                crate::local::arp::announce(&self.host, io);
             }
             self.announced = true;
         }
@@ -99,7 +99,7 @@ impl<B: Buf> Worker<B> {
             }
             io.rx_exception(port, &mut burst);
             for p in burst.drain(..) {
-                self.host.from_kernel(io, port, p);
+                crate::local::exception::from_kernel(&self.host.egress, io, port, p);
             }
         }
         io.rx_peers(&mut burst);
@@ -109,12 +109,13 @@ impl<B: Buf> Worker<B> {
         let dropped = io.flush();
         if dropped > 0 {
             self.host
+                .egress
                 .stats
                 .count_drops(DropReason::TxQueueFull, dropped);
         }
         if now >= self.next_tick {
-            self.host.tick(io, now);
-            self.host.ipvs_tick(now);
+            self.host.egress.tick(io, now);
+            self.host.ipvs.tick(now);
             self.next_tick = now + TICK_MS;
         }
     }

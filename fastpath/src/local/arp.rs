@@ -1,42 +1,22 @@
 //! ARP for the director's own addresses and VIPs: replies, learning,
-//! requests for next hops, gratuitous announcements.
+//! gratuitous announcements. (Requests for next hops belong to the way
+//! out, [`crate::output::arp`].) These take the whole [`Host`]: what they
+//! answer for is its addresses, and what they learn goes into its egress
+//! part.
 //!
 //! Like Linux with `arp_ignore=0`, a port answers for its own addresses; it
 //! also answers for every VIP, which is what makes it the director. Replies
 //! to the kernel's own requests (sent through the exception tap) are copied
 //! to the kernel so its neighbour cache works on a DPDK-owned port.
 
-use crate::host::{Host, PortConfig};
+use crate::host::Host;
 use crate::io::{copy_of, Buf, Io};
-use crate::stats::{DropReason, Event, WorkerStats};
+use crate::local::exception::to_kernel;
+use crate::output::arp::build;
+use crate::output::egress::Egress;
+use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpPacket};
-use crate::wire::{ethernet, EtherType, EthernetFrame, MacAddr};
-use core::net::Ipv4Addr;
-
-/// Builds a 60-byte (minimum Ethernet) ARP frame in a fresh buffer.
-#[allow(clippy::too_many_arguments)]
-fn build<I: Io>(
-    io: &mut I,
-    eth_dst: MacAddr,
-    op: u16,
-    sha: MacAddr,
-    spa: Ipv4Addr,
-    tha: MacAddr,
-    tpa: Ipv4Addr,
-) -> Option<I::Buf> {
-    let mut b = io.alloc()?;
-    if !b.set_len(ethernet::MIN_FRAME_LEN) {
-        return None;
-    }
-    let d = b.data_mut();
-    d.fill(0);
-    let mut eth = EthernetFrame::new_checked(&mut d[..]).ok()?;
-    eth.set_dst(eth_dst);
-    eth.set_src(sha);
-    eth.set_ethertype(EtherType::ARP);
-    ArpPacket::emit(eth.payload_mut(), op, sha, spa, tha, tpa).ok()?;
-    Some(b)
-}
+use crate::wire::{ethernet, EthernetFrame, MacAddr};
 
 /// Rewrites a request for one of our addresses into its reply, in place:
 /// the frame keeps its length (and padding), as Linux's reply would be padded.
@@ -52,135 +32,110 @@ fn turn_into_reply(frame: &mut [u8], my_mac: MacAddr) -> Option<()> {
     Some(())
 }
 
-/// Asks who has `ip` on `port`: broadcast, or unicast to confirm a known MAC.
-pub fn send_request<I: Io>(
-    io: &mut I,
-    ports: &[PortConfig],
-    stats: &WorkerStats,
-    port: usize,
-    ip: Ipv4Addr,
-    unicast: Option<MacAddr>,
-) {
-    let p = &ports[port];
-    let src = p
-        .addrs
-        .iter()
-        .find(|&&(a, len)| crate::output::route::contains(a, len, ip))
-        .or(p.addrs.first())
-        .map_or(Ipv4Addr::UNSPECIFIED, |&(a, _)| a);
-    let dst = unicast.unwrap_or(MacAddr::BROADCAST);
-    match build(io, dst, arp::OP_REQUEST, p.mac, src, MacAddr::ZERO, ip) {
-        Some(b) => {
-            stats.event(Event::ArpRequestSent);
-            io.tx(port, b);
+/// Announces every interface address and VIP on every port with a
+/// gratuitous ARP request (sender = target address, as Linux does), so
+/// switches and neighbours learn where the director is at start-up.
+pub fn announce<B: Buf, I: Io<Buf = B>>(host: &Host<B>, io: &mut I) {
+    for (i, p) in host.egress.ports.iter().enumerate() {
+        let addrs = p.addrs.iter().map(|&(a, _)| a);
+        let vips = host
+            .vips()
+            .iter()
+            .copied()
+            .filter(|v| !host.standby() && !p.addrs.iter().any(|&(a, _)| a == *v));
+        for a in addrs.chain(vips) {
+            match build(
+                io,
+                MacAddr::BROADCAST,
+                arp::OP_REQUEST,
+                p.mac,
+                a,
+                MacAddr::ZERO,
+                a,
+            ) {
+                Some(b) => {
+                    host.egress.stats.event(Event::GratuitousArpSent);
+                    io.tx(i, b);
+                }
+                None => host.egress.stats.count_drop(DropReason::NoBuffer),
+            }
         }
-        None => stats.count_drop(DropReason::NoBuffer),
     }
 }
 
-impl<B: Buf> Host<B> {
-    /// Announces every interface address and VIP on every port with a
-    /// gratuitous ARP request (sender = target address, as Linux does), so
-    /// switches and neighbours learn where the director is at start-up.
-    pub fn announce<I: Io<Buf = B>>(&self, io: &mut I) {
-        for (i, p) in self.ports.iter().enumerate() {
-            let addrs = p.addrs.iter().map(|&(a, _)| a);
-            let vips = self
-                .vips()
-                .iter()
-                .copied()
-                .filter(|v| !self.standby() && !p.addrs.iter().any(|&(a, _)| a == *v));
-            for a in addrs.chain(vips) {
-                match build(
-                    io,
-                    MacAddr::BROADCAST,
-                    arp::OP_REQUEST,
-                    p.mac,
-                    a,
-                    MacAddr::ZERO,
-                    a,
-                ) {
-                    Some(b) => {
-                        self.stats.event(Event::GratuitousArpSent);
-                        io.tx(i, b);
-                    }
-                    None => self.stats.count_drop(DropReason::NoBuffer),
-                }
-            }
+/// An ARP frame from `port`. `from_peer`: a copy another worker already
+/// answered; only learn from it.
+pub fn input<B: Buf, I: Io<Buf = B>>(
+    host: &mut Host<B>,
+    io: &mut I,
+    port: usize,
+    mut pkt: B,
+    now: u64,
+    from_peer: bool,
+) {
+    let Ok(a) = ArpPacket::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
+        return host.egress.stats.count_drop(DropReason::Malformed);
+    };
+    let (op, sha, spa, tpa) = (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip());
+    if !sha.is_unicast() || (op != arp::OP_REQUEST && op != arp::OP_REPLY) {
+        return host.egress.stats.count_drop(DropReason::Malformed);
+    }
+    let for_us = host.answers_arp(port, tpa);
+    let is_iface = host.egress.ports[port].addrs.iter().any(|&(x, _)| x == tpa);
+    // Learn the sender unless it is a probe (0.0.0.0) or claims one of
+    // our own addresses. Requests aimed at us create an entry, as Linux
+    // does, since we are about to talk to the sender; replies update
+    // (and complete) only entries we asked for.
+    let learnable =
+        !spa.is_unspecified() && host.egress.on_link(port, spa) && !host.answers_arp(port, spa);
+    if learnable {
+        let confirmed = op == arp::OP_REPLY;
+        let create = for_us && op == arp::OP_REQUEST;
+        let learned = host
+            .egress
+            .neigh
+            .learn(port, spa, sha, now, confirmed, create);
+        let is_learned = learned.is_some();
+        if let Some(held) = learned {
+            host.egress.release(io, port, sha, held.into_iter());
+        }
+        // A reply to one of our addresses may answer another worker's
+        // request (all replies arrive on the queue RSS picks, often
+        // not the asker's): hand it over even if this worker had no
+        // entry. Peers only complete entries they asked for.
+        let maybe_theirs = op == arp::OP_REPLY && is_iface;
+        if !from_peer && (is_learned || maybe_theirs) {
+            share_with_peers(&host.egress, io, port, &pkt);
         }
     }
-
-    /// An ARP frame from `port`. `from_peer`: a copy another worker already
-    /// answered; only learn from it.
-    pub fn arp_input<I: Io<Buf = B>>(
-        &mut self,
-        io: &mut I,
-        port: usize,
-        mut pkt: B,
-        now: u64,
-        from_peer: bool,
-    ) {
-        let Ok(a) = ArpPacket::new_checked(&pkt.data()[ethernet::HEADER_LEN..]) else {
-            return self.stats.count_drop(DropReason::Malformed);
-        };
-        let (op, sha, spa, tpa) = (a.operation(), a.sender_mac(), a.sender_ip(), a.target_ip());
-        if !sha.is_unicast() || (op != arp::OP_REQUEST && op != arp::OP_REPLY) {
-            return self.stats.count_drop(DropReason::Malformed);
-        }
-        let for_us = self.answers_arp(port, tpa);
-        let is_iface = self.ports[port].addrs.iter().any(|&(x, _)| x == tpa);
-        // Learn the sender unless it is a probe (0.0.0.0) or claims one of
-        // our own addresses. Requests aimed at us create an entry, as Linux
-        // does, since we are about to talk to the sender; replies update
-        // (and complete) only entries we asked for.
-        let learnable =
-            !spa.is_unspecified() && self.on_link(port, spa) && !self.answers_arp(port, spa);
-        if learnable {
-            let confirmed = op == arp::OP_REPLY;
-            let create = for_us && op == arp::OP_REQUEST;
-            let learned = self.neigh.learn(port, spa, sha, now, confirmed, create);
-            let is_learned = learned.is_some();
-            if let Some(held) = learned {
-                self.release(io, port, sha, held.into_iter());
-            }
-            // A reply to one of our addresses may answer another worker's
-            // request (all replies arrive on the queue RSS picks, often
-            // not the asker's): hand it over even if this worker had no
-            // entry. Peers only complete entries they asked for.
-            let maybe_theirs = op == arp::OP_REPLY && is_iface;
-            if !from_peer && (is_learned || maybe_theirs) {
-                self.share_with_peers(io, port, &pkt);
-            }
-        }
-        if from_peer {
-            return;
-        }
-        if op == arp::OP_REQUEST && for_us {
-            if turn_into_reply(pkt.data_mut(), self.ports[port].mac).is_none() {
-                return self.stats.count_drop(DropReason::Malformed);
-            }
-            self.stats.event(Event::ArpReplySent);
-            io.tx(port, pkt);
-        } else if op == arp::OP_REPLY && is_iface {
-            // An answer to the kernel's own request through the tap.
-            self.to_kernel(io, port, pkt);
-        } else {
-            self.stats.count_drop(DropReason::ArpNotForUs);
-        }
+    if from_peer {
+        return;
     }
+    if op == arp::OP_REQUEST && for_us {
+        if turn_into_reply(pkt.data_mut(), host.egress.ports[port].mac).is_none() {
+            return host.egress.stats.count_drop(DropReason::Malformed);
+        }
+        host.egress.stats.event(Event::ArpReplySent);
+        io.tx(port, pkt);
+    } else if op == arp::OP_REPLY && is_iface {
+        // An answer to the kernel's own request through the tap.
+        to_kernel(&host.egress, io, port, pkt);
+    } else {
+        host.egress.stats.count_drop(DropReason::ArpNotForUs);
+    }
+}
 
-    /// Other workers keep their own neighbour tables: give each a copy.
-    fn share_with_peers<I: Io<Buf = B>>(&self, io: &mut I, port: usize, pkt: &B) {
-        let (me, n) = (io.worker(), io.nworkers());
-        for w in (0..n).filter(|&w| w != me) {
-            match copy_of(io, pkt) {
-                Some(mut c) => {
-                    c.set_port(port);
-                    self.stats.event(Event::PeerCopySent);
-                    io.to_peer(w, c);
-                }
-                None => self.stats.count_drop(DropReason::NoBuffer),
+/// Other workers keep their own neighbour tables: give each a copy.
+fn share_with_peers<B: Buf, I: Io<Buf = B>>(eg: &Egress<B>, io: &mut I, port: usize, pkt: &B) {
+    let (me, n) = (io.worker(), io.nworkers());
+    for w in (0..n).filter(|&w| w != me) {
+        match copy_of(io, pkt) {
+            Some(mut c) => {
+                c.set_port(port);
+                eg.stats.event(Event::PeerCopySent);
+                io.to_peer(w, c);
             }
+            None => eg.stats.count_drop(DropReason::NoBuffer),
         }
     }
 }

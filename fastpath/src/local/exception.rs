@@ -6,21 +6,22 @@
 //! as DPVS does with KNI/virtio-user. The kernel keeps its own ARP cache;
 //! only replies to its requests are copied up (see `local::arp`).
 
-use crate::host::Host;
 use crate::io::{Buf, Io};
+use crate::output::egress::Egress;
 use crate::stats::{DropReason, Event};
 
-impl<B: Buf> Host<B> {
-    pub fn to_kernel<I: Io<Buf = B>>(&self, io: &mut I, port: usize, pkt: B) {
-        if !self.ports[port].exception {
-            return self.stats.count_drop(DropReason::NoException);
-        }
-        self.stats.event(Event::ToKernel);
-        io.tx_exception(port, pkt);
+/// A frame for the director that ripvs leaves to the kernel: up the
+/// port's tap, if it has one.
+pub fn to_kernel<B: Buf, I: Io<Buf = B>>(eg: &Egress<B>, io: &mut I, port: usize, pkt: B) {
+    if !eg.ports[port].exception {
+        return eg.stats.count_drop(DropReason::NoException);
     }
+    eg.stats.event(Event::ToKernel);
+    io.tx_exception(port, pkt);
+}
 
-    pub fn from_kernel<I: Io<Buf = B>>(&self, io: &mut I, port: usize, pkt: B) {
-        self.stats.event(Event::FromKernel);
-        io.tx(port, pkt);
-    }
+/// A frame the kernel sent out of `port`'s tap: out of the port as it is.
+pub fn from_kernel<B: Buf, I: Io<Buf = B>>(eg: &Egress<B>, io: &mut I, port: usize, pkt: B) {
+    eg.stats.event(Event::FromKernel);
+    io.tx(port, pkt);
 }

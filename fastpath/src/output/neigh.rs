@@ -27,6 +27,14 @@ pub const MAX_PROBES: u8 = 3;
 /// Unused stale entries are forgotten after this long.
 pub const STALE_GC_MS: u64 = 60_000;
 
+/// A permanent entry as the control plane configures it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticNeighbour {
+    pub port: usize,
+    pub ip: Ipv4Addr,
+    pub mac: MacAddr,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Incomplete,

@@ -9,6 +9,16 @@
 
 use core::net::Ipv4Addr;
 
+/// A route as the control plane configures it; the data plane adds the
+/// source address it will use ([`Route::src`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticRoute {
+    pub net: Ipv4Addr,
+    pub prefix_len: u8,
+    pub via: Option<Ipv4Addr>,
+    pub port: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub net: Ipv4Addr,

@@ -13,6 +13,7 @@ use super::classify::Meta;
 use crate::conn::{self, flags, ConnId, Tick};
 use crate::host::Host;
 use crate::io::{Buf, Io};
+use crate::ipvs::forward::after_xmit;
 use crate::proto::tcp;
 use crate::service::counters::CoreCounters;
 use crate::wire::ipv4;
@@ -122,9 +123,9 @@ impl<B: Buf> Host<B> {
         }
         let (dest, daddr) = (c.dest, c.daddr);
         let hop = if m.inbound {
-            self.hop_to_dest(dest, daddr)
+            self.egress.hop_to_dest(dest, daddr)
         } else {
-            self.next_hop(h.ip.dst)
+            self.egress.next_hop(h.ip.dst)
         };
         let Some(hop) = hop else {
             return Err(p);
@@ -159,15 +160,15 @@ impl<B: Buf> Host<B> {
             _ if !m.inbound => xmit::nat::snat_checked(&mut p, &h.ip, rs, vip, mtu),
             flags::DROUTE => xmit::dr::transmit_checked(&mut p, &h.ip, mtu),
             flags::TUNNEL => {
-                let ident = e.next_ident();
+                let ident = self.egress.next_ident();
                 let t = xmit::tun::TunParams::new(hop.src, daddr, mtu, ident);
                 xmit::tun::encapsulate(&mut p, &t)
             }
             _ => xmit::nat::dnat_checked(&mut p, &h.ip, vip, rs, mtu),
         };
         match v {
-            Verdict::Forward => self.send_l2(io, hop.port(), hop.mac, p),
-            v => self.after_xmit(io, p, v, vip.addr, now),
+            Verdict::Forward => self.egress.send_l2(io, hop.port(), hop.mac, p),
+            v => after_xmit(&mut self.egress, io, p, v, vip.addr, now),
         }
         Ok(())
     }

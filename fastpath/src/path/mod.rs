@@ -19,7 +19,7 @@
 //! 4. **rewrite and transmit**, right after the update, while the frame's
 //!    and the entry's lines are in cache: DR, TUN, NAT in or NAT out by
 //!    the method the connection was bound to, the way out from the real
-//!    server's adjacency ([`adj`]); the packet and byte counters are summed
+//!    server's adjacency ([`crate::output::adj`]); the packet and byte counters are summed
 //!    over the burst and written once per real server.
 //! 5. **hand-off**: the frames other workers own go to each of them with
 //!    one ring operation per peer ([`Io::to_peer_burst`]).
@@ -34,11 +34,8 @@
 //! of frame through this and through [`Host::input`] alone and compare
 //! the bytes out and the counters.
 
-mod adj;
 mod classify;
 mod fast;
-
-pub(crate) use adj::Adjacency;
 
 use crate::conn::{ConnId, ConnKey};
 use crate::host::Host;
@@ -170,8 +167,10 @@ impl<B: Buf> Host<B> {
         now: u64,
     ) {
         match (m.inbound, id) {
-            (true, Some(id)) => self.ipvs_in_conn(io, p, &m.h, Some(id), now),
-            (false, Some(id)) => self.ipvs_out_conn(io, p, &m.h, id, now),
+            (true, Some(id)) => self
+                .ipvs
+                .in_conn(&mut self.egress, io, p, &m.h, Some(id), now),
+            (false, Some(id)) => self.ipvs.out_conn(&mut self.egress, io, p, &m.h, id, now),
             // A new connection's first packet (or one whose entry went
             // during the burst), with the burst's lookup unless the table
             // has changed since.
@@ -182,7 +181,7 @@ impl<B: Buf> Host<B> {
                 } else {
                     conns.lookup_in(&m.key())
                 };
-                self.ipvs_in_conn(io, p, &m.h, found, now)
+                self.ipvs.in_conn(&mut self.egress, io, p, &m.h, found, now)
             }
             (false, None) => self.input(io, port, p, now),
         }
@@ -206,9 +205,9 @@ impl<B: Buf> Host<B> {
     }
 
     pub(crate) fn count_redirect(&self, reply: bool) {
-        self.stats.event(Event::Redirected);
+        self.egress.stats.event(Event::Redirected);
         if reply {
-            self.stats.event(Event::RedirectedReply);
+            self.egress.stats.event(Event::RedirectedReply);
         }
     }
 }

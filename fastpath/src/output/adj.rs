@@ -12,7 +12,7 @@
 //! differs, misses and is filled again. The connection keeps its method
 //! (IPVS binds `packet_xmit` per connection); the server keeps the way out.
 
-use crate::host::{Host, NextHop};
+use super::egress::{Egress, NextHop};
 use crate::io::Buf;
 use core::net::Ipv4Addr;
 
@@ -47,7 +47,7 @@ impl Default for Adjacency {
     }
 }
 
-impl<B: Buf> Host<B> {
+impl<B: Buf> Egress<B> {
     /// The way to real server `dest` at `daddr`, if its neighbour is
     /// confirmed: from the server's adjacency, or filled into it.
     #[inline]
