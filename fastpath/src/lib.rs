@@ -1,9 +1,12 @@
 //! ripvs data plane, free of DPDK: it runs on any [`io::Io`], so every line
 //! of packet logic is testable on byte buffers.
 //!
-//! Reading order for a newcomer: [`worker`] (the loop) → [`input`] (where a
-//! frame enters and is classified) → [`local`] (frames for the director
-//! itself) → [`output`] (routes, neighbours, where frames leave). [`wire`]
+//! Reading order for a newcomer: [`worker`] (the loop) → [`path`] (where a
+//! burst enters: established connections forwarded in stages over the
+//! burst) → [`input`] (where the scalar code takes any other frame) →
+//! [`local`] (frames for the director itself) or [`ipvs`] (the engine:
+//! connections, scheduling, state, forwarding) → [`output`] (routes,
+//! neighbours, each real server's adjacency, where frames leave). [`wire`]
 //! holds the header views everything else parses with.
 
 #![forbid(unsafe_code)]
