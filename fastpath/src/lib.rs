@@ -20,6 +20,7 @@ pub mod local;
 pub mod mailbox;
 pub mod output;
 pub mod path;
+pub mod persist;
 pub mod proto;
 pub mod sched;
 pub mod service;

@@ -26,10 +26,10 @@
 
 use fastpath::conn::{flags, owner_core, Conn, ConnId};
 use fastpath::io::mem::{MemIo, VecBuf};
-use fastpath::ipvs::template::{Tpl, TplKey};
 use fastpath::ipvs::{Ipvs, Settings, Shared};
 use fastpath::mailbox::{mailboxes, Postbox, Snapshot};
 use fastpath::output::neigh::State;
+use fastpath::persist::{Tpl, TplKey};
 use fastpath::proto::Timeouts;
 use fastpath::sched::Kind;
 use fastpath::service::{Dest, Method, Service, ServiceTable, TCP, UDP};

@@ -6,9 +6,9 @@
 
 use fastpath::conn::{flags, owner_core, NONE, TPL_S_ASSURED};
 use fastpath::io::mem::{MemIo, VecBuf};
-use fastpath::ipvs::template::{Tpl, TplKey};
 use fastpath::ipvs::{Ipvs, Settings, Shared};
 use fastpath::mailbox::{mailboxes, ConnRow, Postbox, Snapshot};
+use fastpath::persist::{Tpl, TplKey};
 use fastpath::proto::tcp::State;
 use fastpath::proto::Timeouts;
 use fastpath::sched::Kind;
@@ -1112,7 +1112,7 @@ mod backup {
         };
         assert_eq!(
             b.rigs[0].shared.templates.install_synced(k, t),
-            fastpath::ipvs::template::SyncedTpl::Created
+            fastpath::persist::SyncedTpl::Created
         );
         // rr would start at .11; the template says .12.
         let (_, o1) = b.rigs[0].run(0, &[from_client(80, 40000, SYN)]);

@@ -22,8 +22,9 @@
 //! - `schedule`: a new connection (service, persistence, scheduler);
 //! - `state`: the protocol state machine and the counts it moves;
 //! - `forward`: leaving by the real server's method;
-//! - `expire`: connections and templates whose time is up;
-//! - [`template`]: persistence templates, shared by all workers.
+//! - `expire`: connections and templates whose time is up.
+//!
+//! The persistence templates all workers share are [`crate::persist`]'s.
 
 mod expire;
 pub(crate) mod forward;
@@ -33,18 +34,17 @@ mod output;
 mod relay;
 mod schedule;
 mod state;
-pub mod template;
 
 pub(crate) use l4::L4;
 
 use crate::conn::{self, ConnTable};
+use crate::persist::{Templates, TplKey};
 use crate::proto::Timeouts;
 use crate::sched::{self, Scheduler};
 use crate::service::counters::{update_overload, CoreCounters, Load, Overload};
 use crate::service::{Service, ServiceTable};
 use core::net::Ipv4Addr;
 use std::sync::Arc;
-use template::{Templates, TplKey};
 
 /// Workers a director can run (the counter views are fixed arrays of this).
 pub const MAX_WORKERS: usize = 64;

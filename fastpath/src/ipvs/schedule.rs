@@ -3,11 +3,11 @@
 //! counts.
 
 use super::l4::L4;
-use super::template::{self, Bound};
 use super::Ipvs;
 use crate::conn::{self, ConnId, ConnKey};
 use crate::io::{Buf, Io};
 use crate::output::egress::Egress;
+use crate::persist::{self, Bound};
 use crate::proto::{self, Proto};
 use crate::sched;
 use crate::service::counters::Load;
@@ -69,7 +69,7 @@ impl Ipvs {
             Some(secs) => {
                 let k = Ipvs::tpl_key(svc, h.ip.src, h.ip.proto, h.dport);
                 let quiescent_ok = !self.settings.expire_quiescent_template;
-                let valid = |t: &template::Tpl| {
+                let valid = |t: &persist::Tpl| {
                     Ipvs::find_dest(svc, t.dest).is_some_and(|d| d.weight > 0 || quiescent_ok)
                 };
                 match self

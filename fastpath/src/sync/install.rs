@@ -9,8 +9,8 @@
 
 use super::record::SyncConn;
 use crate::conn::{self, flags, Conn, ConnKey, TICKS_PER_SEC};
-use crate::ipvs::template::{SyncedTpl, Tpl, TplKey};
 use crate::ipvs::Ipvs;
+use crate::persist::{SyncedTpl, Tpl, TplKey};
 use crate::proto::Proto;
 use crate::service::{Dest, Method, Service, ServiceTable};
 use core::net::Ipv4Addr;

@@ -5,7 +5,7 @@
 //! controlling template's key).
 
 use crate::conn::{self, Conn};
-use crate::ipvs::template::{Tpl, TplKey};
+use crate::persist::{Tpl, TplKey};
 use core::net::Ipv4Addr;
 
 /// Words per record in the ring.

@@ -8,6 +8,10 @@
 //! shard is cheap (design section 3, as DPVS does). Shards are sized at
 //! start-up; a full shard refuses new templates (the connection is then
 //! scheduled without persistence and counted) instead of allocating.
+//!
+//! The engine ([`crate::ipvs`]) binds, releases and expires templates; a
+//! master's sync records carry them to its backups ([`crate::sync`]), and a
+//! backup's engine installs what it receives ([`Templates::install_synced`]).
 
 use core::net::Ipv4Addr;
 use hashbrown::HashMap;
