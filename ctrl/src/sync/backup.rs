@@ -216,7 +216,7 @@ impl Backup {
             fwmark: w.fwmark,
         };
         // A template goes to some worker too, which installs it in the
-        // shared table and counts it (see fastpath::sync::install); its
+        // shared table and counts it (see fastpath/src/ipvs/synced.rs); its
         // client network spreads them over the workers.
         let owner = owner_core(rec.caddr, rec.cport, self.batches.len().max(1));
         let b = &mut self.batches[owner];

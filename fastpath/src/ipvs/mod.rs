@@ -22,7 +22,9 @@
 //! - `schedule`: a new connection (service, persistence, scheduler);
 //! - `state`: the protocol state machine and the counts it moves;
 //! - `forward`: leaving by the real server's method;
-//! - `expire`: connections and templates whose time is up.
+//! - `expire`: connections and templates whose time is up;
+//! - `synced`: a backup's side, installing the connections and templates
+//!   its sync thread receives from the master.
 //!
 //! The persistence templates all workers share are [`crate::persist`]'s.
 
@@ -34,6 +36,7 @@ mod output;
 mod relay;
 mod schedule;
 mod state;
+mod synced;
 
 pub(crate) use l4::L4;
 

@@ -6,18 +6,22 @@
 //! passes goes onto the worker's [`ring`] as a [`SyncConn`], which the
 //! sync thread batches into messages. A full ring loses the record and
 //! counts it: the worker never waits. A backup's sync thread hands
-//! received records to the worker that owns each client, which installs
-//! them in its own table ([`install`]).
+//! received records ([`Synced`]) to the worker that owns each client
+//! through its sync mailbox ([`post`]); the worker's engine installs them
+//! in its own table (`ipvs/synced.rs`,
+//! [`Ipvs::install_synced`](crate::ipvs::Ipvs::install_synced)).
+//!
+//! This module holds what both sides share and nothing of the engine's:
+//! the records, the ring, the rules, the mailbox. The engine imports it,
+//! never the other way round.
 
-pub mod install;
 pub mod post;
 pub mod record;
 pub mod ring;
 pub mod rules;
 
-pub use install::{Installed, Synced};
-pub use post::{sync_post, Refused, SyncBox, SyncMail, SyncPost, SyncReply};
-pub use record::SyncConn;
+pub use post::{sync_post, Installed, Refused, SyncBox, SyncMail, SyncPost, SyncReply};
+pub use record::{SyncConn, Synced};
 pub use ring::{ring, Consumer, Producer};
 pub use rules::SyncParams;
 

@@ -7,8 +7,7 @@
 //! As with the mailbox, the worker allocates and frees nothing: batches
 //! and pages come with their memory and go back with it.
 
-use super::install::{Installed, Synced};
-use super::record::SyncConn;
+use super::record::{SyncConn, Synced};
 use super::ring::{ring, Consumer, Producer};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::time::{Duration, Instant};
@@ -22,6 +21,21 @@ pub enum SyncMail {
     /// Fill `rows` (empty, with the page size as capacity) with the live
     /// entries of the next `rows.capacity()` slots from `cursor`.
     Dump { cursor: u32, rows: Vec<SyncConn> },
+}
+
+/// What became of the records of one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Installed {
+    pub created: u32,
+    pub updated: u32,
+    /// An inactive record for an entry already replaced by another real
+    /// server: the record describes the old one and is ignored.
+    pub stale: u32,
+    /// Unknown protocol or state out of range (checked again on install:
+    /// the worker never trusts a record to index its tables).
+    pub invalid: u32,
+    /// The table (or the template table's shard) was full.
+    pub full: u32,
 }
 
 pub enum SyncReply {

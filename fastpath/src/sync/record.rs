@@ -2,7 +2,8 @@
 //! a backup needs it, in five words so it crosses the ring without a lock
 //! (see `ring.rs`). The sync thread turns it into a wire record; the ids
 //! let it find what the entry does not hold (the service's fwmark, the
-//! controlling template's key).
+//! controlling template's key). A backup's sync thread hands a received
+//! record to its worker as a [`Synced`].
 
 use crate::conn::{self, Conn};
 use crate::persist::{Tpl, TplKey};
@@ -127,4 +128,13 @@ impl SyncConn {
     pub fn is_template(&self) -> bool {
         self.flags & conn::flags::TEMPLATE != 0
     }
+}
+
+/// A record on its way to a worker: the fields of the wire record that a
+/// [`SyncConn`] has room for, plus the service's mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    pub rec: SyncConn,
+    /// The service's fwmark (0: none), to find a fwmark service by.
+    pub fwmark: u32,
 }

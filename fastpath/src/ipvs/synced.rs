@@ -1,48 +1,25 @@
 //! A backup's side: a record received from the master becomes (or
 //! updates) an entry in the table of the worker that owns its client, as
 //! kernel IPVS's `ip_vs_proc_conn` does (reference 8.5). The sync thread
-//! routes each record to its owner through the worker's sync mailbox.
-//! Templates come through a worker too, though they go to the shared
+//! routes each record to its owner through the worker's sync mailbox
+//! ([`crate::sync::SyncMail::Install`]); the worker's engine installs it
+//! here. Templates come through a worker too, though they go to the shared
 //! template table: the real server's PersistConn is a per-core gauge with
 //! one writer, and the worker that later expires the template takes it
 //! down again.
 
-use super::record::SyncConn;
+use super::Ipvs;
 use crate::conn::{self, flags, Conn, ConnKey, TICKS_PER_SEC};
-use crate::ipvs::Ipvs;
 use crate::persist::{SyncedTpl, Tpl, TplKey};
 use crate::proto::Proto;
 use crate::service::{Dest, Method, Service, ServiceTable};
+use crate::sync::{Installed, Synced};
 use core::net::Ipv4Addr;
-
-/// A record on its way to a worker: the fields of the wire record that a
-/// [`SyncConn`] has room for, plus the service's mark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Synced {
-    pub rec: SyncConn,
-    /// The service's fwmark (0: none), to find a fwmark service by.
-    pub fwmark: u32,
-}
-
-/// What became of the records of one batch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Installed {
-    pub created: u32,
-    pub updated: u32,
-    /// An inactive record for an entry already replaced by another real
-    /// server: the record describes the old one and is ignored.
-    pub stale: u32,
-    /// Unknown protocol or state out of range (checked again here: the
-    /// worker never trusts a record to index its tables).
-    pub invalid: u32,
-    /// The table (or the template table's shard) was full.
-    pub full: u32,
-}
 
 /// The local real server a synced entry binds to (IPVS `ip_vs_find_dest`):
 /// the service's server at `daddr:dport`; for a fwmark service that is not
 /// NAT, its server at port 0 first, whose entries keep the packet's port.
-pub fn find_dest(svc: &Service, daddr: Ipv4Addr, dport: u16) -> Option<&Dest> {
+fn find_dest(svc: &Service, daddr: Ipv4Addr, dport: u16) -> Option<&Dest> {
     let at = |port: u16| svc.dests.iter().find(|d| d.addr == daddr && d.port == port);
     if svc.fwmark.is_some() {
         if let Some(d) = at(0).filter(|d| d.method != Method::Nat) {
@@ -53,7 +30,7 @@ pub fn find_dest(svc: &Service, daddr: Ipv4Addr, dport: u16) -> Option<&Dest> {
 }
 
 /// The local service and real server of a record, if configured here.
-pub fn bind<'t>(table: &'t ServiceTable, s: &Synced) -> Option<(&'t Service, Option<&'t Dest>)> {
+fn bind<'t>(table: &'t ServiceTable, s: &Synced) -> Option<(&'t Service, Option<&'t Dest>)> {
     let r = &s.rec;
     let i = table.find_synced(s.fwmark, r.proto, r.vaddr, r.vport)?;
     let svc = table.get(i);
@@ -270,4 +247,4 @@ impl Ipvs {
 
 /// The timeout of a template from a v0 message, which carries none (IPVS:
 /// 3 minutes).
-pub const V0_TEMPLATE_TIMEOUT_S: u32 = 180;
+const V0_TEMPLATE_TIMEOUT_S: u32 = 180;
