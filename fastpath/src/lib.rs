@@ -7,7 +7,14 @@
 //! [`local`] (frames for the director itself) or [`ipvs`] (the engine:
 //! connections, scheduling, state, forwarding) → [`output`] (routes,
 //! neighbours, each real server's adjacency, where frames leave). [`wire`]
-//! holds the header views everything else parses with.
+//! holds the header views everything else parses with; [`persist`] the
+//! persistence templates all workers share; [`sync`] what a master's
+//! workers offer its backups and what a backup's workers are handed
+//! (the engine installs it: `ipvs/synced.rs`).
+//!
+//! No module imports one that imports it back, directly or through
+//! others (`tests/module_graph.rs` checks): the engine imports `sync`
+//! and `persist`, neither imports the engine.
 
 #![forbid(unsafe_code)]
 
