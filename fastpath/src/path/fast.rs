@@ -97,8 +97,10 @@ impl<B: Buf> Host<B> {
         if !(tcp && established_ack(h.flags) || h.ip.proto == ipv4::PROTO_UDP) {
             return Err(p);
         }
-        let e = &self.ipvs;
-        let Some(c) = e.conns.get(id) else {
+        // One visit to the entry: checked, then updated, while the
+        // egress part (a different field) finds the way out.
+        let e = &mut self.ipvs;
+        let Some(c) = e.conns.get_mut(id) else {
             return Err(p);
         };
         let method = c.flags & flags::FWD_MASK;
@@ -133,16 +135,11 @@ impl<B: Buf> Host<B> {
         // The update: what the state tables would do (restart the timer
         // with the ESTABLISHED or UDP timeout), the incoming packet count,
         // and the sync offer.
-        let e = &mut self.ipvs;
-        let timeout = if tcp {
+        c.timeout = if tcp {
             e.timeouts.tcp(tcp::State::Established)
         } else {
             e.timeouts.udp()
-        };
-        let Some(c) = e.conns.get_mut(id) else {
-            return Err(p);
-        };
-        c.timeout = timeout / conn::TICK_MS;
+        } / conn::TICK_MS;
         let pkts = if m.inbound { c.count_in_pkt() } else { 0 };
         let (cflags, svc) = (c.flags, c.svc);
         let vip = Endpoint::new(c.vaddr, c.vport);

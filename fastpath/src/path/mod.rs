@@ -55,19 +55,16 @@ impl<B: Buf> Host<B> {
         now: u64,
     ) {
         let (me, n) = (io.worker(), io.nworkers());
-        // 1: classify.
+        // 1: classify, noting the owned frames' keys, in and out apart.
         let mut meta: ArrayVec<Class, BURST> = ArrayVec::new();
         let mut memo = classify::Memo::default();
-        for p in burst.iter() {
-            meta.push(self.classify_frame(port, p, me, n, &mut memo));
-        }
-        // 2: look the owned frames' connections up, in and out apart.
         let mut keys: ArrayVec<ConnKey<Ipv4Addr>, BURST> = ArrayVec::new();
         let mut at: ArrayVec<u8, BURST> = ArrayVec::new();
         let mut out_keys: ArrayVec<ConnKey<Ipv4Addr>, BURST> = ArrayVec::new();
         let mut out_at: ArrayVec<u8, BURST> = ArrayVec::new();
-        for (i, m) in meta.iter().enumerate() {
-            if let Class::Mine(m) = m {
+        for (i, p) in burst.iter().enumerate() {
+            let c = self.classify_frame(port, p, me, n, &mut memo);
+            if let Class::Mine(m) = &c {
                 let (k, a) = if m.inbound {
                     (&mut keys, &mut at)
                 } else {
@@ -76,19 +73,27 @@ impl<B: Buf> Host<B> {
                 k.push(m.key());
                 a.push(i as u8);
             }
+            meta.push(c);
         }
+        // 2: look them up together.
         let mut found: [Option<ConnId>; BURST] = [None; BURST];
-        let mut tmp: [Option<ConnId>; BURST] = [None; BURST];
-        if !keys.is_empty() {
-            self.ipvs.conns.lookup_in_burst(&keys, &mut tmp);
-            for (&i, &f) in at.iter().zip(&tmp) {
-                found[i as usize] = f;
+        if keys.len() == meta.len() {
+            // The common burst: every frame an owned one to a VIP, so the
+            // lookup's answers are already in frame order.
+            self.ipvs.conns.lookup_in_burst(&keys, &mut found);
+        } else {
+            let mut tmp: [Option<ConnId>; BURST] = [None; BURST];
+            if !keys.is_empty() {
+                self.ipvs.conns.lookup_in_burst(&keys, &mut tmp);
+                for (&i, &f) in at.iter().zip(&tmp) {
+                    found[i as usize] = f;
+                }
             }
-        }
-        if !out_keys.is_empty() {
-            self.ipvs.conns.lookup_out_burst(&out_keys, &mut tmp);
-            for (&i, &f) in out_at.iter().zip(&tmp) {
-                found[i as usize] = f;
+            if !out_keys.is_empty() {
+                self.ipvs.conns.lookup_out_burst(&out_keys, &mut tmp);
+                for (&i, &f) in out_at.iter().zip(&tmp) {
+                    found[i as usize] = f;
+                }
             }
         }
         // 3 and 4: in arrival order.
