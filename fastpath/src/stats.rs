@@ -135,6 +135,15 @@ impl WorkerStats {
     pub fn event(&self, what: Event) {
         self.events[what as usize].add(1);
     }
+    /// A frame handed to the worker that owns its connection; `reply`: a
+    /// NAT real server's reply (counted apart as well).
+    #[inline]
+    pub fn redirected(&self, reply: bool) {
+        self.event(Event::Redirected);
+        if reply {
+            self.event(Event::RedirectedReply);
+        }
+    }
     pub fn drops(&self, why: DropReason) -> u64 {
         self.drops[why as usize].get()
     }

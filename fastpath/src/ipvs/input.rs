@@ -10,7 +10,7 @@ use crate::conn::{self, ConnId, ConnKey};
 use crate::io::{Buf, Io};
 use crate::output::egress::Egress;
 use crate::proto::{self, Dir, Proto};
-use crate::stats::{DropReason, Event};
+use crate::stats::DropReason;
 
 impl Ipvs {
     /// A packet addressed to a VIP (or matching a fwmark rule). `handed`:
@@ -36,7 +36,7 @@ impl Ipvs {
             let owner = conn::owner_core(h.ip.src, h.sport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                eg.stats.event(Event::Redirected);
+                eg.stats.redirected(false);
                 return io.to_peer(owner, pkt);
             }
         }

@@ -36,6 +36,7 @@ mod output;
 mod relay;
 mod schedule;
 mod state;
+pub(crate) use state::established_ack;
 mod synced;
 
 pub(crate) use l4::L4;

@@ -9,7 +9,7 @@ use crate::conn::{self, ConnId, ConnKey};
 use crate::io::{Buf, Io};
 use crate::output::egress::Egress;
 use crate::proto::Dir;
-use crate::stats::{DropReason, Event};
+use crate::stats::DropReason;
 use crate::xmit::{self, Endpoint, Verdict};
 
 impl Ipvs {
@@ -36,8 +36,7 @@ impl Ipvs {
             let owner = conn::owner_core(h.ip.dst, h.dport, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                eg.stats.event(Event::Redirected);
-                eg.stats.event(Event::RedirectedReply);
+                eg.stats.redirected(true);
                 return io.to_peer(owner, pkt);
             }
         }

@@ -50,7 +50,7 @@ impl Ipvs {
             let owner = conn::owner_core(client.addr, client.port, n);
             if owner != io.worker() {
                 pkt.set_port(port);
-                eg.stats.event(Event::Redirected);
+                eg.stats.redirected(false);
                 return io.to_peer(owner, pkt);
             }
         }

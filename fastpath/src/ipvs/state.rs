@@ -14,7 +14,7 @@ use core::net::Ipv4Addr;
 /// Whether a TCP segment with `flags` is a plain ACK class segment: what
 /// keeps an ESTABLISHED connection ESTABLISHED in every table.
 #[inline]
-fn established_ack(flags: u8) -> bool {
+pub(crate) fn established_ack(flags: u8) -> bool {
     use crate::wire::tcp::{FLAG_ACK, FLAG_FIN, FLAG_RST, FLAG_SYN};
     flags & (FLAG_ACK | FLAG_FIN | FLAG_RST | FLAG_SYN) == FLAG_ACK
 }
@@ -132,15 +132,7 @@ impl Ipvs {
     /// (`inbound`: client to server).
     #[inline]
     pub(super) fn count(&self, c: &conn::Conn<Ipv4Addr>, len: u64, inbound: bool) {
-        let me = self.mine();
-        if let Some(d) = me.dests.get(c.dest as usize) {
-            if inbound { &d.in_pkts } else { &d.out_pkts }.add(1);
-            if inbound { &d.in_bytes } else { &d.out_bytes }.add(len);
-        }
-        if let Some(s) = me.services.get(c.svc as usize) {
-            if inbound { &s.in_pkts } else { &s.out_pkts }.add(1);
-            if inbound { &s.in_bytes } else { &s.out_bytes }.add(len);
-        }
+        self.mine().add_traffic(c.dest, c.svc, inbound, 1, len);
     }
 
     /// Re-evaluates a real server's overload mark from its summed load.

@@ -13,6 +13,7 @@ use super::classify::Meta;
 use crate::conn::{self, flags, ConnId, Tick};
 use crate::host::Host;
 use crate::io::{Buf, Io};
+use crate::ipvs::established_ack;
 use crate::ipvs::forward::after_xmit;
 use crate::proto::tcp;
 use crate::service::counters::CoreCounters;
@@ -42,37 +43,17 @@ impl Sums {
             self.rows[self.n] = (dest, svc, inbound, 1, len);
             self.n += 1;
         } else {
-            count(mine, dest, svc, inbound, 1, len);
+            mine.add_traffic(dest, svc, inbound, 1, len);
         }
     }
 
     #[inline]
     fn settle(&mut self, mine: &CoreCounters) {
         for &(dest, svc, inbound, pkts, bytes) in &self.rows[..self.n] {
-            count(mine, dest, svc, inbound, pkts, bytes);
+            mine.add_traffic(dest, svc, inbound, pkts, bytes);
         }
         self.n = 0;
     }
-}
-
-#[inline]
-fn count(mine: &CoreCounters, dest: u32, svc: u32, inbound: bool, pkts: u64, bytes: u64) {
-    if let Some(d) = mine.dests.get(dest as usize) {
-        if inbound { &d.in_pkts } else { &d.out_pkts }.add(pkts);
-        if inbound { &d.in_bytes } else { &d.out_bytes }.add(bytes);
-    }
-    if let Some(s) = mine.services.get(svc as usize) {
-        if inbound { &s.in_pkts } else { &s.out_pkts }.add(pkts);
-        if inbound { &s.in_bytes } else { &s.out_bytes }.add(bytes);
-    }
-}
-
-/// Whether a TCP segment with `flags` keeps an ESTABLISHED entry
-/// ESTABLISHED in every state table (`ipvs::established_ack`).
-#[inline(always)]
-fn established_ack(flags: u8) -> bool {
-    use crate::wire::tcp::{FLAG_ACK, FLAG_FIN, FLAG_RST, FLAG_SYN};
-    flags & (FLAG_ACK | FLAG_FIN | FLAG_RST | FLAG_SYN) == FLAG_ACK
 }
 
 impl<B: Buf> Host<B> {

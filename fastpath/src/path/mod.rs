@@ -40,7 +40,6 @@ mod fast;
 use crate::conn::{ConnId, ConnKey};
 use crate::host::Host;
 use crate::io::{Buf, Io, BURST};
-use crate::stats::Event;
 use arrayvec::ArrayVec;
 use classify::{Class, Meta};
 use core::net::Ipv4Addr;
@@ -107,7 +106,7 @@ impl<B: Buf> Host<B> {
                 &Class::Peer { owner, reply } => {
                     let mut p = p;
                     p.set_port(port);
-                    self.count_redirect(reply);
+                    self.egress.stats.redirected(reply);
                     peers.push((owner, p));
                     continue;
                 }
@@ -206,13 +205,6 @@ impl<B: Buf> Host<B> {
             }
             *peers = rest;
             io.to_peer_burst(owner as usize, &mut to);
-        }
-    }
-
-    pub(crate) fn count_redirect(&self, reply: bool) {
-        self.egress.stats.event(Event::Redirected);
-        if reply {
-            self.egress.stats.event(Event::RedirectedReply);
         }
     }
 }

@@ -68,6 +68,23 @@ pub struct CoreCounters {
     pub services: Box<[SvcCounters]>,
 }
 
+impl CoreCounters {
+    /// Adds `pkts` packets of `bytes` bytes to real server `dest` and
+    /// service `svc` (`inbound`: client to server); ids out of range (a
+    /// connection bound to no local server) count nowhere.
+    #[inline]
+    pub fn add_traffic(&self, dest: u32, svc: u32, inbound: bool, pkts: u64, bytes: u64) {
+        if let Some(d) = self.dests.get(dest as usize) {
+            if inbound { &d.in_pkts } else { &d.out_pkts }.add(pkts);
+            if inbound { &d.in_bytes } else { &d.out_bytes }.add(bytes);
+        }
+        if let Some(s) = self.services.get(svc as usize) {
+            if inbound { &s.in_pkts } else { &s.out_pkts }.add(pkts);
+            if inbound { &s.in_bytes } else { &s.out_bytes }.add(bytes);
+        }
+    }
+}
+
 impl Default for CoreCounters {
     fn default() -> Self {
         CoreCounters {
