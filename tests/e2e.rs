@@ -287,6 +287,73 @@ fn wrr_1_2_1_through_dr_tun_nat_two_workers() {
 
 // -------------------------------------------------------- persistence
 
+/// An HTTP/1.1 keep-alive connection from client namespace `ns` to
+/// `vip`:80 that has had one answer (`server`, the name of the real server
+/// behind it) and stays open until dropped.
+struct Held {
+    child: Child,
+    server: String,
+}
+
+const HOLD: &str = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: ripvs\r\n\r\n")
+data = b""
+def done():
+    if b"\r\n\r\n" not in data:
+        return False
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = [l for l in head.lower().split(b"\r\n") if l.startswith(b"content-length:")]
+    return bool(length) and len(body) >= int(length[0].split(b":")[1])
+while not done():
+    chunk = s.recv(4096)
+    if not chunk:
+        sys.exit("closed before the answer")
+    data += chunk
+print(data.split(b"\r\n\r\n", 1)[1].decode().strip(), flush=True)
+sys.stdin.read()
+s.close()
+"#;
+
+impl Held {
+    fn open(topo: &Topology, ns: &str, vip: &str) -> Held {
+        use std::io::BufRead;
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &topo.ns(ns),
+                "/usr/bin/python3",
+                "-c",
+                HOLD,
+                vip,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let server = line.trim().to_string();
+        assert!(
+            SERVERS.contains(&server.as_str()),
+            "held connection: {line:?}"
+        );
+        Held { child, server }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Closing its stdin lets the client close the connection.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
 /// A persistent rr service (`-p 1`, FIN_WAIT timeout 1 s so closed
 /// connections go quickly): every connection from one client reaches one
 /// server; once the connections and then the template have expired, the
@@ -301,7 +368,13 @@ fn persistence(tag: &str, workers: &str, n_workers: usize) {
     let vs = format!("{DR_VIP}:80");
     let mut rounds = Vec::new();
     for round in 0..3 {
-        let names = b.http("c1", DR_VIP, 20);
+        // A connection held open keeps the template alive however slowly
+        // the requests and the listing below run on a loaded machine (a
+        // template never expires while it controls a connection); with
+        // only the 1 s timeouts, a listing late by a second finds nothing.
+        let held = Held::open(&b.topo, "c1", DR_VIP);
+        let mut names = b.http("c1", DR_VIP, 20);
+        names.push(held.server.clone());
         let t = tally(&names);
         println!("round {round}: {t:?}");
         assert!(
@@ -316,6 +389,7 @@ fn persistence(tag: &str, workers: &str, n_workers: usize) {
             "a template for 10.60.0.2 → {}: {c:?}",
             names[0]
         );
+        drop(held);
         rounds.push(names[0].clone());
         assert!(
             wait_until(30, || b.conns(&vs).is_empty()),
