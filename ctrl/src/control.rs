@@ -214,6 +214,7 @@ impl<D: Dataplane> Control<D> {
                     .map_or_else(Response::Error, |_| Response::Done),
                 None => Response::Error(no_sync()),
             },
+            Request::Vrrp => Response::Vrrp(Vec::new()),
             Request::Daemons => {
                 Response::Daemons(self.sync.as_ref().map_or_else(Vec::new, |s| s.daemons()))
             }

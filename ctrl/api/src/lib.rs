@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Protocol version; bump on any incompatible change. A new request or
 /// response is not one: a peer that predates it answers "undecodable"
@@ -188,6 +188,8 @@ pub enum Request {
     /// A full table transfer (ripvs extra): a backup asks its master for
     /// the whole table, a master sends it.
     SyncFull,
+    /// The VRRP instances, in config order (ripvs extra, `--vrrp`).
+    Vrrp,
 }
 
 /// What a client sends.
@@ -339,6 +341,8 @@ pub enum Response {
     Health(Vec<HealthService>),
     /// Running sync daemons, master first; empty when none runs.
     Daemons(Vec<DaemonInfo>),
+    /// VRRP instances in config order; empty when none is configured.
+    Vrrp(Vec<VrrpInfo>),
     /// A `StartDaemon`, `StopDaemon` or `SyncFull` that succeeded. They
     /// fail as [`Response::Error`]: `Eexist` for a role already running,
     /// `Esrch` for stopping one that is not, `Einval` for bad values,
@@ -420,6 +424,76 @@ pub struct DaemonConfig {
     pub group: Option<IpAddr>,
     pub port: Option<u16>,
     pub ttl: Option<u8>,
+}
+
+/// A VRRP instance's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VrrpState {
+    Init,
+    Backup,
+    Master,
+    /// Its port's link is down: it neither sends nor answers.
+    Fault,
+}
+
+impl VrrpState {
+    /// keepalived's upper-case name, as its logs and notify scripts use.
+    pub fn name(self) -> &'static str {
+        match self {
+            VrrpState::Init => "INIT",
+            VrrpState::Backup => "BACKUP",
+            VrrpState::Master => "MASTER",
+            VrrpState::Fault => "FAULT",
+        }
+    }
+}
+
+/// One VRRP instance as `--vrrp` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpInfo {
+    pub name: String,
+    /// The `[[ports]]` name its adverts use.
+    pub port: String,
+    pub vrid: u8,
+    /// 2 or 3.
+    pub version: u8,
+    pub state: VrrpState,
+    /// Its configured priority (255: the addresses' owner).
+    pub priority: u8,
+    /// This director's advert interval, centiseconds.
+    pub advert_int_cs: u16,
+    /// The master's interval as learned from its adverts (v3), cs.
+    pub master_advert_int_cs: u16,
+    pub preempt: bool,
+    /// The current master's primary address: this director's own while
+    /// it is master, `None` while no master is known.
+    pub master: Option<Ipv4Addr>,
+    /// The master's priority as last advertised (own while master).
+    pub master_priority: u8,
+    pub addresses: Vec<Ipv4Addr>,
+    /// Unicast peers; empty: multicast to 224.0.0.18.
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// Milliseconds since the last transition.
+    pub since_ms: u64,
+    pub stats: VrrpStats,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpStats {
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    /// Every change of state, INIT to BACKUP included.
+    pub transitions: u64,
+    pub became_master: u64,
+    /// Adverts with priority 0 sent (stopping while master) and received.
+    pub priority_zero_sent: u64,
+    pub priority_zero_received: u64,
+    pub gratuitous_arps: u64,
+    /// Adverts ignored, by reason (counter name -> count): bad_ttl,
+    /// bad_version, bad_checksum, bad_length, bad_count, bad_auth,
+    /// bad_interval (v2), bad_type, unknown_vrid (counted on every
+    /// instance of the port), address_mismatch (counted, accepted).
+    pub rejected: std::collections::BTreeMap<String, u64>,
 }
 
 /// A running sync daemon as `-L --daemon` shows it, and its counters
