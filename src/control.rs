@@ -35,6 +35,8 @@ pub struct Plane {
     pub last: Option<Arc<ServiceTable>>,
     /// The sync thread follows every published table.
     pub sync_tables: Option<ctrl::sync::daemon::TableSink>,
+    /// The VRRP instances' addresses (`ctrl::snapshot::owned_addresses`).
+    pub owned: Vec<(std::net::Ipv4Addr, u8)>,
 }
 
 fn conn_proto(p: u8) -> ConnProto {
@@ -72,8 +74,10 @@ fn row_info(r: &ConnRow) -> ConnInfo {
 impl Dataplane for Plane {
     fn publish(&mut self, table: ServiceTable, timeouts: Timeouts) {
         let table = Arc::new(table);
+        let (vips, gate) = fastpath::gate::gated(&table.vips(), &self.owned);
         let snap = Snapshot {
-            vips: table.vips().into(),
+            vips,
+            gate,
             table: table.clone(),
             timeouts,
             settings: self.settings,

@@ -610,6 +610,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         conn_tab_size: host.max_connections.min(u32::MAX as usize) as u32,
         last: Some(Arc::new(host.services.clone())),
         sync_tables,
+        owned: host.owned.clone(),
     };
     // The embedded default config has no file to re-read: a reload then
     // re-applies it, which changes nothing.

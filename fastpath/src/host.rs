@@ -23,6 +23,10 @@ pub struct HostConfig {
     pub ports: Vec<PortConfig>,
     /// Virtual addresses the director answers ARP and ping for on every port.
     pub vips: Vec<Ipv4Addr>,
+    /// The VRRP instances' addresses and the instance owning each: held
+    /// (answered, forwarded) only while that instance is master here.
+    /// They join `vips` (see `gate`).
+    pub owned: Vec<(Ipv4Addr, u8)>,
     pub routes: Vec<StaticRoute>,
     pub neighbours: Vec<StaticNeighbour>,
     /// Neighbour entries per worker.
@@ -47,6 +51,8 @@ pub enum Local {
     /// An interface address of this port index.
     Iface(usize),
     Vip,
+    /// A VIP of a VRRP instance that is not master here.
+    Backup,
     /// Limited or directed broadcast, or multicast: for the kernel.
     Broadcast,
 }
@@ -61,6 +67,12 @@ pub struct Host<B> {
     local_keys: Box<[u32]>,
     /// Sorted; replaced with each service snapshot (ripvsadm adds VIPs).
     vips: Arc<[Ipv4Addr]>,
+    /// Each VIP's VRRP instance (`gate`), in `vips` order; empty
+    /// when no instance owns any.
+    gate: Arc<[u8]>,
+    /// Frames for the control plane go up this (VRRP); `None`: no
+    /// control plane speaks any protocol, and they go to the kernel.
+    pub(crate) control: Option<crate::control_link::WorkerEnd>,
     /// Whether some address in `local` is also a VIP (it then counts as
     /// local). While none is, a VIP is known not to be local without
     /// scanning `local`, which is what nearly every packet is sent to.
@@ -109,15 +121,15 @@ impl<B: crate::io::Buf> Host<B> {
             }
         }
         local.push((Ipv4Addr::BROADCAST, Local::Broadcast));
-        let mut vips = cfg.vips.clone();
-        vips.sort();
-        vips.dedup();
+        let (vips, gate) = crate::gate::gated(&cfg.vips, &cfg.owned);
         local.sort_by_key(|&(a, _)| a);
         local.dedup_by_key(|&mut (a, _)| a);
         let mut host = Host {
             local_keys: local.iter().map(|&(a, _)| a.to_bits()).collect(),
             local,
-            vips: vips.into(),
+            vips,
+            gate,
+            control: None,
             vip_is_local: false,
             egress: Egress::new(
                 &cfg.ports,
@@ -137,7 +149,10 @@ impl<B: crate::io::Buf> Host<B> {
                 cfg.memory_advice,
             ),
         };
-        host.vip_is_local = host.local.iter().any(|&(a, _)| host.is_vip(a));
+        host.vip_is_local = host
+            .local
+            .iter()
+            .any(|&(a, _)| find_sorted(&host.vips, a, |&v| v).is_some());
         host
     }
 
@@ -146,27 +161,52 @@ impl<B: crate::io::Buf> Host<B> {
         if dst.is_multicast() {
             return Some(Local::Broadcast);
         }
-        if !self.vip_is_local && self.is_vip(dst) {
-            return Some(Local::Vip);
+        if !self.vip_is_local {
+            if let Some(i) = find_sorted(&self.vips, dst, |&v| v) {
+                return Some(self.vip_class(i));
+            }
         }
         let d = dst.to_bits();
         if let Some(i) = self.local_keys.iter().position(|&a| a == d) {
             return self.local.get(i).map(|&(_, l)| l);
         }
-        (self.vip_is_local && self.is_vip(dst)).then_some(Local::Vip)
+        if self.vip_is_local {
+            return find_sorted(&self.vips, dst, |&v| v).map(|i| self.vip_class(i));
+        }
+        None
     }
 
-    /// Takes the VIPs of a new snapshot (sorted, deduplicated); returns
-    /// the old set for the control thread to free.
-    pub fn set_vips(&mut self, vips: Arc<[Ipv4Addr]>) -> Arc<[Ipv4Addr]> {
+    /// The `i`-th VIP is held here unless its VRRP instance is not master.
+    #[inline]
+    fn vip_class(&self, i: usize) -> Local {
+        match self.gate.get(i) {
+            Some(&g) if g != crate::gate::UNGATED && !self.ipvs.shared.mastery.is_master(g) => {
+                Local::Backup
+            }
+            _ => Local::Vip,
+        }
+    }
+
+    /// Takes the VIPs of a new snapshot (sorted, deduplicated) and their
+    /// gate; returns the old ones for the control thread to free.
+    pub fn set_vips(
+        &mut self,
+        vips: Arc<[Ipv4Addr]>,
+        gate: Arc<[u8]>,
+    ) -> (Arc<[Ipv4Addr]>, Arc<[u8]>) {
         let old = core::mem::replace(&mut self.vips, vips);
-        self.vip_is_local = self.local.iter().any(|&(a, _)| self.is_vip(a));
-        old
+        let old_gate = core::mem::replace(&mut self.gate, gate);
+        self.vip_is_local = self
+            .local
+            .iter()
+            .any(|&(a, _)| find_sorted(&self.vips, a, |&v| v).is_some());
+        (old, old_gate)
     }
 
+    /// An address the director holds as a VIP right now.
     #[inline]
     pub fn is_vip(&self, a: Ipv4Addr) -> bool {
-        find_sorted(&self.vips, a, |&v| v).is_some()
+        find_sorted(&self.vips, a, |&v| v).is_some_and(|i| self.vip_class(i) == Local::Vip)
     }
 
     pub fn vips(&self) -> &[Ipv4Addr] {
@@ -253,13 +293,13 @@ mod tests {
             assert_eq!(h.classify(a("10.0.0.2")), None);
         };
         want(&h, Some(Local::Iface(0)));
-        h.set_vips(vec![a("10.0.0.100")].into());
+        h.set_vips(vec![a("10.0.0.100")].into(), Arc::from([]));
         want(&h, Some(Local::Iface(0)));
-        h.set_vips(vec![a("10.0.0.1"), a("10.0.0.100")].into());
+        h.set_vips(vec![a("10.0.0.1"), a("10.0.0.100")].into(), Arc::from([]));
         want(&h, Some(Local::Iface(0)));
-        h.set_vips(vec![a("10.0.0.100"), a("10.0.0.255")].into());
+        h.set_vips(vec![a("10.0.0.100"), a("10.0.0.255")].into(), Arc::from([]));
         assert_eq!(h.classify(a("10.0.0.255")), Some(Local::Broadcast));
-        h.set_vips(vec![].into());
+        h.set_vips(vec![].into(), Arc::from([]));
         assert_eq!(h.classify(a("10.0.0.100")), None);
     }
 

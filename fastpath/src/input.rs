@@ -5,6 +5,8 @@
 //! - IPv4 to a VIP → ICMP echo here; services come next (dropped and
 //!   counted as `no_service` until a service table exists);
 //! - IPv4 to an interface address → ICMP echo here, the rest to the kernel;
+//! - VRRP (to its group or an interface address) → the control plane, when
+//!   it runs instances; to a VIP another director holds → dropped, counted;
 //! - broadcast/multicast and non-IP frames → the kernel;
 //! - anything else is not ours: dropped and counted.
 
@@ -12,7 +14,7 @@ use crate::host::{Host, Local};
 use crate::io::{ip_csum_ok, Buf, Io};
 use crate::local::{arp, exception, icmp};
 use crate::stats::DropReason;
-use crate::wire::{ethernet, ipv4, EtherType, EthernetFrame, Ipv4Packet};
+use crate::wire::{ethernet, ipv4, vrrp, EtherType, EthernetFrame, Ipv4Packet};
 
 impl<B: Buf> Host<B> {
     pub fn input<I: Io<Buf = B>>(&mut self, io: &mut I, port: usize, pkt: B, now: u64) {
@@ -67,7 +69,16 @@ impl<B: Buf> Host<B> {
         let echo = ip.protocol() == ipv4::PROTO_ICMP && icmp::is_echo_request(ip.payload());
         let frag = ip.is_fragment();
         let dst = ip.dst();
-        match self.classify(dst) {
+        let class = self.classify(dst);
+        if ip.protocol() == vrrp::PROTO {
+            if let Some(c) = &self.control {
+                if dst == vrrp::GROUP || matches!(class, Some(Local::Iface(_))) {
+                    return c.pass_up(&self.egress, port, pkt);
+                }
+            }
+        }
+        match class {
+            Some(Local::Backup) => self.egress.stats.count_drop(DropReason::NotMaster),
             Some(Local::Vip) if self.standby() => self.egress.stats.count_drop(DropReason::Standby),
             Some(Local::Vip) if echo && !frag => icmp::echo_reply(&mut self.egress, io, pkt, now),
             Some(Local::Vip) => self.ipvs.input(&mut self.egress, io, port, pkt, now, false),

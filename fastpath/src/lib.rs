@@ -19,6 +19,8 @@
 #![forbid(unsafe_code)]
 
 pub mod conn;
+pub mod control_link;
+pub mod gate;
 pub mod host;
 pub mod input;
 pub mod io;

@@ -31,8 +31,11 @@ const MAILBOX_LEN: usize = 64;
 #[derive(Clone)]
 pub struct Snapshot {
     pub table: Arc<ServiceTable>,
-    /// Every address the director answers for as a VIP, sorted.
+    /// Every address the director answers for as a VIP, sorted: the
+    /// services' and the VRRP instances' (`local::gate::gated`).
     pub vips: Arc<[Ipv4Addr]>,
+    /// Each VIP's VRRP instance, in `vips` order (empty without VRRP).
+    pub gate: Arc<[u8]>,
     pub timeouts: Timeouts,
     pub settings: Settings,
 }
@@ -54,6 +57,7 @@ pub enum Reply {
     Retired {
         table: Arc<ServiceTable>,
         vips: Arc<[Ipv4Addr]>,
+        gate: Arc<[u8]>,
         scheds: Vec<Box<dyn Scheduler>>,
     },
     Conns {

@@ -86,6 +86,11 @@ counter_set! {
         /// Traffic to a VIP while the director stands by as a sync backup
         /// with `backup_only` (IPVS's sysctl).
         Standby => "standby",
+        /// Traffic to an address of a VRRP instance that is not master
+        /// here (another director holds it, or should).
+        NotMaster => "vrrp_not_master",
+        /// A frame for the control plane (VRRP) found its queue full.
+        ControlQueueFull => "control_queue_full",
     }
 }
 
@@ -111,6 +116,10 @@ counter_set! {
         /// An ICMP error about a connection, passed on to its real server
         /// or its client.
         IcmpRelayed => "icmp_relayed",
+        /// A frame passed up to the control plane (VRRP adverts).
+        ToControl => "to_control",
+        /// A frame the control plane sent (adverts, gratuitous ARPs).
+        FromControl => "from_control",
     }
 }
 

@@ -61,6 +61,13 @@ impl<B: Buf> Worker<B> {
         self.mailbox = Some(mb);
     }
 
+    /// Connects the worker to the control plane's protocols (VRRP):
+    /// their frames go up instead of to the kernel, and worker 0 sends
+    /// theirs.
+    pub fn set_control(&mut self, end: crate::control_link::WorkerEnd) {
+        self.host.control = Some(end);
+    }
+
     /// Connects the worker to the sync thread: its candidate ring and its
     /// sync mailbox.
     pub fn set_sync(&mut self, sb: crate::sync::SyncBox) {
@@ -84,6 +91,9 @@ impl<B: Buf> Worker<B> {
         }
         self.mail(io, now);
         self.sync_mail(io, now);
+        if let Some(c) = &self.host.control {
+            c.send_down(&mut self.host.egress, io, now);
+        }
         let mut burst: ArrayVec<B, BURST> = ArrayVec::new();
         for port in 0..io.nports() {
             io.rx_burst(port, &mut burst);
@@ -168,14 +178,15 @@ impl<B: Buf> Worker<B> {
                     }
                     let ipvs = &mut self.host.ipvs;
                     let installed = ipvs.install(snap.table, scheds, snap.timeouts, snap.settings);
-                    let (r, vips) = match installed {
-                        Ok(old) => (old, self.host.set_vips(snap.vips)),
-                        Err(refused) => (refused, snap.vips),
+                    let (r, (vips, gate)) = match installed {
+                        Ok(old) => (old, self.host.set_vips(snap.vips, snap.gate)),
+                        Err(refused) => (refused, (snap.vips, snap.gate)),
                     };
                     let (table, scheds) = (r.table, r.scheds);
                     mb.reply(Reply::Retired {
                         table,
                         vips,
+                        gate,
                         scheds,
                     });
                 }

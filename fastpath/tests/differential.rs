@@ -363,6 +363,7 @@ impl Director {
         let table = Arc::new(table);
         let snap = Snapshot {
             vips: table.vips().into(),
+            gate: std::sync::Arc::from([]),
             table: table.clone(),
             timeouts: Timeouts::DEFAULT,
             settings: Settings {

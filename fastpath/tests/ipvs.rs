@@ -870,6 +870,7 @@ mod live {
         let snap = Snapshot {
             table: table.clone(),
             vips: v.into(),
+            gate: std::sync::Arc::from([]),
             timeouts: Timeouts::DEFAULT,
             settings,
         };
@@ -1038,6 +1039,7 @@ mod live {
         let table = Arc::new(ServiceTable::new(vec![rr2(), other], vec![]).unwrap());
         let snap = Snapshot {
             vips: table.vips().into(),
+            gate: std::sync::Arc::from([]),
             table,
             timeouts: Timeouts::DEFAULT,
             settings: Default::default(),

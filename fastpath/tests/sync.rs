@@ -1264,6 +1264,7 @@ mod standby {
         let snap = Snapshot {
             table: table.clone(),
             vips: vec![ip(VIP)].into(),
+            gate: std::sync::Arc::from([]),
             timeouts: Timeouts::DEFAULT,
             settings: Settings {
                 standby,

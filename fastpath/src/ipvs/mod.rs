@@ -89,6 +89,8 @@ pub struct Shared {
     pub cores: Vec<Arc<CoreCounters>>,
     pub overload: Overload,
     pub templates: Templates,
+    /// Which VRRP instances are master here (see `gate`).
+    pub mastery: crate::gate::Mastery,
 }
 
 impl Shared {
@@ -118,6 +120,7 @@ impl Shared {
                 .collect(),
             overload: Overload::default(),
             templates: Templates::new(max_templates),
+            mastery: Default::default(),
         }
     }
 }

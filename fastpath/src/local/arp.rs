@@ -42,6 +42,7 @@ pub fn announce<B: Buf, I: Io<Buf = B>>(host: &Host<B>, io: &mut I) {
             .vips()
             .iter()
             .copied()
+            .filter(|&v| host.is_vip(v))
             .filter(|v| !host.standby() && !p.addrs.iter().any(|&(a, _)| a == *v));
         for a in addrs.chain(vips) {
             match build(

@@ -14,6 +14,7 @@ pub mod ipv4;
 pub mod sctp;
 pub mod tcp;
 pub mod udp;
+pub mod vrrp;
 
 use core::fmt;
 
@@ -24,6 +25,7 @@ pub use ipv4::{Ipv4Packet, QuotedIpv4};
 pub use sctp::SctpPacket;
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;
+pub use vrrp::VrrpPacket;
 
 /// Why a view could not be built over a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
