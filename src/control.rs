@@ -100,6 +100,10 @@ impl Dataplane for Plane {
         self.shared.cores.clone()
     }
 
+    fn set_owned(&mut self, owned: Vec<(std::net::Ipv4Addr, u8)>) {
+        self.owned = owned;
+    }
+
     fn set_sync(&mut self, sync: Option<fastpath::sync::SyncParams>, standby: bool) {
         self.settings.sync = sync;
         self.settings.standby = standby;

@@ -344,6 +344,10 @@ pub struct ControlSetup<'a> {
     pub socket: &'a Path,
     pub stop: Arc<AtomicBool>,
     pub reload: Arc<AtomicBool>,
+    /// What the workers stop on: set after the control plane has
+    /// stopped, since a VRRP master's last advert (priority 0) leaves
+    /// through worker 0.
+    pub halt: Arc<AtomicBool>,
 }
 
 pub fn run(cfg: &Config, config: Option<&Path>, socket: &Path, eal_extra: &[String]) -> Result<()> {
@@ -356,16 +360,18 @@ pub fn run(cfg: &Config, config: Option<&Path>, socket: &Path, eal_extra: &[Stri
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
         .map_err(|e| format!("signal handler: {e}"))?;
     let eal = eal::init(&eal_args(cfg, eal_extra)).map_err(|e| format!("EAL init failed: {e}"))?;
+    let halt = Arc::new(AtomicBool::new(false));
     let setup = ControlSetup {
         config,
         socket,
         stop: stop.clone(),
         reload,
+        halt: halt.clone(),
     };
     let result = run_eal(cfg, &setup);
     // On an error after some workers started, they must stop before EAL
     // cleanup waits for them.
-    stop.store(true, Ordering::Relaxed);
+    halt.store(true, Ordering::Relaxed);
     if let Err(e) = eal.cleanup() {
         log::warn!("EAL cleanup: {e}");
     }
@@ -516,6 +522,14 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     let (postbox, mailboxes) = fastpath::mailbox::mailboxes(nworkers);
     let (sync_post, sync_boxes) = fastpath::sync::sync_post(nworkers, fastpath::sync::RING_RECORDS);
     let ring_drops: Vec<_> = sync_post.rings.iter().map(|r| r.drops_view()).collect();
+    // VRRP's frames through the workers, when an instance is configured.
+    let (control_end, mut worker_ends) = if cfg.vrrp.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (c, w) = fastpath::control_link::link(nworkers);
+        (Some(c), w)
+    };
+    let halt = &setup.halt;
     // Persistence templates: one per client network, far fewer than
     // connections; sized up front like everything the workers touch.
     let shared = Arc::new(fastpath::ipvs::Shared::new(
@@ -551,14 +565,18 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         let (host, stats, stop, shared, longest) = (
             host.clone(),
             stats[w].clone(),
-            stop.clone(),
+            halt.clone(),
             shared.clone(),
             longest[w].clone(),
         );
+        let control = (!worker_ends.is_empty()).then(|| worker_ends.remove(0));
         eal::remote_launch(workers[w], move || {
             let mut worker = Worker::with_shared(&host, stats, shared, w);
             worker.set_mailbox(mailbox);
             worker.set_sync(sync_box);
+            if let Some(c) = control {
+                worker.set_control(c);
+            }
             // The longest pass is the longest a packet can wait for its
             // burst to be picked up: what a snapshot install or a
             // connection page costs the data plane shows here. Two TSC
@@ -617,6 +635,32 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     let config_path = setup.config.map(Path::to_path_buf).unwrap_or_default();
     let mut control =
         ctrl::control::Control::new(plane, model, config_path).with_health(health, Some(checker));
+    if let Some(end) = control_end {
+        let ports = cfg
+            .ports
+            .iter()
+            .zip(&host.ports)
+            .map(|(p, hp)| ctrl::vrrp::instance::PortInfo {
+                name: p.name.clone(),
+                mac: hp.mac,
+                addrs: hp.addrs.clone(),
+            })
+            .collect();
+        let ids: Vec<u16> = nics.iter().map(|d| d.id).collect();
+        let setup = ctrl::vrrp::Setup {
+            ports,
+            link: Box::new(move |p| {
+                ids.get(p)
+                    .is_some_and(|&id| ethdev::link_status(id).unwrap_or(true))
+            }),
+            shared: shared.clone(),
+            control: end,
+            clock: Arc::new(move || eal::tsc() / tsc_per_ms),
+        };
+        let handle = ctrl::vrrp::VrrpHandle::spawn(setup, &cfg.vrrp)
+            .map_err(|e| format!("vrrp thread: {e}"))?;
+        control.with_vrrp(ctrl::vrrp::admin::VrrpAdmin::new(handle, &cfg.vrrp));
+    }
     let admin = ctrl::sync::admin::SyncAdmin::new(sync);
     for e in control.with_sync(admin, &cfg.sync, cfg.ipvs.backup_only) {
         eprintln!("ripvsd: sync: {e}");
@@ -626,7 +670,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     let server = match served {
         Ok(s) => s,
         Err(e) => {
-            stop.store(true, Ordering::Relaxed);
+            halt.store(true, Ordering::Relaxed);
             for &l in workers {
                 eal::wait_lcore(l);
             }
@@ -638,6 +682,9 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         server.poll_timeout(Duration::from_millis(50), |req| control.handle(req));
         control.tick(std::time::Instant::now());
         for line in control.health_pass() {
+            println!("ripvsd: {line}");
+        }
+        for line in control.vrrp_pass(std::time::Instant::now()) {
             println!("ripvsd: {line}");
         }
         for line in control.sync_log() {
@@ -656,6 +703,14 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         }
     }
     drop(server);
+    control.stop_vrrp();
+    for line in control.vrrp_pass(std::time::Instant::now()) {
+        println!("ripvsd: {line}");
+    }
+    // Worker 0 sends what VRRP queued last (a master's priority-0 advert)
+    // on its next pass.
+    std::thread::sleep(Duration::from_millis(20));
+    halt.store(true, Ordering::Relaxed);
     for &l in workers {
         eal::wait_lcore(l);
     }

@@ -11,6 +11,7 @@ use crate::health::Health;
 use crate::model::Model;
 use crate::stats::{self, Tracker};
 use crate::sync::admin::SyncAdmin;
+use crate::vrrp::admin::VrrpAdmin;
 use ctrl_api::{
     ApiError, Command, ConnPage, Cursor, DestInfo, Errno, Info, Request, Response, ServiceInfo,
     SvcKey,
@@ -37,6 +38,9 @@ pub trait Dataplane {
     /// candidates for a master (`sync`), standby for a `backup_only`
     /// backup.
     fn set_sync(&mut self, sync: Option<fastpath::sync::SyncParams>, standby: bool);
+    /// The VRRP instances' addresses (`snapshot::owned_addresses`) from
+    /// the next snapshot on.
+    fn set_owned(&mut self, _owned: Vec<(std::net::Ipv4Addr, u8)>) {}
 }
 
 fn no_sync() -> ApiError {
@@ -56,6 +60,11 @@ pub struct Control<D: Dataplane> {
     checker: Option<Checker>,
     /// `None`: no sync thread (tests of everything else).
     sync: Option<SyncAdmin>,
+    /// The `[sync]` section and `backup_only` last applied.
+    sync_conf: conf::Sync,
+    backup_only: bool,
+    /// `None`: no VRRP instance is configured.
+    vrrp: Option<VrrpAdmin>,
 }
 
 impl<D: Dataplane> Control<D> {
@@ -70,6 +79,9 @@ impl<D: Dataplane> Control<D> {
             health: Health::default(),
             checker: None,
             sync: None,
+            sync_conf: conf::Sync::default(),
+            backup_only: false,
+            vrrp: None,
         };
         let svcs: Vec<u32> = c.model.services().map(|s| s.id).collect();
         let dests: Vec<u32> = c
@@ -214,7 +226,11 @@ impl<D: Dataplane> Control<D> {
                     .map_or_else(Response::Error, |_| Response::Done),
                 None => Response::Error(no_sync()),
             },
-            Request::Vrrp => Response::Vrrp(Vec::new()),
+            Request::Vrrp => Response::Vrrp(
+                self.vrrp
+                    .as_ref()
+                    .map_or_else(Vec::new, |v| v.handle.info()),
+            ),
             Request::Daemons => {
                 Response::Daemons(self.sync.as_ref().map_or_else(Vec::new, |s| s.daemons()))
             }
@@ -234,12 +250,60 @@ impl<D: Dataplane> Control<D> {
     }
 
     fn sync_configure(&mut self, c: &conf::Sync, backup_only: bool) -> Vec<String> {
+        self.sync_conf = c.clone();
+        self.backup_only = backup_only;
         let Some(s) = self.sync.as_mut() else {
             return Vec::new();
         };
-        let errors = s.configure(c, backup_only);
+        // Where a VRRP instance drives the roles, they are its to set.
+        let mut c = c.clone();
+        if let Some(master) = self.vrrp.as_ref().and_then(|v| {
+            v.sync_instance.as_ref()?;
+            Some(v.role_master)
+        }) {
+            c.master = master == Some(true);
+            c.backup = master == Some(false);
+        }
+        let errors = s.configure(&c, backup_only);
         self.sync_follow();
         errors
+    }
+
+    /// Runs VRRP with `admin` (its thread already started).
+    pub fn with_vrrp(&mut self, admin: VrrpAdmin) {
+        self.vrrp = Some(admin);
+    }
+
+    /// Stops VRRP: a master sends its priority-0 advert on the way out.
+    pub fn stop_vrrp(&mut self) {
+        if let Some(v) = self.vrrp.as_mut() {
+            v.handle.stop();
+        }
+    }
+
+    /// Takes in what the VRRP thread did since the last pass: its log
+    /// lines, and for the instance that drives sync, the role it now
+    /// calls for and whether preemption waits for a full transfer.
+    pub fn vrrp_pass(&mut self, now: Instant) -> Vec<String> {
+        let Some(v) = self.vrrp.as_mut() else {
+            return Vec::new();
+        };
+        let mut lines = v.handle.take_log();
+        let moved = v.handle.take_transitions();
+        if let Some(master) = v.role_change(&moved) {
+            let name = v.sync_instance.clone().unwrap_or_default();
+            let (c, b) = (self.sync_conf.clone(), self.backup_only);
+            for e in self.sync_configure(&c, b) {
+                lines.push(format!("vrrp {name}: sync: {e}"));
+            }
+            let role = if master { "master" } else { "backup" };
+            lines.push(format!("vrrp {name}: sync role {role}"));
+        }
+        let daemons = self.sync.as_ref().map_or_else(Vec::new, |s| s.daemons());
+        if let Some(v) = self.vrrp.as_mut() {
+            v.follow_transfer(self.sync_conf.full_sync, &daemons, now);
+        }
+        lines
     }
 
     /// Lines the sync thread logged since the last call.
@@ -366,6 +430,7 @@ impl<D: Dataplane> Control<D> {
         // Servers that stay keep their health state, so the table is the
         // config as their states have it.
         self.health.reconfigure(&cfg, SystemTime::now());
+        self.dp.set_owned(crate::snapshot::owned_addresses(&cfg));
         let reloaded = self.model.reload(&self.health.desired(&cfg)).and_then(|_| {
             let sorry = self.health.sorry(&self.model);
             self.apply_health(&sorry);
@@ -377,6 +442,9 @@ impl<D: Dataplane> Control<D> {
             Ok(()) => {
                 if let Some(c) = &self.checker {
                     c.set(self.health.targets());
+                }
+                if let Some(v) = self.vrrp.as_mut() {
+                    v.reconfigure(&cfg.vrrp);
                 }
                 for e in self.sync_configure(&cfg.sync, cfg.ipvs.backup_only) {
                     log::error!("reload: sync: {e}");

@@ -19,3 +19,4 @@ pub mod server;
 pub mod snapshot;
 pub mod stats;
 pub mod sync;
+pub mod vrrp;

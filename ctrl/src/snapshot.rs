@@ -131,8 +131,12 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
 
 /// Every VRRP instance's addresses with the instance's index, the gate
 /// the workers hold them by (`fastpath::local::gate`).
-pub fn owned_addresses(_cfg: &Config) -> Vec<(std::net::Ipv4Addr, u8)> {
-    Vec::new()
+pub fn owned_addresses(cfg: &Config) -> Vec<(std::net::Ipv4Addr, u8)> {
+    cfg.vrrp
+        .iter()
+        .enumerate()
+        .flat_map(|(i, v)| v.addresses.iter().map(move |&a| (a, i as u8)))
+        .collect()
 }
 
 /// The config's service table, with the ids [`Model::from_config`] gives.

@@ -564,6 +564,20 @@ pub fn link_up(port: u16) -> Result<(), Error> {
     }
 }
 
+/// Whether the port's link is up (rte_eth_link_get_nowait: never waits
+/// for autonegotiation, so a control thread may poll it). Drivers that
+/// know no link state report it up once started.
+pub fn link_status(port: u16) -> Result<bool, Error> {
+    const OP: &str = "rte_eth_link_get_nowait";
+    let _up = eal::hold(OP)?;
+    // SAFETY: an all-zero rte_eth_link is a valid value (speed 0, down).
+    let mut link: raw::rte_eth_link = unsafe { std::mem::zeroed() };
+    // SAFETY: DPDK validates port; `link` is a valid out-pointer.
+    let ret = unsafe { raw::rte_eth_link_get_nowait(port, &mut link) };
+    Error::check(OP, ret)?;
+    Ok(link.link_status() != 0)
+}
+
 /// Port counters (rte_eth_stats_get), for the stats the control plane reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
