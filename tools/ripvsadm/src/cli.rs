@@ -105,6 +105,11 @@ pub enum Action {
     StopDaemon(SyncRole),
     /// ripvs extra: a full sync-table transfer.
     SyncFull,
+    /// ripvs extra: the VRRP instances (`-n` is accepted and changes
+    /// nothing: their addresses are always numeric).
+    Vrrp {
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +196,7 @@ enum Cmd {
     Health,
     HelpRipvs,
     SyncFull,
+    Vrrp,
 }
 
 impl Cmd {
@@ -216,6 +222,7 @@ impl Cmd {
             Cmd::Health => "health",
             Cmd::HelpRipvs => "help-ripvs",
             Cmd::SyncFull => "sync-full",
+            Cmd::Vrrp => "vrrp",
         }
     }
 
@@ -231,6 +238,7 @@ impl Cmd {
             Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Health => b" x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
+            Cmd::Vrrp => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
             Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx",
             Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx",
             _ => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
@@ -400,6 +408,7 @@ static TABLE: &[Spec] = &[
     o("health", None, N, Id::Cmd(Cmd::Health)),
     o("help-ripvs", None, N, Id::Cmd(Cmd::HelpRipvs)),
     o("sync-full", None, N, Id::Cmd(Cmd::SyncFull)),
+    o("vrrp", None, N, Id::Cmd(Cmd::Vrrp)),
 ];
 
 /// One option as popt returns it (the table entry and its argument), or
@@ -1226,6 +1235,9 @@ fn parse_words(
         }
         Cmd::StopDaemon => Action::StopDaemon(st.daemon.role),
         Cmd::SyncFull => Action::SyncFull,
+        Cmd::Vrrp => Action::Vrrp {
+            json: st.has(O_JSON),
+        },
         // Answered before the options were read.
         Cmd::Help | Cmd::Version | Cmd::HelpRipvs => return Err(Fail::tryhelp(program)),
     };

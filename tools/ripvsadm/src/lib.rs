@@ -39,7 +39,8 @@
 //! daemon's answer as pretty JSON, for scripts that would otherwise parse
 //! the table), `--reload` (ripvsd re-reads its configuration file), `--health`
 //! (each checked real server's health-check state; see the README),
-//! `--sync-full` and `--help-ripvs`. `-h` prints ipvsadm's usage
+//! `--sync-full`, `--vrrp` (the VRRP instances: a table, or with `--json`
+//! the daemon's whole answer) and `--help-ripvs`. `-h` prints ipvsadm's usage
 //! unchanged.
 //!
 //! `--sync-full` exists because IPVS's sync is incremental: a backup that

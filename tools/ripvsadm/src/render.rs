@@ -6,7 +6,7 @@ use crate::cli::Format;
 use crate::names::{ntop, Names};
 use ctrl_api::{
     sched_flags, ConnInfo, ConnProto, DaemonInfo, DestInfo, HealthService, Info, Method, Netmask,
-    Proto, ServiceInfo, SvcKey, SyncRole, Timeouts, TunType,
+    Proto, ServiceInfo, SvcKey, SyncRole, Timeouts, TunType, VrrpInfo,
 };
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -597,6 +597,58 @@ pub fn daemons(list: &[DaemonInfo]) -> String {
     o
 }
 
+/// One `--vrrp` line; the header and the rows share this format, so
+/// their widths cannot drift apart.
+fn vrrp_line(cols: [&dyn std::fmt::Display; 10]) -> String {
+    let [name, port, vrid, ver, state, prio, master, sent, received, trans] = cols;
+    format!(
+        "{name:<16} {port:<6} {vrid:>4} {ver:>3} {state:<7} {prio:>4} {master:<15} {sent:>6} {received:>10} {trans:>5}\n"
+    )
+}
+
+/// `--vrrp`: a title, a header, a row per instance in the daemon's order,
+/// then a line per instance that ignored adverts, by reason.
+pub fn vrrp(list: &[VrrpInfo]) -> String {
+    let mut o = String::from("VRRP instances\n");
+    o.push_str(&vrrp_line([
+        &"Name",
+        &"Port",
+        &"VRID",
+        &"Ver",
+        &"State",
+        &"Prio",
+        &"Master",
+        &"Sent",
+        &"Received",
+        &"Trans",
+    ]));
+    for v in list {
+        let master = v.master.map_or_else(|| "-".to_string(), |m| m.to_string());
+        o.push_str(&vrrp_line([
+            &v.name,
+            &v.port,
+            &v.vrid,
+            &format!("v{}", v.version),
+            &v.state.name(),
+            &v.priority,
+            &master,
+            &v.stats.adverts_sent,
+            &v.stats.adverts_received,
+            &v.stats.transitions,
+        ]));
+    }
+    for v in list.iter().filter(|v| !v.stats.rejected.is_empty()) {
+        let why: Vec<String> = v
+            .stats
+            .rejected
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect();
+        let _ = writeln!(o, "  {}: ignored {}", v.name, why.join(", "));
+    }
+    o
+}
+
 /// `ipvsadm -v`.
 pub fn version() -> String {
     "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\n".to_string()
@@ -703,6 +755,8 @@ Extra options:
                   -n, --json, and -t/-u/-f SERVICE for one service)
   --sync-full     full sync-table transfer: a backup sync daemon asks its
                   master for the whole connection table, a master sends it
+  --vrrp          the VRRP instances: state, master, advert counters (with
+                  --json: ripvsd's whole answer)
   --help-ripvs    display this help message
 ";
 
@@ -793,4 +847,113 @@ pub fn health(services: &[HealthService], numeric: bool, names: &dyn Names) -> S
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ctrl_api::{VrrpState, VrrpStats};
+
+    #[allow(clippy::too_many_arguments)]
+    fn vi(
+        name: &str,
+        port: &str,
+        vrid: u8,
+        version: u8,
+        state: VrrpState,
+        priority: u8,
+        master: Option<&str>,
+        counts: (u64, u64, u64),
+        rejected: &[(&str, u64)],
+    ) -> VrrpInfo {
+        VrrpInfo {
+            name: name.into(),
+            port: port.into(),
+            vrid,
+            version,
+            state,
+            priority,
+            advert_int_cs: 100,
+            master_advert_int_cs: 100,
+            preempt: true,
+            master: master.map(|m| m.parse().unwrap()),
+            master_priority: priority,
+            addresses: vec![],
+            unicast_peers: vec![],
+            since_ms: 0,
+            stats: VrrpStats {
+                adverts_sent: counts.0,
+                adverts_received: counts.1,
+                transitions: counts.2,
+                rejected: rejected.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+                ..VrrpStats::default()
+            },
+        }
+    }
+
+    const HEADER: &str = "VRRP instances\nName             Port   VRID Ver State   Prio Master            Sent   Received Trans\n";
+
+    #[test]
+    fn vrrp_listing_exact_bytes() {
+        let list = [
+            vi(
+                "VI_1",
+                "p0",
+                51,
+                3,
+                VrrpState::Master,
+                150,
+                Some("10.60.0.1"),
+                (1234, 5, 2),
+                &[],
+            ),
+            // Inserted out of order: printed in the map's (sorted) order.
+            vi(
+                "VI_2",
+                "p1",
+                52,
+                2,
+                VrrpState::Backup,
+                100,
+                Some("10.61.0.4"),
+                (0, 817, 1),
+                &[("unknown_vrid", 1), ("bad_ttl", 3)],
+            ),
+            vi(
+                "vi_edge_uplink_1",
+                "uplink",
+                255,
+                3,
+                VrrpState::Fault,
+                255,
+                None,
+                (18_446_744_073_709_551_615, 0, 3),
+                &[("bad_auth", 12)],
+            ),
+            vi(
+                "VI_NEW",
+                "p3",
+                1,
+                2,
+                VrrpState::Init,
+                1,
+                Some("255.255.255.254"),
+                (0, 0, 0),
+                &[],
+            ),
+        ];
+        let want = String::from(HEADER)
+            + "VI_1             p0       51  v3 MASTER   150 10.60.0.1         1234          5     2\n"
+            + "VI_2             p1       52  v2 BACKUP   100 10.61.0.4            0        817     1\n"
+            + "vi_edge_uplink_1 uplink  255  v3 FAULT    255 -               18446744073709551615          0     3\n"
+            + "VI_NEW           p3        1  v2 INIT       1 255.255.255.254      0          0     0\n"
+            + "  VI_2: ignored bad_ttl 3, unknown_vrid 1\n"
+            + "  vi_edge_uplink_1: ignored bad_auth 12\n";
+        assert_eq!(vrrp(&list), want);
+    }
+
+    #[test]
+    fn vrrp_listing_without_instances() {
+        assert_eq!(vrrp(&[]), HEADER);
+    }
 }

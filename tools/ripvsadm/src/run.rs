@@ -314,6 +314,24 @@ fn execute(
             }
             Ok(_) => Err(unexpected(out)),
         },
+        Action::Vrrp { json: as_json } => match d.call(Request::Vrrp) {
+            Err(t) => Err(trouble(out, t)),
+            // A listing's exit status, in ripvsd's words: ipvsadm has
+            // none for a command it lacks.
+            Ok(Response::Error(e)) => {
+                out.eline(&extra_message(&e));
+                Err(1)
+            }
+            Ok(r) if *as_json => {
+                json(out, &r);
+                Ok(0)
+            }
+            Ok(Response::Vrrp(v)) => {
+                out.print(&render::vrrp(&v));
+                Ok(0)
+            }
+            Ok(_) => Err(unexpected(out)),
+        },
         // Refused by the parser inside a restore.
         Action::Restore => Err(cli::Fail::tryhelp(program).code),
     }

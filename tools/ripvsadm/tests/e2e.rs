@@ -216,3 +216,97 @@ fn no_daemon_needed_for_help_and_errors() {
         )
     );
 }
+
+#[test]
+fn vrrp_over_the_socket() {
+    let p = sock_path();
+    let srv = serve(&p, |r| match r {
+        Request::Vrrp => Response::Vrrp(reference_vrrp()),
+        _ => Response::Error(ApiError::new(Errno::Einval, "unexpected")),
+    });
+    let o = ripvsadm(&["--vrrp", "--socket", p.to_str().unwrap()], None, "");
+    assert_eq!(
+        (o.code, o.out.as_str(), o.err.as_str()),
+        (0, REFERENCE_VRRP_TEXT, "")
+    );
+    assert_eq!(srv.join().unwrap(), vec![Request::Vrrp]);
+
+    let p = sock_path();
+    let srv = serve(&p, |r| match r {
+        Request::Vrrp => Response::Vrrp(reference_vrrp()),
+        _ => Response::Error(ApiError::new(Errno::Einval, "unexpected")),
+    });
+    let o = ripvsadm(&["--vrrp", "-n", "--json"], Some(p.to_str().unwrap()), "");
+    assert_eq!((o.code, o.err.as_str()), (0, ""));
+    assert_eq!(o.out, VRRP_JSON);
+    assert_eq!(srv.join().unwrap(), vec![Request::Vrrp]);
+}
+
+/// `ripvsadm --vrrp --json` of [`reference_vrrp`]: serde_json's pretty
+/// form of the Response, as every `--json` answer is printed.
+const VRRP_JSON: &str = r#"{
+  "Vrrp": [
+    {
+      "name": "VI_1",
+      "port": "p0",
+      "vrid": 51,
+      "version": 3,
+      "state": "Master",
+      "priority": 150,
+      "advert_int_cs": 100,
+      "master_advert_int_cs": 100,
+      "preempt": true,
+      "master": "10.60.0.1",
+      "master_priority": 150,
+      "addresses": [
+        "10.60.0.100"
+      ],
+      "unicast_peers": [],
+      "since_ms": 61000,
+      "stats": {
+        "adverts_sent": 1234,
+        "adverts_received": 5,
+        "transitions": 2,
+        "became_master": 1,
+        "priority_zero_sent": 0,
+        "priority_zero_received": 0,
+        "gratuitous_arps": 5,
+        "rejected": {}
+      }
+    },
+    {
+      "name": "VI_2",
+      "port": "p1",
+      "vrid": 52,
+      "version": 2,
+      "state": "Backup",
+      "priority": 100,
+      "advert_int_cs": 100,
+      "master_advert_int_cs": 100,
+      "preempt": false,
+      "master": "10.61.0.4",
+      "master_priority": 200,
+      "addresses": [
+        "10.61.0.100"
+      ],
+      "unicast_peers": [
+        "10.61.0.4"
+      ],
+      "since_ms": 817000,
+      "stats": {
+        "adverts_sent": 0,
+        "adverts_received": 817,
+        "transitions": 1,
+        "became_master": 0,
+        "priority_zero_sent": 0,
+        "priority_zero_received": 0,
+        "gratuitous_arps": 0,
+        "rejected": {
+          "bad_ttl": 3,
+          "unknown_vrid": 1
+        }
+      }
+    }
+  ]
+}
+"#;

@@ -387,6 +387,71 @@ fn health_forms() {
 }
 
 #[test]
+fn vrrp_forms() {
+    let v = |json| Action::Vrrp { json };
+    // -n is accepted (the addresses are always numeric) and changes nothing.
+    for form in ["--vrrp", "--vrrp -n", "--vrrp --numeric", "--vrrp --sort"] {
+        assert_eq!(ok(form), v(false), "{form}");
+    }
+    for form in ["--vrrp --json", "--vrrp -n --json", "--vrrp --json -n"] {
+        assert_eq!(ok(form), v(true), "{form}");
+    }
+    let i = parse("--socket /tmp/s --vrrp").unwrap();
+    assert_eq!((i.action, i.socket.as_deref()), (v(false), Some("/tmp/s")));
+    let i = parse("--vrrp --json --socket=/tmp/s").unwrap();
+    assert_eq!((i.action, i.socket.as_deref()), (v(true), Some("/tmp/s")));
+    // In restore input it is a line like --health.
+    assert_eq!(
+        ripvsadm::cli::parse_restore_line("ipvsadm", &words("--vrrp -n"), &names()),
+        Ok(v(false))
+    );
+}
+
+#[test]
+fn vrrp_refusals() {
+    for (opt, name) in [
+        ("-t 10.0.0.1:80", "service-address"),
+        ("-f 7", "service-address"),
+        ("-c", "connection"),
+        ("--timeout", "timeout"),
+        ("--daemon", "daemon"),
+        ("--stats", "stats"),
+        ("--rate", "rate"),
+        ("--thresholds", "thresholds"),
+        ("--persistent-conn", "persistent-conn"),
+        ("--exact", "exact"),
+        ("--nosort", "nosort"),
+        ("--tun-info", "tun-info"),
+        ("-s rr", "scheduler"),
+        ("-w 3", "weight"),
+        ("-r 10.0.0.2", "real-server"),
+        ("--syncid 3", "syncid"),
+        ("--mcast-interface p0", "mcast-interface"),
+    ] {
+        refused(
+            &format!("--vrrp {opt}"),
+            &format!("Illegal '{name}' option with the 'vrrp' command"),
+        );
+    }
+    refused("--vrrp -n -n", "multiple 'numeric' options specified");
+    refused("--vrrp --json --json", "multiple 'json' options specified");
+    refused("--vrrp VI_1", "unexpected argument VI_1");
+    for s in ["-L --vrrp", "--vrrp -L", "--vrrp --health", "--vrrp --vrrp"] {
+        refused(s, "multiple commands specified");
+    }
+    // An option before the command, and popt's refusal of the first
+    // option, are ipvsadm's try-help.
+    assert_eq!(err("-n --vrrp"), (255, TRYHELP.into()));
+    assert_eq!(err("--json --vrrp"), (255, TRYHELP.into()));
+    assert_eq!(err("--vrrp=1"), (255, TRYHELP.into()));
+    // ... and after it, popt's own words.
+    assert_eq!(
+        err("--vrrp --json=1"),
+        (255, "--json=1: option does not take an argument\n".into())
+    );
+}
+
+#[test]
 fn list_forms() {
     let all = list(ListWhat::All, |_| {});
     assert_eq!(ok(""), all, "no arguments lists the table");
@@ -1114,6 +1179,7 @@ fn random_command_lines_never_panic() {
         "--stop-daemon",
         "--daemon",
         "--sync-full",
+        "--vrrp",
         "--syncid",
         "--mcast-interface",
         "--mcast-group",

@@ -623,6 +623,7 @@ fn ripvs_help_lists_the_extras() {
     let h = render::ripvs_help("ripvsadm");
     assert!(h.starts_with("ripvsadm: ipvsadm 1.31 for ripvsd. Everything `ripvsadm -h` lists works as in\nipvsadm.\n"), "{h}");
     assert!(h.contains("\n  --sync-full     full sync-table transfer: a backup sync daemon asks its\n                  master for the whole connection table, a master sends it\n"), "{h}");
+    assert!(h.contains("\n  --vrrp          the VRRP instances: state, master, advert counters (with\n                  --json: ripvsd's whole answer)\n"), "{h}");
     assert!(h.contains(&format!("else {})\n", DEFAULT_SOCKET)), "{h}");
     assert!(!h.contains("does not have"), "{h}");
 }

@@ -100,6 +100,7 @@ fn ok_all() -> Answer {
             ),
             Request::StartDaemon(_) | Request::StopDaemon(_) | Request::SyncFull => Response::Done,
             Request::Daemons => Response::Daemons(reference_daemons()),
+            Request::Vrrp => Response::Vrrp(reference_vrrp()),
         })
     })
 }
@@ -671,4 +672,99 @@ fn an_unreachable_daemon() {
             "Lost the connection to ripvsd: ripvsd closed the connection\n"
         )
     );
+}
+
+#[test]
+fn vrrp_lists_the_instances() {
+    for args in ["--vrrp", "--vrrp -n", "-R"] {
+        let stdin = if args == "-R" { "--vrrp\n" } else { "" };
+        let r = go(args, stdin, ok_all());
+        assert_eq!(r.sent, vec![Request::Vrrp], "{args}");
+        assert_eq!(
+            (r.code, r.out.as_str(), r.err.as_str()),
+            (0, REFERENCE_VRRP_TEXT, ""),
+            "{args}"
+        );
+    }
+    let none: Answer = Box::new(|_| Ok(Response::Vrrp(vec![])));
+    let r = go("--vrrp", "", none);
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.as_str()),
+        (
+            0,
+            "VRRP instances\nName             Port   VRID Ver State   Prio Master            Sent   Received Trans\n",
+            ""
+        )
+    );
+
+    // --json: the answer as it came, every field.
+    let r = go("--vrrp --json -n", "", ok_all());
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.sent, vec![Request::Vrrp]);
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    let i = &v["Vrrp"];
+    assert_eq!(i.as_array().map(Vec::len), Some(2), "{}", r.out);
+    assert_eq!(i[0]["state"], "Master");
+    assert_eq!(i[0]["master"], "10.60.0.1");
+    assert_eq!(i[1]["stats"]["rejected"]["bad_ttl"], 3);
+    assert_eq!(i[1]["unicast_peers"][0], "10.61.0.4");
+    let back: Response = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(back, Response::Vrrp(reference_vrrp()));
+    assert!(r.out.starts_with("{\n  \"Vrrp\": [\n"), "pretty: {}", r.out);
+    // No master known: null.
+    let faulty: Answer = Box::new(|_| {
+        let mut v = reference_vrrp();
+        v[1].state = VrrpState::Fault;
+        v[1].master = None;
+        Ok(Response::Vrrp(v))
+    });
+    let r = go("--vrrp --json", "", faulty);
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(v["Vrrp"][1]["state"], "Fault");
+    assert!(v["Vrrp"][1]["master"].is_null(), "{}", r.out);
+    let none: Answer = Box::new(|_| Ok(Response::Vrrp(vec![])));
+    let r = go("--vrrp --json", "", none);
+    assert_eq!((r.code, r.out.as_str()), (0, "{\n  \"Vrrp\": []\n}\n"));
+
+    // A refusal: ripvsd's reason (its own words, as for the other
+    // extras), a listing's exit 1, with or without --json.
+    for args in ["--vrrp", "--vrrp --json"] {
+        let r = go(args, "", refuse(Errno::Other));
+        assert_eq!(
+            (r.code, r.out.as_str(), r.err.as_str()),
+            (1, "", "detail text\n"),
+            "{args}"
+        );
+        let bare: Answer = Box::new(|_| Ok(Response::Error(ApiError::new(Errno::Eperm, ""))));
+        let r = go(args, "", bare);
+        assert_eq!(
+            (r.code, r.err.as_str()),
+            (1, "Permission denied (you must be root)\n"),
+            "{args}"
+        );
+    }
+    // A refusal ends a restore, as a failed listing does.
+    let r = go("-R", "--vrrp\n-C\n", refuse(Errno::Other));
+    assert_eq!((r.code, r.sent), (1, vec![Request::Vrrp]));
+    let odd: Answer = Box::new(|_| Ok(Response::Reloaded));
+    let r = go("--vrrp", "", odd);
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.as_str()),
+        (2, "", "Unexpected answer from ripvsd\n")
+    );
+    let gone: Answer = Box::new(|_| Err(Trouble::Connect("Connection refused".into())));
+    let r = go("--vrrp --json", "", gone);
+    assert_eq!(
+        (r.code, r.out.as_str(), r.err.as_str()),
+        (
+            2,
+            "",
+            "Can't initialize ipvs: Connection refused\nAre you sure that ripvsd is running?\n"
+        )
+    );
+    // Refused on the command line: nothing is sent.
+    for args in ["--vrrp -t 10.0.0.1:80", "--vrrp x", "-L --vrrp"] {
+        let r = go(args, "", ok_all());
+        assert_eq!((r.code, r.sent.len()), (2, 0), "{args}");
+    }
 }

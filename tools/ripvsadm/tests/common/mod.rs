@@ -244,3 +244,65 @@ pub fn reference_daemons() -> Vec<DaemonInfo> {
     master.stats.ring_drops = vec![0, 4];
     vec![backup, master]
 }
+
+/// Two VRRP instances: a v3 master, and a v2 backup that has ignored
+/// some adverts (reasons inserted out of order).
+pub fn reference_vrrp() -> Vec<VrrpInfo> {
+    let master = VrrpInfo {
+        name: "VI_1".into(),
+        port: "p0".into(),
+        vrid: 51,
+        version: 3,
+        state: VrrpState::Master,
+        priority: 150,
+        advert_int_cs: 100,
+        master_advert_int_cs: 100,
+        preempt: true,
+        master: Some("10.60.0.1".parse().unwrap()),
+        master_priority: 150,
+        addresses: vec!["10.60.0.100".parse().unwrap()],
+        unicast_peers: vec![],
+        since_ms: 61_000,
+        stats: VrrpStats {
+            adverts_sent: 1234,
+            adverts_received: 5,
+            transitions: 2,
+            became_master: 1,
+            gratuitous_arps: 5,
+            ..VrrpStats::default()
+        },
+    };
+    let backup = VrrpInfo {
+        name: "VI_2".into(),
+        port: "p1".into(),
+        vrid: 52,
+        version: 2,
+        state: VrrpState::Backup,
+        priority: 100,
+        advert_int_cs: 100,
+        master_advert_int_cs: 100,
+        preempt: false,
+        master: Some("10.61.0.4".parse().unwrap()),
+        master_priority: 200,
+        addresses: vec!["10.61.0.100".parse().unwrap()],
+        unicast_peers: vec!["10.61.0.4".parse().unwrap()],
+        since_ms: 817_000,
+        stats: VrrpStats {
+            adverts_received: 817,
+            transitions: 1,
+            rejected: [("unknown_vrid".to_string(), 1), ("bad_ttl".to_string(), 3)]
+                .into_iter()
+                .collect(),
+            ..VrrpStats::default()
+        },
+    };
+    vec![master, backup]
+}
+
+/// `ripvsadm --vrrp` of [`reference_vrrp`].
+pub const REFERENCE_VRRP_TEXT: &str = "VRRP instances
+Name             Port   VRID Ver State   Prio Master            Sent   Received Trans
+VI_1             p0       51  v3 MASTER   150 10.60.0.1         1234          5     2
+VI_2             p1       52  v2 BACKUP   100 10.61.0.4            0        817     1
+  VI_2: ignored bad_ttl 3, unknown_vrid 1
+";
