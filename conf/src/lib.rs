@@ -42,6 +42,7 @@ mod model;
 mod net;
 mod raw;
 mod validate;
+mod vrrp;
 
 use std::path::Path;
 

@@ -26,6 +26,8 @@ pub struct Config {
     pub fwmarks: Vec<Fwmark>,
     pub ipvs: Ipvs,
     pub sync: Sync,
+    /// `[[vrrp]]`, in file order.
+    pub vrrp: Vec<Vrrp>,
 }
 
 impl Config {
@@ -519,4 +521,79 @@ impl Default for Sync {
             full_sync: true,
         }
     }
+}
+
+/// The group VRRP adverts are multicast to when an instance has no
+/// `unicast_peers` (RFC 5798 section 5.1.1.2).
+pub const VRRP_MULTICAST_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+
+/// `[[vrrp]]`: one VRRP instance (keepalived's `vrrp_instance`). Its
+/// addresses are held (answered, forwarded, announced by gratuitous ARP)
+/// only while the instance is master.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vrrp {
+    /// 1..=32 characters from `A-Za-z0-9_.-`, unique among instances.
+    pub name: String,
+    /// The `[[ports]]` adverts are sent and received on.
+    pub port: String,
+    /// 1..=255; unique per port.
+    pub vrid: u8,
+    /// 1..=255, default 100; 255 is the addresses' owner (RFC 5798), which
+    /// always preempts.
+    pub priority: u8,
+    /// 2 or 3, default 3.
+    pub version: u8,
+    /// Advertisement interval in centiseconds: 1..=4095 for version 3,
+    /// a whole number of seconds (100..=25500) for version 2.
+    pub advert_int_cs: u16,
+    /// A higher-priority backup takes over from a lower-priority master.
+    /// Never false with `initial` master or priority 255.
+    pub preempt: bool,
+    /// Seconds after start-up during which this node does not preempt;
+    /// 0 unless `preempt`.
+    pub preempt_delay_s: u16,
+    /// Only the state the instance starts in (keepalived's `state`).
+    pub initial: VrrpInitial,
+    /// The virtual addresses; non-empty, at most 255, each held by one
+    /// instance, none an interface address of a port.
+    pub addresses: Vec<Ipv4Addr>,
+    /// Adverts go to these instead of [`VRRP_MULTICAST_GROUP`] when
+    /// non-empty; each inside a connected network of `port`.
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// Version 2 simple password (authentication type 1), 1..=8 bytes.
+    pub auth_pass: Option<String>,
+    /// Seconds after becoming master before the second gratuitous ARP
+    /// burst; 0: no second burst.
+    pub garp_master_delay_s: u16,
+    /// Gratuitous ARPs per address in each burst, 1..=255.
+    pub garp_master_repeat: u16,
+    /// Seconds between periodic bursts while master; 0: none.
+    pub garp_master_refresh_s: u16,
+    /// Gratuitous ARPs per address in each periodic burst, 1..=255.
+    pub garp_master_refresh_repeat: u16,
+    /// Run by `sh -c` on entering master, backup or fault.
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    /// Run by `sh -c` on every transition with `INSTANCE NAME STATE
+    /// PRIORITY` appended (keepalived's generic `notify`).
+    pub notify: Option<String>,
+    /// This instance drives the sync daemon roles (keepalived's
+    /// `lvs_sync_daemon`): at most one instance; `[sync] interface` is set
+    /// and `[sync] state` is not.
+    pub sync_daemon: bool,
+}
+
+impl Vrrp {
+    /// The advertisement interval.
+    pub fn advert_interval(&self) -> Duration {
+        Duration::from_millis(u64::from(self.advert_int_cs) * 10)
+    }
+}
+
+/// The state a VRRP instance starts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpInitial {
+    Backup,
+    Master,
 }

@@ -12,7 +12,7 @@
 //!
 //! Adding a key means: a field here, a field in the clean type in
 //! `model.rs`, and a line in the matching `build_*` function in
-//! `validate.rs`.
+//! `validate.rs` (`vrrp.rs` for `[[vrrp]]`).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -69,6 +69,8 @@ pub(crate) struct RawConfig {
     pub fwmarks: Vec<Spanned<Table<RawFwmark>>>,
     pub ipvs: Option<Table<RawIpvs>>,
     pub sync: Option<Table<RawSync>>,
+    #[serde(default)]
+    pub vrrp: Vec<Spanned<Table<RawVrrp>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,4 +238,33 @@ pub(crate) struct RawSync {
     pub retries: Option<Spanned<i64>>,
     pub persist_mode: Option<Spanned<bool>>,
     pub full_sync: Option<Spanned<bool>>,
+}
+
+/// `[[vrrp]]`: one VRRP instance, keys named as keepalived's
+/// `vrrp_instance` where it has one. `advert_int` is seconds, integer or
+/// float, like the health-check times.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawVrrp {
+    pub name: Spanned<String>,
+    pub port: Spanned<String>,
+    pub vrid: Spanned<i64>,
+    pub priority: Option<Spanned<i64>>,
+    pub version: Option<Spanned<i64>>,
+    pub advert_int: Option<Spanned<f64>>,
+    pub preempt: Option<Spanned<bool>>,
+    pub preempt_delay: Option<Spanned<i64>>,
+    pub state: Option<Spanned<String>>,
+    pub addresses: Spanned<Vec<Spanned<String>>>,
+    pub unicast_peers: Option<Vec<Spanned<String>>>,
+    pub auth_pass: Option<Spanned<String>>,
+    pub garp_master_delay: Option<Spanned<i64>>,
+    pub garp_master_repeat: Option<Spanned<i64>>,
+    pub garp_master_refresh: Option<Spanned<i64>>,
+    pub garp_master_refresh_repeat: Option<Spanned<i64>>,
+    pub notify_master: Option<Spanned<String>>,
+    pub notify_backup: Option<Spanned<String>>,
+    pub notify_fault: Option<Spanned<String>>,
+    pub notify: Option<Spanned<String>>,
+    pub sync_daemon: Option<Spanned<bool>>,
 }

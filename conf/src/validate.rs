@@ -12,8 +12,9 @@ use crate::health;
 use crate::model::*;
 use crate::net;
 use crate::raw::*;
+use crate::vrrp;
 
-type Result<T> = std::result::Result<T, ConfigError>;
+pub(crate) type Result<T> = std::result::Result<T, ConfigError>;
 
 pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
     let eal = build_eal(src, raw.eal.as_ref())?;
@@ -25,6 +26,7 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
     let services = build_services(src, &raw.services, &fwmarks)?;
     let ipvs = build_ipvs(src, raw.ipvs.as_ref())?;
     let sync = build_sync(src, raw.sync.as_ref())?;
+    let vrrp = vrrp::build(src, &raw.vrrp, &ports, &sync, raw.sync.as_deref())?;
     Ok(Config {
         eal,
         dataplane,
@@ -35,11 +37,12 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
         fwmarks,
         ipvs,
         sync,
+        vrrp,
     })
 }
 
 /// `value` as a `T` in `lo..=hi`.
-fn int<T: TryFrom<i64>>(
+pub(crate) fn int<T: TryFrom<i64>>(
     src: &Source<'_>,
     value: &Spanned<i64>,
     key: &str,
@@ -61,7 +64,7 @@ fn int<T: TryFrom<i64>>(
 }
 
 /// An optional integer key with its default.
-fn opt_int<T: TryFrom<i64>>(
+pub(crate) fn opt_int<T: TryFrom<i64>>(
     src: &Source<'_>,
     value: Option<&Spanned<i64>>,
     key: &str,
@@ -451,7 +454,7 @@ fn own_address(ports: &[Port], ip: IpAddr) -> Option<String> {
     })
 }
 
-fn lookup_port<'p>(
+pub(crate) fn lookup_port<'p>(
     src: &Source<'_>,
     ports: &'p [Port],
     name: &Spanned<String>,
@@ -1069,9 +1072,9 @@ fn build_ipvs(src: &Source<'_>, raw: Option<&Table<RawIpvs>>) -> Result<Ipvs> {
 
 /// Largest UDP payload in an IPv4 datagram (65535 less IP and UDP
 /// headers): the kernel's upper clamp of `sync_maxlen`.
-const SYNC_MAXLEN_MAX: i64 = 65535 - 20 - 8;
+pub(crate) const SYNC_MAXLEN_MAX: i64 = 65535 - 20 - 8;
 /// The kernel's lower clamp of a backup's `sync_maxlen`.
-const SYNC_BACKUP_MAXLEN_MIN: i64 = 1024;
+pub(crate) const SYNC_BACKUP_MAXLEN_MIN: i64 = 1024;
 /// ripvs keeps a connection's next sync time as 16-bit seconds compared
 /// modulo 2^16, which orders two times only less than 2^15 s apart.
 const SYNC_REFRESH_MAX: i64 = (1 << 15) - 1;

@@ -74,6 +74,7 @@ fn default_config() {
         fwmarks: vec![],
         ipvs: Ipvs::default(),
         sync: Sync::default(),
+        vrrp: vec![],
     };
     assert_eq!(c, expected);
     assert_eq!(c.ports[0].device.to_string(), "net_tap0,iface=ripvs-p0");
