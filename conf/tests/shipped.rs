@@ -202,16 +202,8 @@ fn production_example_sync_section_is_valid_when_uncommented() {
     // Shown, but commented out: no daemon unless asked for.
     assert_eq!(c.ipvs, Ipvs::default());
     assert_eq!(c.sync, Sync::default());
-    let start = text.find("# [sync]\n").expect("a commented [sync]");
-    let uncommented: String = text[start..]
-        .lines()
-        .map(|l| l.strip_prefix("# ").unwrap_or(l).to_string() + "\n")
-        .collect();
-    let c = parse(
-        &(text[..start].to_string() + &uncommented),
-        "production.example.toml",
-    )
-    .unwrap();
+    let uncommented = uncomment(&text, "[sync]");
+    let c = parse(&uncommented, "production.example.toml").unwrap();
     assert_eq!(
         c.sync,
         Sync {
@@ -222,11 +214,89 @@ fn production_example_sync_section_is_valid_when_uncommented() {
     );
     // And it is a real backup or master configuration once a role is set.
     let backup = parse(
-        &(text[..start].to_string() + &uncommented.replace("\"none\"", "\"backup\"")),
+        &uncommented.replace("state = \"none\"", "state = \"backup\""),
         "production.example.toml",
     )
     .unwrap();
     assert!(backup.sync.backup && !backup.sync.master);
+}
+
+/// `text` with the commented-out block that starts `# HEADER` uncommented:
+/// its lines up to the next line that is not `# ...`.
+fn uncomment(text: &str, header: &str) -> String {
+    let start = text
+        .find(&format!("\n# {header}\n"))
+        .unwrap_or_else(|| panic!("a commented {header}"))
+        + 1;
+    let len = text[start..]
+        .split_inclusive('\n')
+        .take_while(|l| l.starts_with("# "))
+        .map(str::len)
+        .sum::<usize>();
+    let block: String = text[start..start + len]
+        .split_inclusive('\n')
+        .map(|l| &l[2..])
+        .collect();
+    format!("{}{block}{}", &text[..start], &text[start + len..])
+}
+
+#[test]
+fn production_example_vrrp_section_is_valid_when_uncommented() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("production.example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    // Shown, but commented out: no failover unless asked for.
+    assert_eq!(
+        parse(&text, "production.example.toml").unwrap().vrrp,
+        vec![]
+    );
+    let uncommented = uncomment(&text, "[[vrrp]]");
+    let c = parse(&uncommented, "production.example.toml").unwrap();
+    let vi = Vrrp {
+        name: "VI_client".into(),
+        port: "client".into(),
+        vrid: 51,
+        priority: 150,
+        version: 3,
+        advert_int_cs: 10,
+        preempt: true,
+        preempt_delay_s: 0,
+        initial: VrrpInitial::Backup,
+        addresses: vec![Ipv4Addr::new(192, 0, 2, 100), Ipv4Addr::new(192, 0, 2, 53)],
+        unicast_peers: vec![Ipv4Addr::new(192, 0, 2, 11)],
+        auth_pass: None,
+        garp_master_delay_s: 5,
+        garp_master_repeat: 5,
+        garp_master_refresh_s: 0,
+        garp_master_refresh_repeat: 1,
+        notify_master: None,
+        notify_backup: None,
+        notify_fault: None,
+        notify: Some("/etc/ripvs/vrrp-notify".into()),
+        sync_daemon: false,
+    };
+    assert_eq!(c.vrrp, vec![vi.clone()]);
+    // With the [sync] block too, the instance can drive the sync roles
+    // once [sync] state is left out, as the comment says.
+    let both = uncomment(&uncomment(&text, "[sync]"), "[[vrrp]]")
+        .replace("state = \"none\"\n", "")
+        .replace("sync_daemon = false", "sync_daemon = true");
+    let c = parse(&both, "production.example.toml").unwrap();
+    assert_eq!(
+        c.vrrp,
+        vec![Vrrp {
+            sync_daemon: true,
+            ..vi
+        }]
+    );
+    assert_eq!(c.sync.interface.as_deref(), Some("eno1"));
+    assert!(!c.sync.master && !c.sync.backup);
+    // And [sync] state is refused next to it.
+    let e = parse(
+        &both.replace("[sync]\ninterface", "[sync]\nstate = \"backup\"\ninterface"),
+        "production.example.toml",
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "vrrp[0].sync_daemon");
 }
 
 const P0: &str = "[[ports]]\nname = \"p0\"\ndevice = \"net_tap0\"\naddresses = [\"10.0.0.1/24\"]\n";
