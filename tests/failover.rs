@@ -95,6 +95,18 @@ impl Pair {
                 );
             }
         }
+        // The servers pace /big at 50 KiB/s (about 20 s): paced by curl
+        // instead, the whole file can sit in the client's socket before
+        // the kill, and the failover would carry nothing but the FINs.
+        for name in ["r1", "r2", "r3"] {
+            let conf = topo.server_dir(name).join("nginx.conf");
+            let text = std::fs::read_to_string(&conf).unwrap();
+            assert!(text.contains("access_log off;"), "{text}");
+            let paced = text.replace("access_log off;", "access_log off;\n  limit_rate 50k;");
+            std::fs::write(&conf, paced).unwrap();
+            topo.nginx(name, false);
+            topo.nginx(name, true);
+        }
         let dir = Scratch::new(&format!("failover-{tag}"));
         let master = format!(
             "{}{}{}",
@@ -196,13 +208,13 @@ impl Pair {
     }
 }
 
-/// A rate-limited download of /big through `vip` from client `ns` into
-/// `file`: about 20 s at 50 KiB/s, so that all of them overlap however
+/// A download of /big through `vip` from client `ns` into `file`: about
+/// 20 s at the servers' 50 KiB/s, so that all of them overlap however
 /// slowly a loaded machine starts them.
 fn download(topo: &Topology, ns: &str, vip: &str, file: &std::path::Path) -> Child {
     Command::new("ip")
         .args(["netns", "exec", &topo.ns(ns), "curl", "-sS", "-m", "90"])
-        .args(["--limit-rate", "50k", "-o"])
+        .arg("-o")
         .arg(file)
         .arg(format!("http://{vip}/big"))
         .stdout(Stdio::null())
@@ -305,6 +317,16 @@ fn failover(tag: &str, preempt: bool) {
         before, 0,
         "the backup forwards nothing while the master lives"
     );
+
+    // Most of every download is still to come.
+    let got: u64 = (0..100)
+        .map(|i| std::fs::metadata(pair.dir.path(&format!("a{i}.out"))).map_or(0, |m| m.len()))
+        .sum();
+    assert!(
+        got < 50 * BIG as u64,
+        "{got} bytes already in before the kill"
+    );
+    println!("before the kill: {} KiB of 100 MiB in", got >> 10);
 
     // SIGKILL: no priority 0, the master just stops.
     let pid = pair.master.as_ref().unwrap().pid().to_string();
