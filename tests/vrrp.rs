@@ -200,3 +200,75 @@ notify = "{notify}"
         .iter()
         .any(|l| l.contains("vrrp VI_9: MASTER -> INIT (stopping)")));
 }
+
+/// `use_vmac`: the master speaks with the virtual router MAC
+/// 00:00:5e:00:01:VRID: its adverts and gratuitous ARPs come from it, it
+/// answers ARP for the VIP with it, and takes frames sent to it (a ping
+/// of the VIP from the tap's other end).
+#[test]
+fn with_use_vmac_the_master_is_the_virtual_router_mac() {
+    common::require_root();
+    let id = std::process::id() % 10000;
+    let tap = format!("rvw{id}");
+    let net = 100 + (id % 100);
+    let vip = format!("10.{net}.0.100");
+    let dir = Scratch::new("vrrp-vmac");
+    let cfg = format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
+worker_lcores = [1]
+
+[[ports]]
+name = "p0"
+device = "net_tap0,iface={tap}"
+addresses = ["10.{net}.0.1/24"]
+exception = {{ enabled = false }}
+
+[[vrrp]]
+name = "VI_7"
+port = "p0"
+vrid = 7
+advert_int = 0.1
+addresses = ["{vip}"]
+use_vmac = true
+"#
+    );
+    std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
+    let mut dmn = Daemon::start(&dir.path("ripvs.toml"));
+    // The tap's kernel end plays the client, in this namespace: moved to
+    // another, the tap driver could no longer read its link and would
+    // report it down. It carries the port's MAC until given its own.
+    for cmd in [
+        vec!["link", "set", &tap, "address", "02:00:00:00:c0:07"],
+        vec!["addr", "add", &format!("10.{net}.0.2/24"), "dev", &tap],
+        vec!["link", "set", &tap, "up"],
+    ] {
+        ip(&cmd);
+    }
+    dmn.wait_for("vrrp VI_7: BACKUP -> MASTER", Duration::from_secs(5));
+    let vmac = "00:00:5e:00:01:07";
+    let cap = Command::new("timeout")
+        .args(["3", "tshark", "-i", &tap, "-c", "2", "-f", "ip proto 112"])
+        .args(["-T", "fields", "-e", "eth.src", "-e", "vrrp.virt_rtr_id"])
+        .output()
+        .unwrap();
+    let adverts = String::from_utf8_lossy(&cap.stdout).into_owned();
+    assert_eq!(adverts, format!("{vmac}\t7\n{vmac}\t7\n"), "adverts");
+    let exec = |args: &[&str]| {
+        let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let arp = exec(&["arping", "-c", "2", "-w", "4", "-I", &tap, &vip]);
+    assert!(
+        arp.to_lowercase()
+            .contains(&format!("reply from {vip} [{vmac}]")),
+        "arping: {arp}"
+    );
+    let ping = exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", &vip]);
+    assert!(ping.contains("3 received"), "ping {vip}: {ping}");
+    let neigh = exec(&["ip", "neigh", "show", &vip]);
+    assert!(neigh.contains(vmac), "the client's entry: {neigh}");
+    let log = dmn.stop();
+    assert_eq!(common::counter(&log, "drop", "not_for_us"), 0, "{log:?}");
+}

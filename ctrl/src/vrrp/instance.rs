@@ -93,6 +93,16 @@ impl Instance {
         }
     }
 
+    /// The MAC this instance speaks with on port `p`: the virtual router
+    /// MAC on its own port with `use_vmac`, else the port's.
+    fn mac_on(&self, p: usize, info: &PortInfo) -> MacAddr {
+        if self.cfg.use_vmac && p == self.port {
+            MacAddr(vrrp::virtual_mac(self.cfg.vrid))
+        } else {
+            info.mac
+        }
+    }
+
     pub fn reject(&mut self, why: &str) {
         *self.stats.rejected.entry(why.to_string()).or_default() += 1;
     }
@@ -147,7 +157,8 @@ impl Instance {
         let mut out = Vec::new();
         for dst in dsts {
             self.ident = self.ident.wrapping_add(1);
-            if let Some(frame) = advert::advert_frame(&a, port.mac, src, dst, self.ident) {
+            let mac = self.mac_on(self.port, port);
+            if let Some(frame) = advert::advert_frame(&a, mac, src, dst, self.ident) {
                 self.stats.adverts_sent += 1;
                 if priority == 0 {
                     self.stats.priority_zero_sent += 1;
@@ -171,7 +182,7 @@ impl Instance {
                     .unwrap_or(self.port);
                 out.push(Out {
                     port: Some(p),
-                    frame: advert::garp_frame(ports[p].mac, addr),
+                    frame: advert::garp_frame(self.mac_on(p, &ports[p]), addr),
                 });
                 self.stats.gratuitous_arps += 1;
             }
