@@ -107,7 +107,7 @@ notify = "{notify}"
     // What the adverts look like on the tap's kernel end: tshark's VRRP
     // dissector, with the checksum checked.
     let cap = Command::new("timeout")
-        .args(["3", "tshark", "-i", &tap, "-c", "3", "-f", "ip proto 112"])
+        .args(["10", "tshark", "-i", &tap, "-c", "3", "-f", "ip proto 112"])
         .args(["-o", "vrrp.v3_checksum_as_in_v2:FALSE", "-T", "fields"])
         .args([
             "-e",
@@ -249,7 +249,7 @@ use_vmac = true
     dmn.wait_for("vrrp VI_7: BACKUP -> MASTER", Duration::from_secs(5));
     let vmac = "00:00:5e:00:01:07";
     let cap = Command::new("timeout")
-        .args(["3", "tshark", "-i", &tap, "-c", "2", "-f", "ip proto 112"])
+        .args(["10", "tshark", "-i", &tap, "-c", "2", "-f", "ip proto 112"])
         .args(["-T", "fields", "-e", "eth.src", "-e", "vrrp.virt_rtr_id"])
         .output()
         .unwrap();

@@ -214,8 +214,19 @@ impl<B: crate::io::Buf> Host<B> {
     /// VRRP virtual MACs.
     #[inline]
     pub fn accepts_mac(&self, port: usize, dst: crate::wire::MacAddr) -> bool {
-        dst == self.egress.ports[port].mac
-            || (!self.vmacs.is_empty() && self.vmacs.iter().any(|&(p, _, m)| p == port && m == dst))
+        dst == self.egress.ports[port].mac || self.takes_vmac(port, &dst.0)
+    }
+
+    /// Whether `dst` is one of `port`'s VRRP virtual MACs: one length
+    /// test where none is configured; the search stays out of line.
+    #[inline]
+    pub(crate) fn takes_vmac(&self, port: usize, dst: &[u8]) -> bool {
+        !self.vmacs.is_empty() && self.vmac_of(port, dst)
+    }
+
+    #[inline(never)]
+    fn vmac_of(&self, port: usize, dst: &[u8]) -> bool {
+        self.vmacs.iter().any(|&(p, _, m)| p == port && m.0 == dst)
     }
 
     /// The MAC `port` answers ARP for `a` with: the virtual MAC of the VRRP

@@ -100,9 +100,10 @@ impl<B: Buf> Host<B> {
         };
         let be16 = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
         let be32 = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let to_port = b[..6] == self.egress.ports[port].mac.0
-            || self.accepts_mac(port, crate::wire::MacAddr::from_bytes(&b[..6]));
-        if !to_port || be16(12) != EtherType::IPV4 || b[14] != 0x45 {
+        if (b[..6] != self.egress.ports[port].mac.0 && !self.takes_vmac(port, &b[..6]))
+            || be16(12) != EtherType::IPV4
+            || b[14] != 0x45
+        {
             return Class::Other;
         }
         let proto = b[23];
