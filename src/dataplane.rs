@@ -539,6 +539,10 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         (Some(c), w)
     };
     let halt = &setup.halt;
+    // Workers that have made their first pass (their tables built, their
+    // ports polled): VRRP starts its timers only once all have, or a
+    // backup would time out a master whose adverts nobody reads yet.
+    let polling = Arc::new(AtomicU64::new(0));
     // Persistence templates: one per client network, far fewer than
     // connections; sized up front like everything the workers touch.
     let shared = Arc::new(fastpath::ipvs::Shared::new(
@@ -571,12 +575,13 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             tsc_per_ms,
             dropped: 0,
         };
-        let (host, stats, stop, shared, longest) = (
+        let (host, stats, stop, shared, longest, polling) = (
             host.clone(),
             stats[w].clone(),
             halt.clone(),
             shared.clone(),
             longest[w].clone(),
+            polling.clone(),
         );
         let control = (!worker_ends.is_empty()).then(|| worker_ends.remove(0));
         eal::remote_launch(workers[w], move || {
@@ -591,6 +596,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             // connection page costs the data plane shows here. Two TSC
             // reads a pass; the first pass (gratuitous ARP) is left out.
             worker.poll(&mut io);
+            polling.fetch_add(1, Ordering::Relaxed);
             let mut max = 0;
             while !stop.load(Ordering::Relaxed) {
                 let t0 = eal::tsc();
@@ -665,6 +671,10 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             shared: shared.clone(),
             control: end,
             clock: Arc::new(move || eal::tsc() / tsc_per_ms),
+            ready: {
+                let polling = polling.clone();
+                Box::new(move || polling.load(Ordering::Relaxed) >= nworkers as u64)
+            },
         };
         let handle = ctrl::vrrp::VrrpHandle::spawn(setup, &cfg.vrrp)
             .map_err(|e| format!("vrrp thread: {e}"))?;

@@ -25,7 +25,7 @@ pub mod instance;
 pub mod machine;
 pub mod notify;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use ctrl_api::{VrrpInfo, VrrpState};
 use fastpath::control_link::{ControlEnd, Frame};
 use instance::{Instance, Out, PortInfo, Transition};
@@ -71,7 +71,14 @@ pub struct Setup {
     pub shared: Arc<fastpath::ipvs::Shared>,
     pub control: ControlEnd,
     pub clock: Clock,
+    /// Whether every worker polls its ports: the instances start (and
+    /// their master-down timers run) only from then on, since until then
+    /// no advert is read and none would be sent.
+    pub ready: Box<dyn Fn() -> bool + Send>,
 }
+
+/// The longest the thread waits for the workers before it starts anyway.
+const READY_MAX_MS: u64 = 60_000;
 
 /// The instances of `cfg` in config order, their index their mastery bit.
 fn instances(cfg: &[conf::Vrrp], ports: &[PortInfo]) -> Vec<Instance> {
@@ -394,6 +401,17 @@ impl Runner {
     }
 
     fn run(mut self, cmds: Receiver<Cmd>) {
+        let t0 = (self.s.clock)();
+        // Listed in INIT meanwhile.
+        self.publish(t0);
+        while !(self.s.ready)() && (self.s.clock)() < t0 + READY_MAX_MS {
+            if let Ok(Cmd::Stop) = cmds.recv_timeout(Duration::from_millis(5)) {
+                return;
+            }
+        }
+        // Frames that came up while the instances were not running are
+        // stale by now.
+        while self.s.control.rx.try_recv().is_ok() {}
         let now = (self.s.clock)();
         self.start(now);
         self.publish(now);
@@ -401,14 +419,12 @@ impl Runner {
             let now = (self.s.clock)();
             loop {
                 match cmds.try_recv() {
-                    Ok(Cmd::Reconfigure(c)) => self.reconfigure(now, c),
-                    Ok(Cmd::HoldPreempt(h)) => {
-                        self.hold = h;
-                        for i in &mut self.list {
-                            i.machine.hold_preempt(h);
+                    Ok(c) => {
+                        if self.command(now, c) {
+                            return self.shutdown(now);
                         }
                     }
-                    Ok(Cmd::Stop) | Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
                         return self.shutdown(now);
                     }
                     Err(crossbeam_channel::TryRecvError::Empty) => break,
@@ -431,18 +447,46 @@ impl Runner {
                 .min()
                 .unwrap_or(now + MAX_SLEEP_MS);
             let wait = Duration::from_millis(next.saturating_sub(now).clamp(1, MAX_SLEEP_MS));
-            match self.s.control.rx.recv_timeout(wait) {
-                Ok(f) => {
-                    let now = (self.s.clock)();
-                    self.frame(now, &f);
-                    while let Ok(f) = self.s.control.rx.try_recv() {
+            // Woken by a frame or a command, whichever comes first: a stop
+            // (SIGTERM) sends the priority-0 advert at once.
+            crossbeam_channel::select! {
+                recv(self.s.control.rx) -> f => match f {
+                    Ok(f) => {
+                        let now = (self.s.clock)();
                         self.frame(now, &f);
+                        while let Ok(f) = self.s.control.rx.try_recv() {
+                            self.frame(now, &f);
+                        }
                     }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return self.shutdown(now),
+                    Err(_) => return self.shutdown(now),
+                },
+                recv(cmds) -> c => match c {
+                    Ok(c) => {
+                        let now = (self.s.clock)();
+                        if self.command(now, c) {
+                            return self.shutdown(now);
+                        }
+                    }
+                    Err(_) => return self.shutdown(now),
+                },
+                default(wait) => {}
             }
         }
+    }
+
+    /// A command from the control thread; `true`: stop.
+    fn command(&mut self, now: u64, c: Cmd) -> bool {
+        match c {
+            Cmd::Reconfigure(c) => self.reconfigure(now, c),
+            Cmd::HoldPreempt(h) => {
+                self.hold = h;
+                for i in &mut self.list {
+                    i.machine.hold_preempt(h);
+                }
+            }
+            Cmd::Stop => return true,
+        }
+        false
     }
 
     fn shutdown(&mut self, now: u64) {
