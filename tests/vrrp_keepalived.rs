@@ -955,26 +955,16 @@ impl World {
     }
 
     /// SIGTERM the device (a master says goodbye with priority 0).
-    fn dut_term(&mut self) {
+    fn dut_term(&mut self) -> Vec<String> {
         match std::mem::replace(&mut self.dut, Dut::None) {
-            Dut::Ripvsd(d) => {
-                let out = d.stop();
-                eprintln!(
-                    "ripvsd stopped; its last lines:\n{}",
-                    out.iter()
-                        .rev()
-                        .take(8)
-                        .rev()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                );
-            }
+            Dut::Ripvsd(d) => d.stop(),
             Dut::Keepalived(mut k) => {
                 k.term();
+                let out = k.since(0);
                 self.dut = Dut::Keepalived(k);
+                out
             }
-            Dut::None => {}
+            Dut::None => Vec::new(),
         }
     }
 
@@ -1075,11 +1065,11 @@ fn ripvsd_wins_on_priority(tag: &str, mode: Mode) {
         md(100) * 2 + Duration::from_secs(5),
     );
     let from = w.ka().len();
-    let t_start = Instant::now();
     w.start_dut(150);
+    let t_start = Instant::now();
     let t_master = w.dut_wait("BACKUP", "MASTER", md(150) * 2 + Duration::from_secs(10));
     eprintln!(
-        "dut became MASTER {:.3} s after it was started (master-down {:.3} s)",
+        "dut became MASTER {:.3} s after it reported running (master-down {:.3} s)",
         t_master.duration_since(t_start).as_secs_f64(),
         mode.master_down(150)
     );
@@ -1525,6 +1515,134 @@ fn equal_priority_higher_address_wins(tag: &str, mode: Mode) {
     let silent_from = w.epoch(hold_from);
     let late: Vec<_> = dut_ads.iter().filter(|a| a.t > silent_from).collect();
     assert!(late.is_empty(), "the dut advertises as a backup: {late:?}");
+}
+
+/// The MAC the client's kernel has for the VIP ("" when none).
+fn client_neighbour(w: &World) -> String {
+    let out = run(&["ip", "-n", &w.net.ns("c1"), "neigh", "show", VIP]);
+    let s = String::from_utf8_lossy(&out.stdout).to_string();
+    s.split_whitespace()
+        .skip_while(|t| *t != "lladdr")
+        .nth(1)
+        .unwrap_or("")
+        .to_lowercase()
+}
+
+/// 6. keepalived 150 is master and the client has the VIP's neighbour
+/// entry; the device (priority 100) is started, watched for a master-down
+/// interval and stopped, three times: a backup that starts under a live
+/// master must stay silent. One whose master-down timer runs before its
+/// data plane delivers adverts claims mastership at start-up: it
+/// advertises and sends gratuitous ARPs for the VIP (the client's kernel
+/// moves the VIP to its MAC until keepalived, "forcing a new election",
+/// sends its own again).
+fn backup_started_under_a_master_stays_silent(tag: &str, mode: Mode) {
+    let mut w = World::new(tag, mode);
+    let md = |p| mode.secs(mode.master_down(p));
+    w.start_keepalived(150);
+    w.ka().next(
+        "Entering MASTER STATE",
+        md(150) * 2 + Duration::from_secs(5),
+    );
+    let ping = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &w.net.ns("c1"),
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        VIP,
+    ]);
+    assert!(
+        ping.status.success(),
+        "the client cannot reach keepalived's VIP"
+    );
+    assert_eq!(
+        client_neighbour(&w),
+        w.ka_mac,
+        "the client's neighbour entry for {VIP}"
+    );
+    let from = w.ka().len();
+    let mut became = Vec::new();
+    for round in 0..3 {
+        w.start_dut(100);
+        w.dut_wait("INIT", "BACKUP", Duration::from_secs(10));
+        // Every state the device reports while it should be backup.
+        let mut states = Vec::new();
+        let end = Instant::now() + md(100) + Duration::from_millis(500);
+        while Instant::now() < end {
+            let st = w.dut_state();
+            if states.last() != Some(&st) {
+                states.push(st);
+            }
+            sleep(Duration::from_millis(20));
+        }
+        if let Some(j) = w.dut_json() {
+            eprintln!("round {round}: ripvsadm --vrrp --json: {j}");
+            became.push(j["stats"]["became_master"].as_u64().unwrap_or(u64::MAX));
+        }
+        let neighbour = client_neighbour(&w);
+        let log = w.dut_term();
+        if w.keepalived_dut {
+            w.dut = Dut::None;
+        }
+        let claimed: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains("vrrp VI_1:") || l.contains("Entering MASTER"))
+            .collect();
+        assert!(
+            states == ["Backup"] && became.iter().all(|&b| b == 0),
+            "round {round}: the backup, started under a live master (keepalived 150 at {KA_IP}), \
+             claimed mastership: states seen {states:?}; its transitions {claimed:#?}; \
+             became_master per round {became:?}; the client's neighbour entry for {VIP} is now \
+             {neighbour} (keepalived {}, the dut {}); keepalived since:\n{}",
+            w.ka_mac,
+            w.dut_mac,
+            w.ka.as_ref().unwrap().since(from).join("\n")
+        );
+        assert_eq!(
+            neighbour, w.ka_mac,
+            "round {round}: the client's neighbour entry for {VIP} moved"
+        );
+    }
+    let k = w.ka.as_ref().unwrap();
+    let heard: Vec<String> = k
+        .since(from)
+        .into_iter()
+        .filter(|l| l.contains(&format!("from {DUT_IP} ")))
+        .collect();
+    assert!(heard.is_empty(), "keepalived heard the backup: {heard:?}");
+    assert!(
+        k.find("Entering BACKUP STATE", from).is_none(),
+        "keepalived yielded:\n{}",
+        k.log()
+    );
+    let (adverts, arps, expert) = w.stop_capture();
+    assert_eq!(
+        expert,
+        Vec::<String>::new(),
+        "tshark expert notes on adverts"
+    );
+    check_adverts(&adverts, KA_IP, &w.ka_mac, mode, 150, 0.0, f64::MAX);
+    let from_dut: Vec<&Advert> = adverts.iter().filter(|a| a.src == DUT_IP).collect();
+    assert!(from_dut.is_empty(), "adverts from the backup: {from_dut:?}");
+    let garps: Vec<&Arp> = arps
+        .iter()
+        .filter(|a| a.eth_src == w.dut_mac && a.src_ip == VIP)
+        .collect();
+    assert!(garps.is_empty(), "ARP for {VIP} from the backup: {garps:?}");
+}
+
+#[test]
+fn v2_ripvsd_started_under_a_master_stays_silent() {
+    backup_started_under_a_master_stays_silent("k6a", V2);
+}
+#[test]
+fn v3_ripvsd_started_under_a_master_stays_silent() {
+    backup_started_under_a_master_stays_silent("k6c", V3);
 }
 
 #[test]
