@@ -158,6 +158,18 @@ impl Pair {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Both directors stopped, their output: for a failure's message.
+    fn logs(&mut self) -> String {
+        let mut s = String::new();
+        for (name, d) in [("master", &mut self.master), ("backup", &mut self.backup)] {
+            if let Some(mut d) = d.take() {
+                let (_, out) = d.terminate();
+                s += &format!("--- {name}:\n{}\n", out.join("\n"));
+            }
+        }
+        s
+    }
+
     /// The director's only VRRP instance, from `--vrrp --json`.
     fn vrrp(&self, backup: bool) -> serde_json::Value {
         let v: serde_json::Value =
@@ -185,11 +197,12 @@ impl Pair {
 }
 
 /// A rate-limited download of /big through `vip` from client `ns` into
-/// `file`: about 10 s at 100 KiB/s.
+/// `file`: about 20 s at 50 KiB/s, so that all of them overlap however
+/// slowly a loaded machine starts them.
 fn download(topo: &Topology, ns: &str, vip: &str, file: &std::path::Path) -> Child {
     Command::new("ip")
         .args(["netns", "exec", &topo.ns(ns), "curl", "-sS", "-m", "90"])
-        .args(["--limit-rate", "100k", "-o"])
+        .args(["--limit-rate", "50k", "-o"])
         .arg(file)
         .arg(format!("http://{vip}/big"))
         .stdout(Stdio::null())
@@ -255,6 +268,12 @@ fn finish(list: Vec<(std::path::PathBuf, Child)>) -> (usize, Vec<String>) {
 
 fn failover(tag: &str, preempt: bool) {
     let mut pair = Pair::new(tag, preempt);
+    let heard = wait_until(5, || pair.vrrp(true)["master"] == "10.60.0.1");
+    assert!(
+        heard,
+        "the backup never heard the master: {}",
+        pair.vrrp(true)
+    );
     let m = pair.vrrp(false);
     let b = pair.vrrp(true);
     assert_eq!(
@@ -266,12 +285,20 @@ fn failover(tag: &str, preempt: bool) {
 
     // 100 downloads through the master; the backup learns each one.
     let first = downloads(&pair, "a", 100);
-    let synced = wait_until(20, || pair.established(true) >= 100);
-    assert!(
-        synced,
-        "the backup holds {} of 100 connections",
-        pair.established(true)
-    );
+    let mut seen = Vec::new();
+    let synced = wait_until(15, || {
+        let (b, m) = (pair.established(true), pair.established(false));
+        seen.push((b, m));
+        b >= 100
+    });
+    if !synced {
+        let (vb, vm) = (pair.vrrp(true), pair.vrrp(false));
+        panic!(
+            "the backup never held all 100 connections: (backup, master) established \
+             over time {seen:?}\nbackup: {vb}\nmaster: {vm}\n{}",
+            pair.logs()
+        );
+    }
     std::thread::sleep(Duration::from_secs(1));
     let before = pair.forwarded(true);
     assert_eq!(
@@ -343,6 +370,45 @@ fn failover(tag: &str, preempt: bool) {
     assert!(bad.is_empty(), "{} broke: {bad:#?}", bad.len());
     let names = pair.topo.http("c2", NAT_VIP, 6);
     assert_eq!(names.len(), 6);
+
+    // SIGHUP with a new priority on the master: no transition anywhere,
+    // and its next adverts carry the new priority.
+    let on_backup = pair.vrrp(true)["state"] == "Master";
+    let (file, other) = if on_backup {
+        ("backup.toml", false)
+    } else {
+        ("master.toml", true)
+    };
+    let before = (pair.vrrp(on_backup), pair.vrrp(other));
+    let path = pair.dir.path(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let old = format!("priority = {}", before.0["priority"]);
+    assert!(text.contains(&old), "{old}");
+    std::fs::write(&path, text.replace(&old, "priority = 200")).unwrap();
+    let d = if on_backup {
+        pair.backup.as_mut()
+    } else {
+        pair.master.as_mut()
+    }
+    .unwrap();
+    let pid = d.pid().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    d.wait_for("configuration reloaded", Duration::from_secs(5));
+    let heard = wait_until(5, || pair.vrrp(other)["master_priority"] == 200);
+    let after = (pair.vrrp(on_backup), pair.vrrp(other));
+    assert!(heard, "the other director hears priority 200: {}", after.1);
+    assert_eq!(after.0["priority"], 200);
+    assert_eq!(after.0["state"], "Master");
+    for (b, a) in [(&before.0, &after.0), (&before.1, &after.1)] {
+        assert_eq!(
+            b["stats"]["transitions"], a["stats"]["transitions"],
+            "no transition: {a}"
+        );
+    }
 }
 
 #[test]

@@ -29,6 +29,9 @@ const V2_AUTH_LEN: usize = 8;
 /// centiseconds (or seconds): 0.07 * 100 is 7.000000000000001.
 const EPS: f64 = 1e-6;
 
+/// Instances a director runs (`fastpath::gate::MAX_INSTANCES`).
+pub const MAX_INSTANCES: usize = 64;
+
 fn valid_name(s: &str) -> bool {
     (1..=MAX_NAME_LEN).contains(&s.len())
         && s.bytes()
@@ -44,6 +47,14 @@ pub(crate) fn build(
 ) -> Result<Vec<Vrrp>> {
     let mut out: Vec<Vrrp> = Vec::new();
     for (i, table) in raw.iter().enumerate() {
+        // Each instance is one bit of the workers' mastery word.
+        if i == MAX_INSTANCES {
+            return Err(src.at(
+                table,
+                format!("vrrp[{i}]"),
+                format!("too many instances: a director runs at most {MAX_INSTANCES}"),
+            ));
+        }
         let v = build_one(src, i, table, ports, &out)?;
         if let Some(flag) = table
             .get_ref()

@@ -430,3 +430,26 @@ fn inline_tables_work_like_headers() {
     assert_eq!(c.ports[0].exception.iface, "k0");
     assert_eq!(c.eal.worker_lcores, vec![0, 1]);
 }
+
+/// The pair's two configs parse, and once each director's own interface
+/// addresses and its priority are set aside, they are the same config:
+/// what README.md promises an operator who runs a pair.
+#[test]
+fn pair_configs_differ_only_in_own_addresses_and_priority() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+    let a = load(std::path::Path::new(&format!("{dir}pair-a.toml"))).unwrap();
+    let b = load(std::path::Path::new(&format!("{dir}pair-b.toml"))).unwrap();
+    assert_eq!((a.vrrp[0].priority, b.vrrp[0].priority), (150, 100));
+    assert!(a.vrrp[0].sync_daemon);
+    assert_ne!(a.ports, b.ports);
+    let strip = |mut c: Config| {
+        for p in &mut c.ports {
+            p.addresses.clear();
+        }
+        for v in &mut c.vrrp {
+            v.priority = 0;
+        }
+        c
+    };
+    assert_eq!(strip(a), strip(b));
+}

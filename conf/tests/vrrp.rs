@@ -621,3 +621,18 @@ fn unknown_key() {
         "t.toml:14:1: key `vrrp[0].nopreempt`: unknown key `nopreempt`, expected one of `name`, `port`, `vrid`, `priority`, `version`, `advert_int`, `preempt`, `preempt_delay`, `state`, `addresses`, `unicast_peers`, `auth_pass`, `garp_master_delay`, `garp_master_repeat`, `garp_master_refresh`, `garp_master_refresh_repeat`, `notify_master`, `notify_backup`, `notify_fault`, `notify`, `sync_daemon`"
     );
 }
+
+/// The 65th instance has no mastery bit in the data plane.
+#[test]
+fn at_most_64_instances() {
+    let many: String = (1..=65)
+        .map(|n| inst(&format!("VI_{n}"), n, &format!("10.0.0.{}", 100 + n), ""))
+        .collect();
+    let e = err(&many);
+    assert!(
+        e.starts_with(
+            "t.toml:329:1: key `vrrp[64]`: too many instances: a director runs at most 64"
+        ),
+        "{e}"
+    );
+}

@@ -168,6 +168,14 @@ impl Daemon {
     /// this one) and waits until it reports it is running. The child is
     /// ripvsd itself (`ip netns exec` execs it), so signals reach it.
     pub fn start_with(netns: Option<&str>, config: &Path, eal: &[&str]) -> Daemon {
+        let mut d = Daemon::spawn_with(netns, config, eal);
+        d.wait_for("ripvsd: control socket", Duration::from_secs(30));
+        d
+    }
+
+    /// [`Daemon::start_with`] without waiting: the caller waits for the
+    /// control socket line itself ([`Daemon::try_wait_for`]).
+    pub fn spawn_with(netns: Option<&str>, config: &Path, eal: &[&str]) -> Daemon {
         let socket = config.with_extension("sock");
         let mut cmd = match netns {
             None => ripvsd(),
@@ -198,14 +206,12 @@ impl Daemon {
                 }
             });
         }
-        let mut d = Daemon {
+        Daemon {
             child,
             socket,
             lines: rx,
             output: Vec::new(),
-        };
-        d.wait_for("ripvsd: control socket", Duration::from_secs(30));
-        d
+        }
     }
 
     #[allow(dead_code)] // not every test binary signals the daemon
@@ -220,20 +226,28 @@ impl Daemon {
 
     /// Waits for a line containing `needle`; panics with all output so far.
     pub fn wait_for(&mut self, needle: &str, timeout: Duration) {
+        if let Err(e) = self.try_wait_for(needle, timeout) {
+            panic!("{e}");
+        }
+    }
+
+    /// [`Daemon::wait_for`] that returns the reason (with all output so
+    /// far) instead of panicking: the timeout passed, or ripvsd exited.
+    pub fn try_wait_for(&mut self, needle: &str, timeout: Duration) -> Result<(), String> {
         let end = Instant::now() + timeout;
         loop {
             if self.output.iter().any(|l| l.contains(needle)) {
-                return;
+                return Ok(());
             }
             let left = end.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(l) => self.output.push(l),
                 Err(_) => {
                     let status = self.child.try_wait().ok().flatten();
-                    panic!(
+                    return Err(format!(
                         "no `{needle}` from ripvsd (exit: {status:?}); output:\n{}",
                         self.output.join("\n")
-                    );
+                    ));
                 }
             }
         }
@@ -248,6 +262,22 @@ impl Daemon {
             output.join("\n")
         );
         output
+    }
+
+    /// SIGKILL, as a crash or `kill -9` does: no clean-up, no final
+    /// counters. Returns once the process has exited and been reaped, so
+    /// that the devices it held (af_packet sockets, taps) are free again;
+    /// its exit status and whatever it printed before.
+    #[allow(dead_code)] // not every test binary kills the daemon
+    pub fn kill9(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        // Child::kill is kill(pid, SIGKILL) on the child itself, which is
+        // ripvsd (`ip netns exec` execs it rather than forking).
+        let _ = self.child.kill();
+        let status = self.child.wait().unwrap();
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+            self.output.push(l);
+        }
+        (status, std::mem::take(&mut self.output))
     }
 
     /// [`Daemon::stop`] without judging the exit: for a test that is

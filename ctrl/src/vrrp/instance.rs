@@ -192,6 +192,7 @@ impl Instance {
         for a in actions {
             match a {
                 Action::Advertise(p) => out.extend(self.adverts(p, &ports[self.port])),
+                Action::Announce => self.garp_at.insert(0, now),
                 Action::Transition { from, to, why } => {
                     self.stats.transitions += 1;
                     self.garp_at.clear();

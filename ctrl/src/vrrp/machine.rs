@@ -30,6 +30,9 @@ pub struct Params {
 pub enum Action {
     /// Send an advert with this priority now.
     Advertise(u8),
+    /// Send a burst of gratuitous ARPs now: another router claimed to be
+    /// master and neighbours may have followed it.
+    Announce,
     /// The state changed; `why` is for the log line.
     Transition {
         from: VrrpState,
@@ -203,6 +206,15 @@ impl Machine {
                         format!("equal priority {priority} from higher address {src}")
                     };
                     self.become_backup(now, why, &mut out);
+                } else {
+                    // A lower priority claims to be master (it missed our
+                    // adverts for a while). RFC 5798 ignores it; keepalived
+                    // "forces a new election": an advert now, so it steps
+                    // down at once, and gratuitous ARPs, since while it
+                    // was master it announced the addresses as its own.
+                    out.push(Action::Advertise(mine));
+                    out.push(Action::Announce);
+                    self.advert_at = Some(now + self.params.advert_int_cs as u64 * 10);
                 }
             }
             VrrpState::Init | VrrpState::Fault => {}

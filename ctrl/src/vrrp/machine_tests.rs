@@ -210,10 +210,8 @@ fn equal_priority_is_broken_by_the_higher_address() {
     let mut m = Machine::new(params(100, 100));
     m.start(0);
     m.tick(4000);
-    assert!(
-        m.advert(4100, a("10.0.0.0"), 100, 100).is_empty(),
-        "lower address"
-    );
+    let out = m.advert(4100, a("10.0.0.0"), 100, 100);
+    assert!(states(&out).is_empty(), "lower address");
     assert_eq!(m.state(), VrrpState::Master);
     let out = m.advert(4200, a("10.0.0.2"), 100, 100);
     assert_eq!(states(&out), [(VrrpState::Master, VrrpState::Backup)]);
@@ -255,4 +253,18 @@ fn reconfigure_keeps_the_state() {
     let out = m.tick(6000);
     assert_eq!(adverts(&out), [120]);
     assert_eq!(m.deadline(), Some(6500));
+}
+
+/// A master hearing a lower priority (a backup that missed its adverts
+/// and took over) stays master, advertises at once and re-announces, as
+/// keepalived's "forcing new election".
+#[test]
+fn a_master_hearing_a_lower_priority_reasserts_itself() {
+    let mut m = Machine::new(params(150, 10));
+    m.start(0);
+    m.tick(1000);
+    let out = m.advert(1050, a("10.0.0.2"), 100, 10);
+    assert_eq!(out, [Action::Advertise(150), Action::Announce]);
+    assert_eq!(m.state(), VrrpState::Master);
+    assert_eq!(m.deadline(), Some(1150));
 }
