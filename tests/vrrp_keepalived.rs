@@ -898,11 +898,18 @@ impl World {
             .args(["--vrrp", "--json"])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "ripvsadm --vrrp --json: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            let alive = run(&["kill", "-0", &d.pid().to_string()]).status.success();
+            panic!(
+                "ripvsadm --vrrp --json: {}; ripvsd (pid {}) {}; socket {} exists: {}; its output so far:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                d.pid(),
+                if alive { "is running" } else { "is gone" },
+                d.socket.display(),
+                d.socket.exists(),
+                d.output.join("\n")
+            );
+        }
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
             panic!(
                 "ripvsadm --vrrp --json: {e}: {}",
@@ -1043,6 +1050,34 @@ fn check_adverts(
     mine
 }
 
+/// Every advert as "+seconds source/priority", for failure messages.
+fn timeline(adverts: &[Advert]) -> String {
+    let t0 = adverts.first().map(|a| a.t).unwrap_or(0.0);
+    adverts
+        .iter()
+        .map(|a| format!("+{:.4} {}/{}", a.t - t0, a.src, a.prio))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// No burst: at most two of `adverts` (one periodic, one sent at once in
+/// answer to a peer's claim) within any half advert interval. A data
+/// plane that holds frames back and then sends them together fails this.
+fn assert_no_burst(adverts: &[Advert], mode: Mode, all: &[Advert]) {
+    let w = 0.5 * mode.adv();
+    for (i, a) in adverts.iter().enumerate() {
+        let n = adverts[i..].iter().take_while(|b| b.t - a.t < w).count();
+        assert!(
+            n <= 2,
+            "{n} adverts from {} within {:.4} s (under half an advert interval); all adverts \
+             (s after the first, source/priority): {}",
+            a.src,
+            adverts[i + n - 1].t - a.t,
+            timeline(all)
+        );
+    }
+}
+
 /// Mean gap between successive adverts.
 fn mean_gap(adverts: &[Advert]) -> f64 {
     if adverts.len() < 2 {
@@ -1125,18 +1160,31 @@ fn ripvsd_wins_on_priority(tag: &str, mode: Mode) {
     assert!(!ka_ads.is_empty(), "no advert from keepalived captured");
     let dut_ads = check_adverts(&adverts, DUT_IP, &w.dut_mac, mode, 150, 0.0, f64::MAX);
     assert!(dut_ads.len() >= 3, "adverts from the dut: {dut_ads:?}");
-    let gap = mean_gap(&dut_ads);
+    // The regular cadence, once keepalived is quiet: while it still
+    // claimed mastership the dut also advertised at once on each of its
+    // adverts (as keepalived does when "forcing a new election").
+    let quiet = ka_ads.last().unwrap().t + 0.5 * mode.adv();
+    let steady: Vec<Advert> = dut_ads.iter().filter(|a| a.t > quiet).cloned().collect();
+    let extra = dut_ads.len() - steady.len();
     eprintln!(
-        "dut: {} adverts, mean interval {:.3} s (advert_int {:.2} s); keepalived yielded {:.3} s after the dut's MASTER line",
-        dut_ads.len(),
+        "dut adverts while keepalived still advertised: {extra}; keepalived adverts after the dut's first: {}",
+        ka_ads.iter().filter(|a| a.t > dut_ads[0].t).count()
+    );
+    assert!(steady.len() >= 3, "steady adverts from the dut: {steady:?}");
+    assert_no_burst(&dut_ads, mode, &adverts);
+    let gap = mean_gap(&steady);
+    eprintln!(
+        "dut: {} adverts, steady mean interval {:.3} s (advert_int {:.2} s); keepalived yielded {:.3} s after the dut's MASTER line",
+        steady.len(),
         gap,
         mode.adv(),
         t_ka_backup.saturating_duration_since(t_master).as_secs_f64()
     );
     assert!(
         gap >= 0.8 * mode.adv() && gap <= 1.3 * mode.adv(),
-        "the dut's adverts come every {gap:.3} s, not every {:.2} s",
-        mode.adv()
+        "the dut's adverts come every {gap:.3} s, not every {:.2} s; all adverts (s after the first, source, priority): {}",
+        mode.adv(),
+        timeline(&adverts)
     );
     // Keepalived stops advertising once it is backup.
     let last_dut_first = dut_ads[0].t;
