@@ -1088,7 +1088,7 @@ fn mean_gap(adverts: &[Advert]) -> f64 {
 
 // ----------------------------------------------------------- scenarios
 
-/// 1. ripvsd 150, keepalived 100: keepalived is master alone first, ripvsd
+/// Scenario 1: ripvsd 150, keepalived 100: keepalived is master alone first, ripvsd
 /// starts as backup, ignores the lower priority, takes over after its
 /// master-down interval, keepalived yields and stays backup.
 fn ripvsd_wins_on_priority(tag: &str, mode: Mode) {
@@ -1216,7 +1216,7 @@ fn assert_rejected_none(j: &serde_json::Value) {
     assert_eq!(total, 0, "ripvsd rejected adverts: {r}");
 }
 
-/// 2. ripvsd 100 (master alone first), keepalived 150 starts: keepalived
+/// Scenario 2: ripvsd 100 (master alone first), keepalived 150 starts: keepalived
 /// discards ripvsd's lower priority, takes over, ripvsd yields, reports
 /// keepalived as the master, stays silent and does not answer ARP.
 fn keepalived_wins_on_priority(tag: &str, mode: Mode) {
@@ -1311,7 +1311,7 @@ fn keepalived_master_dut_backup(w: &mut World) {
     }
 }
 
-/// 3. keepalived 150 master, ripvsd 100 backup; keepalived is killed
+/// Scenario 3: keepalived 150 master, ripvsd 100 backup; keepalived is killed
 /// (SIGKILL, no goodbye): ripvsd takes over within its master-down
 /// interval, announces the VIP by gratuitous ARP and answers ARP for it.
 fn killed_keepalived_master(tag: &str, mode: Mode) {
@@ -1403,7 +1403,7 @@ fn killed_keepalived_master(tag: &str, mode: Mode) {
     }
 }
 
-/// 4. ripvsd 150 master, keepalived 100 backup; ripvsd gets SIGTERM and
+/// Scenario 4: ripvsd 150 master, keepalived 100 backup; ripvsd gets SIGTERM and
 /// says goodbye with priority 0: keepalived takes over within its skew
 /// time, not its master-down interval.
 fn stopped_ripvsd_master(tag: &str, mode: Mode) {
@@ -1490,7 +1490,7 @@ fn stopped_ripvsd_master(tag: &str, mode: Mode) {
     );
 }
 
-/// 5. Equal priorities (100): both are masters while keepalived's port is
+/// Scenario 5: Equal priorities (100): both are masters while keepalived's port is
 /// off the bridge; once it is back, the higher primary address
 /// (keepalived's 10.60.0.5 over the dut's 10.60.0.1) wins on both sides.
 fn equal_priority_higher_address_wins(tag: &str, mode: Mode) {
@@ -1576,7 +1576,7 @@ fn client_neighbour(w: &World) -> String {
         .to_lowercase()
 }
 
-/// 6. keepalived 150 is master and the client has the VIP's neighbour
+/// Scenario 6: keepalived 150 is master and the client has the VIP's neighbour
 /// entry; the device (priority 100) is started, watched for a master-down
 /// interval and stopped, three times: a backup that starts under a live
 /// master must stay silent. One whose master-down timer runs before its
