@@ -445,6 +445,15 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             Some(p.mtu),
             Some(sides[i]),
         )?);
+        // VRRP virtual MACs: the port must receive them too.
+        for v in cfg.vrrp.iter().filter(|v| v.use_vmac && v.port == p.name) {
+            let vmac = fastpath::wire::vrrp::virtual_mac(v.vrid);
+            if ethdev::mac_addr_add(id, vmac).is_err() {
+                ethdev::promiscuous(id, true)
+                    .map_err(|e| format!("port {}: virtual MAC {}: {e}", p.name, MacAddr(vmac)))?;
+            }
+        }
+
         excs.push(if p.exception.enabled {
             Some(exception_dev(&plan, i, p, mac)?)
         } else {

@@ -682,6 +682,13 @@ fn stats_match(tag: &str, workers: &str, n_workers: usize) {
     for (i, mode) in modes.iter().enumerate() {
         let key = format!("TCP {}:80", mode.vip());
         let [conns, in_pkts, out_pkts, in_bytes, out_bytes] = st[&key];
+        if conns != 200 {
+            // What the entries were, for the failure report.
+            println!(
+                "{key}: {conns} connections counted; entries:\n{}",
+                b.adm(&["-L", "-n", "-c"])
+            );
+        }
         assert_eq!(conns, 200, "{key}");
         assert_eq!(
             (in_pkts, in_bytes),

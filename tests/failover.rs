@@ -95,6 +95,18 @@ impl Pair {
                 );
             }
         }
+        // The servers pace /big at 50 KiB/s (about 20 s): paced by curl
+        // instead, the whole file can sit in the client's socket before
+        // the kill, and the failover would carry nothing but the FINs.
+        for name in ["r1", "r2", "r3"] {
+            let conf = topo.server_dir(name).join("nginx.conf");
+            let text = std::fs::read_to_string(&conf).unwrap();
+            assert!(text.contains("access_log off;"), "{text}");
+            let paced = text.replace("access_log off;", "access_log off;\n  limit_rate 50k;");
+            std::fs::write(&conf, paced).unwrap();
+            topo.nginx(name, false);
+            topo.nginx(name, true);
+        }
         let dir = Scratch::new(&format!("failover-{tag}"));
         let master = format!(
             "{}{}{}",
@@ -196,13 +208,13 @@ impl Pair {
     }
 }
 
-/// A rate-limited download of /big through `vip` from client `ns` into
-/// `file`: about 20 s at 50 KiB/s, so that all of them overlap however
+/// A download of /big through `vip` from client `ns` into `file`: about
+/// 20 s at the servers' 50 KiB/s, so that all of them overlap however
 /// slowly a loaded machine starts them.
 fn download(topo: &Topology, ns: &str, vip: &str, file: &std::path::Path) -> Child {
     Command::new("ip")
         .args(["netns", "exec", &topo.ns(ns), "curl", "-sS", "-m", "90"])
-        .args(["--limit-rate", "50k", "-o"])
+        .arg("-o")
         .arg(file)
         .arg(format!("http://{vip}/big"))
         .stdout(Stdio::null())
@@ -305,6 +317,16 @@ fn failover(tag: &str, preempt: bool) {
         before, 0,
         "the backup forwards nothing while the master lives"
     );
+
+    // Most of every download is still to come.
+    let got: u64 = (0..100)
+        .map(|i| std::fs::metadata(pair.dir.path(&format!("a{i}.out"))).map_or(0, |m| m.len()))
+        .sum();
+    assert!(
+        got < 50 * BIG as u64,
+        "{got} bytes already in before the kill"
+    );
+    println!("before the kill: {} KiB of 100 MiB in", got >> 10);
 
     // SIGKILL: no priority 0, the master just stops.
     let pid = pair.master.as_ref().unwrap().pid().to_string();
@@ -419,4 +441,110 @@ fn a_killed_master_loses_no_download_and_takes_the_vips_back_on_return() {
 #[test]
 fn without_preemption_the_returning_master_stays_backup() {
     failover("fn", false);
+}
+
+/// Unicast peers (networks that filter multicast): each director sends
+/// its adverts to the other's own address instead of 224.0.0.18, and the
+/// election and a takeover work the same. The adverts are seen on the
+/// front bridge addressed to the peer.
+#[test]
+fn unicast_peers_elect_and_take_over_without_multicast() {
+    common::require_root();
+    let p = format!("fu{}", std::process::id() % 10000);
+    let topo = Topology::up_with_backup(&p);
+    let dir = Scratch::new("failover-unicast");
+    let inst = |prio: u8, peer: &str| {
+        format!(
+            "[[vrrp]]\nname = \"VI_U\"\nport = \"p0\"\nvrid = 61\npriority = {prio}\n\
+             advert_int = 0.1\naddresses = [\"{DR_VIP}\"]\nunicast_peers = [\"{peer}\"]\n"
+        )
+    };
+    std::fs::write(
+        dir.path("a.toml"),
+        format!(
+            "{}{}",
+            director_config(&p, "[1]", false),
+            inst(150, "10.60.0.4")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path("b.toml"),
+        format!(
+            "{}{}",
+            backup_director_config(&p, "[1]"),
+            inst(100, "10.60.0.1")
+        ),
+    )
+    .unwrap();
+    let mut a = Daemon::start_with(
+        None,
+        &dir.path("a.toml"),
+        &[&format!("--file-prefix=ripvs-{p}a")],
+    );
+    a.wait_for("vrrp VI_U: BACKUP -> MASTER", Duration::from_secs(5));
+    let mut b = Daemon::start_with(
+        Some(&topo.ns("bk")),
+        &dir.path("b.toml"),
+        &[&format!("--file-prefix=ripvs-{p}b")],
+    );
+    b.wait_for("vrrp VI_U: INIT -> BACKUP", Duration::from_secs(5));
+    let vrrp = |d: &Daemon| -> serde_json::Value {
+        let out = ripvsadm(&d.socket)
+            .args(["--vrrp", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["Vrrp"][0].clone()
+    };
+    assert!(
+        wait_until(5, || vrrp(&b)["master"] == "10.60.0.1"),
+        "{}",
+        vrrp(&b)
+    );
+    // On the front bridge: A's adverts go to B's address, none to the group.
+    let cap = Command::new("timeout")
+        .args([
+            "3",
+            "tshark",
+            "-i",
+            &format!("{p}f"),
+            "-c",
+            "5",
+            "-f",
+            "ip proto 112",
+        ])
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "vrrp.checksum.status",
+        ])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&cap.stdout).into_owned();
+    assert!(
+        seen.lines().count() == 5 && seen.lines().all(|l| l == "10.60.0.1\t10.60.0.4\t1"),
+        "{seen:?}: {}",
+        String::from_utf8_lossy(&cap.stderr)
+    );
+    let killed = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-KILL", &a.pid().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    b.wait_for("vrrp VI_U: BACKUP -> MASTER", Duration::from_secs(5));
+    println!(
+        "unicast: B master {} ms after A was killed",
+        killed.elapsed().as_millis()
+    );
+    drop(a);
+    assert_eq!(vrrp(&b)["state"], "Master");
+    let s = vrrp(&b)["stats"].clone();
+    assert!(s["adverts_received"].as_u64() > Some(5), "{s}");
+    assert_eq!(s["rejected"], serde_json::json!({}), "{s}");
 }

@@ -582,6 +582,11 @@ pub struct Vrrp {
     /// `lvs_sync_daemon`): at most one instance; `[sync] interface` is set
     /// and `[sync] state` is not.
     pub sync_daemon: bool,
+    /// The master answers and announces with the virtual router MAC
+    /// 00:00:5e:00:01:VRID (RFC 5798 §7.3) instead of its port's MAC, so a
+    /// takeover changes no neighbour's ARP entry, only the switches'
+    /// forwarding (keepalived's `use_vmac`). Not with unicast peers.
+    pub use_vmac: bool,
 }
 
 impl Vrrp {

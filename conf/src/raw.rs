@@ -267,4 +267,5 @@ pub(crate) struct RawVrrp {
     pub notify_fault: Option<Spanned<String>>,
     pub notify: Option<Spanned<String>>,
     pub sync_daemon: Option<Spanned<bool>>,
+    pub use_vmac: Option<Spanned<bool>>,
 }

@@ -414,6 +414,16 @@ fn build_one(
         addresses.push(ip);
     }
 
+    let use_vmac = r.use_vmac.as_ref().is_some_and(|v| *v.get_ref());
+    if let Some(v) = r.use_vmac.as_ref().filter(|_| use_vmac) {
+        if r.unicast_peers.as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(src.at(
+                v,
+                key("use_vmac"),
+                "use_vmac with unicast_peers is not supported: unicast adverts leave with the port's MAC; drop one of them",
+            ));
+        }
+    }
     let mut unicast_peers: Vec<Ipv4Addr> = Vec::new();
     for (j, a) in r.unicast_peers.iter().flatten().enumerate() {
         let pkey = key(&format!("unicast_peers[{j}]"));
@@ -517,6 +527,7 @@ fn build_one(
         garp_master_repeat,
         garp_master_refresh_s,
         garp_master_refresh_repeat,
+        use_vmac,
         notify_master: command(src, r.notify_master.as_ref(), &key("notify_master"))?,
         notify_backup: command(src, r.notify_backup.as_ref(), &key("notify_backup"))?,
         notify_fault: command(src, r.notify_fault.as_ref(), &key("notify_fault"))?,

@@ -273,6 +273,7 @@ fn production_example_vrrp_section_is_valid_when_uncommented() {
         notify_fault: None,
         notify: Some("/etc/ripvs/vrrp-notify".into()),
         sync_daemon: false,
+        use_vmac: false,
     };
     assert_eq!(c.vrrp, vec![vi.clone()]);
     // With the [sync] block too, the instance can drive the sync roles

@@ -62,6 +62,7 @@ fn default_vi1() -> Vrrp {
         notify_fault: None,
         notify: None,
         sync_daemon: false,
+        use_vmac: false,
     }
 }
 
@@ -148,6 +149,7 @@ maxlen = 1024
                 notify_fault: Some("logger -t ripvs fault".into()),
                 notify: Some("/etc/ripvs/notify.sh".into()),
                 sync_daemon: true,
+                use_vmac: false,
             },
             Vrrp {
                 vrid: 255,
@@ -618,7 +620,7 @@ fn sync_daemon_maxlen_is_a_backups() {
 fn unknown_key() {
     assert_eq!(
         one("nopreempt = true\n"),
-        "t.toml:14:1: key `vrrp[0].nopreempt`: unknown key `nopreempt`, expected one of `name`, `port`, `vrid`, `priority`, `version`, `advert_int`, `preempt`, `preempt_delay`, `state`, `addresses`, `unicast_peers`, `auth_pass`, `garp_master_delay`, `garp_master_repeat`, `garp_master_refresh`, `garp_master_refresh_repeat`, `notify_master`, `notify_backup`, `notify_fault`, `notify`, `sync_daemon`"
+        "t.toml:14:1: key `vrrp[0].nopreempt`: unknown key `nopreempt`, expected one of `name`, `port`, `vrid`, `priority`, `version`, `advert_int`, `preempt`, `preempt_delay`, `state`, `addresses`, `unicast_peers`, `auth_pass`, `garp_master_delay`, `garp_master_repeat`, `garp_master_refresh`, `garp_master_refresh_repeat`, `notify_master`, `notify_backup`, `notify_fault`, `notify`, `sync_daemon`, `use_vmac`"
     );
 }
 
@@ -634,5 +636,18 @@ fn at_most_64_instances() {
             "t.toml:329:1: key `vrrp[64]`: too many instances: a director runs at most 64"
         ),
         "{e}"
+    );
+}
+
+/// The virtual MAC: on by key, refused with unicast peers (their adverts
+/// leave by the data plane's routing, with the port's MAC).
+#[test]
+fn use_vmac() {
+    let c = parse_with(&inst("VI_1", 51, "10.0.0.100", "use_vmac = true\n"));
+    assert!(c.vrrp[0].use_vmac);
+    assert!(!parse_with(&inst("VI_1", 51, "10.0.0.100", "")).vrrp[0].use_vmac);
+    assert_eq!(
+        one("use_vmac = true\nunicast_peers = [\"10.0.0.2\"]\n"),
+        "t.toml:14:12: key `vrrp[0].use_vmac`: use_vmac with unicast_peers is not supported: unicast adverts leave with the port's MAC; drop one of them"
     );
 }

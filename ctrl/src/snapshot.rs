@@ -117,6 +117,7 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         ports,
         vips,
         owned: owned_addresses(cfg),
+        vmacs: virtual_macs(cfg),
         routes,
         neighbours,
         neigh_limit: NEIGH_LIMIT,
@@ -136,6 +137,24 @@ pub fn owned_addresses(cfg: &Config) -> Vec<(std::net::Ipv4Addr, u8)> {
         .iter()
         .enumerate()
         .flat_map(|(i, v)| v.addresses.iter().map(move |&a| (a, i as u8)))
+        .collect()
+}
+
+/// The VRRP instances that answer with the virtual router MAC: (port
+/// index, instance index, MAC).
+pub fn virtual_macs(cfg: &Config) -> Vec<(usize, u8, MacAddr)> {
+    cfg.vrrp
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.use_vmac)
+        .filter_map(|(i, v)| {
+            let p = cfg.ports.iter().position(|p| p.name == v.port)?;
+            Some((
+                p,
+                i as u8,
+                MacAddr(fastpath::wire::vrrp::virtual_mac(v.vrid)),
+            ))
+        })
         .collect()
 }
 

@@ -204,6 +204,20 @@ pub fn set_mac_addr(port: u16, mac: [u8; 6]) -> Result<(), Error> {
     .map(drop)
 }
 
+/// Makes the port receive frames to `mac` as well as its own (a VRRP
+/// virtual MAC); drivers without MAC filters refuse, and the caller falls
+/// back to promiscuous mode.
+pub fn mac_addr_add(port: u16, mac: [u8; 6]) -> Result<(), Error> {
+    const OP: &str = "rte_eth_dev_mac_addr_add";
+    let _up = eal::hold(OP)?;
+    let mut addr = raw::rte_ether_addr { addr_bytes: mac };
+    // SAFETY: addr is a valid rte_ether_addr that DPDK only reads; it validates port.
+    Error::check(OP, unsafe {
+        raw::rte_eth_dev_mac_addr_add(port, &mut addr, 0)
+    })
+    .map(drop)
+}
+
 /// The RTE_ETH_RSS_* bits of `rte_eth_conf.rx_adv_conf.rss_conf.rss_hf` and
 /// `DevInfo::rss_offloads` that ripvs uses. DPDK builds them with `RTE_BIT64()`,
 /// which bindgen cannot evaluate; a unit test checks each against the C macro

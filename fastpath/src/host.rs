@@ -27,6 +27,10 @@ pub struct HostConfig {
     /// (answered, forwarded) only while that instance is master here.
     /// They join `vips` (see `gate`).
     pub owned: Vec<(Ipv4Addr, u8)>,
+    /// VRRP virtual MACs: (port, instance, MAC). The port receives frames
+    /// to the MAC too, and answers ARP for the instance's addresses with
+    /// it while the instance is master.
+    pub vmacs: Vec<(usize, u8, crate::wire::MacAddr)>,
     pub routes: Vec<StaticRoute>,
     pub neighbours: Vec<StaticNeighbour>,
     /// Neighbour entries per worker.
@@ -73,6 +77,8 @@ pub struct Host<B> {
     /// Frames for the control plane go up this (VRRP); `None`: no
     /// control plane speaks any protocol, and they go to the kernel.
     pub(crate) control: Option<crate::control_link::WorkerEnd>,
+    /// `HostConfig::vmacs`.
+    vmacs: Vec<(usize, u8, crate::wire::MacAddr)>,
     /// Whether some address in `local` is also a VIP (it then counts as
     /// local). While none is, a VIP is known not to be local without
     /// scanning `local`, which is what nearly every packet is sent to.
@@ -130,6 +136,7 @@ impl<B: crate::io::Buf> Host<B> {
             vips,
             gate,
             control: None,
+            vmacs: cfg.vmacs.clone(),
             vip_is_local: false,
             egress: Egress::new(
                 &cfg.ports,
@@ -201,6 +208,31 @@ impl<B: crate::io::Buf> Host<B> {
             .iter()
             .any(|&(a, _)| find_sorted(&self.vips, a, |&v| v).is_some());
         (old, old_gate)
+    }
+
+    /// Whether `port` takes frames sent to `dst`: its MAC, or one of its
+    /// VRRP virtual MACs.
+    #[inline]
+    pub fn accepts_mac(&self, port: usize, dst: crate::wire::MacAddr) -> bool {
+        dst == self.egress.ports[port].mac
+            || (!self.vmacs.is_empty() && self.vmacs.iter().any(|&(p, _, m)| p == port && m == dst))
+    }
+
+    /// The MAC `port` answers ARP for `a` with: the virtual MAC of the VRRP
+    /// instance holding it, if that instance uses one on this port, else
+    /// the port's own.
+    pub fn arp_mac(&self, port: usize, a: Ipv4Addr) -> crate::wire::MacAddr {
+        let own = self.egress.ports[port].mac;
+        if self.vmacs.is_empty() {
+            return own;
+        }
+        let Some(g) = find_sorted(&self.vips, a, |&v| v).and_then(|i| self.gate.get(i)) else {
+            return own;
+        };
+        self.vmacs
+            .iter()
+            .find(|&&(p, inst, _)| p == port && inst == *g)
+            .map_or(own, |&(_, _, m)| m)
     }
 
     /// An address the director holds as a VIP right now.

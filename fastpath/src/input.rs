@@ -22,7 +22,7 @@ impl<B: Buf> Host<B> {
             return self.egress.stats.count_drop(DropReason::Malformed);
         };
         let dst = eth.dst();
-        if dst != self.egress.ports[port].mac && !dst.is_multicast() {
+        if !dst.is_multicast() && !self.accepts_mac(port, dst) {
             return self.egress.stats.count_drop(DropReason::NotForUs);
         }
         match eth.ethertype() {

@@ -93,6 +93,16 @@ impl Instance {
         }
     }
 
+    /// The MAC this instance speaks with on port `p`: the virtual router
+    /// MAC on its own port with `use_vmac`, else the port's.
+    fn mac_on(&self, p: usize, info: &PortInfo) -> MacAddr {
+        if self.cfg.use_vmac && p == self.port {
+            MacAddr(vrrp::virtual_mac(self.cfg.vrid))
+        } else {
+            info.mac
+        }
+    }
+
     pub fn reject(&mut self, why: &str) {
         *self.stats.rejected.entry(why.to_string()).or_default() += 1;
     }
@@ -147,7 +157,8 @@ impl Instance {
         let mut out = Vec::new();
         for dst in dsts {
             self.ident = self.ident.wrapping_add(1);
-            if let Some(frame) = advert::advert_frame(&a, port.mac, src, dst, self.ident) {
+            let mac = self.mac_on(self.port, port);
+            if let Some(frame) = advert::advert_frame(&a, mac, src, dst, self.ident) {
                 self.stats.adverts_sent += 1;
                 if priority == 0 {
                     self.stats.priority_zero_sent += 1;
@@ -171,7 +182,7 @@ impl Instance {
                     .unwrap_or(self.port);
                 out.push(Out {
                     port: Some(p),
-                    frame: advert::garp_frame(ports[p].mac, addr),
+                    frame: advert::garp_frame(self.mac_on(p, &ports[p]), addr),
                 });
                 self.stats.gratuitous_arps += 1;
             }
@@ -279,5 +290,108 @@ impl Instance {
             since_ms: now.saturating_sub(m.since()),
             stats: self.stats.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn cfg(version: u8, auth: Option<&str>) -> conf::Vrrp {
+        conf::Vrrp {
+            name: "VI_1".into(),
+            port: "p0".into(),
+            vrid: 51,
+            priority: 100,
+            version,
+            advert_int_cs: 100,
+            preempt: true,
+            preempt_delay_s: 0,
+            initial: conf::VrrpInitial::Backup,
+            addresses: vec![a("10.0.0.100")],
+            unicast_peers: vec![],
+            auth_pass: auth.map(str::to_string),
+            garp_master_delay_s: 5,
+            garp_master_repeat: 2,
+            garp_master_refresh_s: 0,
+            garp_master_refresh_repeat: 1,
+            notify_master: None,
+            notify_backup: None,
+            notify_fault: None,
+            notify: None,
+            sync_daemon: false,
+            use_vmac: false,
+        }
+    }
+
+    fn port() -> PortInfo {
+        PortInfo {
+            name: "p0".into(),
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addrs: vec![(a("10.0.0.1"), 24)],
+        }
+    }
+
+    /// An advert from a peer configured as `peer`.
+    fn heard(peer: &conf::Vrrp) -> Heard {
+        let mut i = Instance::new(peer.clone(), 0, 0, &port());
+        let f = i.adverts(150, &port()).remove(0).frame;
+        advert::parse(&f).unwrap()
+    }
+
+    /// RFC 5798 §7.1 / RFC 3768 §7.1, the checks that need the instance:
+    /// the version it runs, v2's authentication and interval.
+    #[test]
+    fn instance_checks() {
+        let v3 = cfg(3, None);
+        let mut i = Instance::new(v3.clone(), 0, 0, &port());
+        assert_eq!(i.check(&heard(&v3)), Ok(()));
+        assert_eq!(i.check(&heard(&cfg(2, None))), Err("bad_version"));
+
+        let v2 = cfg(2, Some("secret"));
+        let mut i = Instance::new(v2.clone(), 0, 0, &port());
+        assert_eq!(i.check(&heard(&v2)), Ok(()));
+        assert_eq!(i.check(&heard(&cfg(2, Some("other")))), Err("bad_auth"));
+        assert_eq!(i.check(&heard(&cfg(2, None))), Err("bad_auth"));
+        let slow = conf::Vrrp {
+            advert_int_cs: 300,
+            ..v2.clone()
+        };
+        assert_eq!(i.check(&heard(&slow)), Err("bad_interval"));
+        let mut open = Instance::new(cfg(2, None), 0, 0, &port());
+        assert_eq!(
+            open.check(&heard(&v2)),
+            Err("bad_auth"),
+            "a password where none is set"
+        );
+    }
+
+    /// Becoming master: an advert, then `garp_master_repeat` gratuitous
+    /// ARPs per address now, and another burst `garp_master_delay` later.
+    #[test]
+    fn a_new_master_advertises_and_announces_twice() {
+        let ports = [port()];
+        let mut i = Instance::new(cfg(3, None), 0, 0, &ports[0]);
+        let (mut out, mut moved) = (Vec::new(), Vec::new());
+        let a0 = i.machine.start(0);
+        i.act(0, a0, &ports, &mut out, &mut moved);
+        assert!(out.is_empty());
+        let a1 = i.machine.tick(10_000);
+        i.act(10_000, a1, &ports, &mut out, &mut moved);
+        // advert (ethertype 0800) then 2 ARPs (0806)
+        let kinds: Vec<[u8; 2]> = out.iter().map(|o| [o.frame[12], o.frame[13]]).collect();
+        assert_eq!(kinds, [[8, 0], [8, 6], [8, 6]]);
+        assert_eq!(moved.len(), 2);
+        assert_eq!(i.deadline(), Some(10_000 + 1000), "the next advert");
+        out.clear();
+        i.garp_due(14_999, &ports, &mut out);
+        assert!(out.is_empty());
+        i.garp_due(15_000, &ports, &mut out);
+        assert_eq!(out.len(), 2, "the second burst, 5 s on");
+        assert_eq!(i.stats.gratuitous_arps, 4);
     }
 }

@@ -113,7 +113,7 @@ pub fn input<B: Buf, I: Io<Buf = B>>(
         return;
     }
     if op == arp::OP_REQUEST && for_us {
-        if turn_into_reply(pkt.data_mut(), host.egress.ports[port].mac).is_none() {
+        if turn_into_reply(pkt.data_mut(), host.arp_mac(port, tpa)).is_none() {
             return host.egress.stats.count_drop(DropReason::Malformed);
         }
         host.egress.stats.event(Event::ArpReplySent);

@@ -78,7 +78,8 @@ impl<B: Buf> Host<B> {
     /// Stage 1 for one frame received on `port` by worker `me` of `n`.
     ///
     /// The common case only, read straight from the first 54 bytes: an
-    /// untagged IPv4 frame to this port's MAC, a 20-byte header, no
+    /// untagged IPv4 frame to this port's MAC (or a VRRP virtual MAC it
+    /// takes), a 20-byte header, no
     /// fragment, TCP or UDP. Anything else (IP options, SCTP, ICMP,
     /// fragments, short or inconsistent frames) is [`Class::Other`] and
     /// meets [`Host::input`]'s full checks, which come to the same verdict
@@ -99,7 +100,9 @@ impl<B: Buf> Host<B> {
         };
         let be16 = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
         let be32 = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        if b[..6] != self.egress.ports[port].mac.0 || be16(12) != EtherType::IPV4 || b[14] != 0x45 {
+        let to_port = b[..6] == self.egress.ports[port].mac.0
+            || self.accepts_mac(port, crate::wire::MacAddr::from_bytes(&b[..6]));
+        if !to_port || be16(12) != EtherType::IPV4 || b[14] != 0x45 {
             return Class::Other;
         }
         let proto = b[23];
