@@ -552,7 +552,9 @@ pub struct Vrrp {
     /// Seconds after start-up during which this node does not preempt;
     /// 0 unless `preempt`.
     pub preempt_delay_s: u16,
-    /// Only the state the instance starts in (keepalived's `state`).
+    /// keepalived's `state`, accepted for its configs and checked against
+    /// `preempt`; as keepalived 2.2 does, every instance below priority 255
+    /// starts as backup and the election decides.
     pub initial: VrrpInitial,
     /// The virtual addresses; non-empty, at most 255, each held by one
     /// instance, none an interface address of a port.

@@ -74,7 +74,6 @@ pub fn params(cfg: &conf::Vrrp, port: &PortInfo) -> Params {
         advert_int_cs: cfg.advert_int_cs,
         preempt: cfg.preempt,
         preempt_delay_ms: cfg.preempt_delay_s as u64 * 1000,
-        start_master: cfg.initial == conf::VrrpInitial::Master,
         primary: port.primary(),
     }
 }

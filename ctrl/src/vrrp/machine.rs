@@ -18,9 +18,6 @@ pub struct Params {
     /// keepalived's `preempt_delay`: for this long after start-up (or a
     /// recovery from FAULT), a higher priority does not preempt.
     pub preempt_delay_ms: u64,
-    /// keepalived's `state MASTER`: take the addresses at start-up
-    /// without waiting for the master-down timer.
-    pub start_master: bool,
     /// This router's primary address, which breaks ties.
     pub primary: Ipv4Addr,
 }
@@ -163,9 +160,9 @@ impl Machine {
                 "owner of the addresses (priority 255)".into(),
                 &mut out,
             );
-        } else if self.params.start_master {
-            self.become_master(now, "configured to start as master".into(), &mut out);
         } else {
+            // keepalived's `state MASTER` too: keepalived 2.2 starts it as
+            // backup and lets the master-down timer decide, as here.
             self.become_backup(now, "start-up".into(), &mut out);
         }
         out
