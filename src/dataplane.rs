@@ -678,7 +678,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         };
         let handle = ctrl::vrrp::VrrpHandle::spawn(setup, &cfg.vrrp)
             .map_err(|e| format!("vrrp thread: {e}"))?;
-        control.with_vrrp(ctrl::vrrp::admin::VrrpAdmin::new(handle, &cfg.vrrp));
+        control.with_vrrp(ctrl::vrrp::admin::VrrpAdmin::new(handle, cfg));
     }
     let admin = ctrl::sync::admin::SyncAdmin::new(sync);
     for e in control.with_sync(admin, &cfg.sync, cfg.ipvs.backup_only) {

@@ -136,5 +136,26 @@ fn live_changes_listings_and_reload_over_the_socket() {
         })
         .collect();
     assert_eq!(ports, vec![80, 81]);
+
+    // VRRP is set up with the daemon (its thread, the workers' control
+    // link): a reload that adds an instance is refused whole.
+    let vrrp =
+        "\n[[vrrp]]\nname = \"VI_1\"\nport = \"p0\"\nvrid = 1\naddresses = [\"10.0.0.100\"]\n";
+    std::fs::write(dir.path("ripvs.toml"), format!("{cfg}{vrrp}")).unwrap();
+    let Response::Error(e) = ask(&d, Request::Reload) else {
+        panic!("a reload adding [[vrrp]] is refused")
+    };
+    assert_eq!(
+        e.detail,
+        "[[vrrp]] instances added by a reload need a restart of ripvsd"
+    );
+    let Response::Services(list) = ask(&d, Request::Services(None)) else {
+        panic!("no listing")
+    };
+    assert_eq!(
+        list.len(),
+        2,
+        "the refused reload changed nothing: 80 and 81 stay"
+    );
     d.stop();
 }

@@ -374,6 +374,14 @@ fn failover(tag: &str, preempt: bool) {
         let m = pair.master.as_mut().unwrap();
         m.wait_for("full transfer complete", Duration::from_secs(15));
         m.wait_for("vrrp VI_1: BACKUP -> MASTER", Duration::from_secs(15));
+        // Preemption waited for the transfer (priority 150 over 100 would
+        // otherwise win 0.36 s after the start, whatever the transfer).
+        let at = |needle: &str| m.output.iter().position(|l| l.contains(needle)).unwrap();
+        assert!(
+            at("full transfer complete") < at("vrrp VI_1: BACKUP -> MASTER"),
+            "{:#?}",
+            m.output
+        );
         let b = pair.backup.as_mut().unwrap();
         b.wait_for("vrrp VI_1: MASTER -> BACKUP", Duration::from_secs(5));
         assert_eq!(pair.vrrp(true)["state"], "Backup");

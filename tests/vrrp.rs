@@ -32,6 +32,24 @@ fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// The head of a config: one worker, one `net_tap` port `tap` as
+/// 10.NET.0.1/24, no exception path.
+fn tap_port(tap: &str, net: u32) -> String {
+    format!(
+        r#"
+[eal]
+args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
+worker_lcores = [1]
+
+[[ports]]
+name = "p0"
+device = "net_tap0,iface={tap}"
+addresses = ["10.{net}.0.1/24"]
+exception = {{ enabled = false }}
+"#
+    )
+}
+
 fn state(d: &Daemon) -> serde_json::Value {
     let out = ripvsadm(&d.socket)
         .args(["--vrrp", "--json"])
@@ -63,18 +81,9 @@ fn link_down_is_fault_and_every_state_runs_its_script() {
         .arg(&notify)
         .status()
         .unwrap();
-    let cfg = format!(
-        r#"
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
-worker_lcores = [1]
-
-[[ports]]
-name = "p0"
-device = "net_tap0,iface={tap}"
-addresses = ["10.{net}.0.1/24"]
-exception = {{ enabled = false }}
-
+    let cfg = tap_port(&tap, net)
+        + &format!(
+            r#"
 [[vrrp]]
 name = "VI_9"
 port = "p0"
@@ -87,9 +96,9 @@ notify_backup = "touch {d}/backup"
 notify_fault = "touch {d}/fault"
 notify = "{notify}"
 "#,
-        d = d.display(),
-        notify = notify.display()
-    );
+            d = d.display(),
+            notify = notify.display()
+        );
     std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
     let mut dmn = Daemon::start(&dir.path("ripvs.toml"));
     dmn.wait_for("vrrp VI_9: BACKUP -> MASTER", Duration::from_secs(5));
@@ -167,6 +176,27 @@ notify = "{notify}"
          INSTANCE VI_9 BACKUP 120\nINSTANCE VI_9 MASTER 120\n"
     );
 
+    // A reload cannot turn on the virtual MAC (the port's MAC filter is
+    // set at start-up): refused as a whole, the instance goes on.
+    let text = std::fs::read_to_string(dir.path("ripvs.toml")).unwrap();
+    std::fs::write(
+        dir.path("ripvs.toml"),
+        text.replace("priority = 120\n", "priority = 120\nuse_vmac = true\n"),
+    )
+    .unwrap();
+    let out = ripvsadm(&dmn.socket).arg("--reload").output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("use_vmac"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = state(&dmn);
+    assert_eq!(
+        (s["state"].as_str(), s["stats"]["transitions"].as_u64()),
+        (Some("Master"), Some(5))
+    );
+
     // SIGTERM: the last advert says priority 0. tcpdump hands over and
     // writes each packet as it comes (--immediate-mode -U): the tap goes
     // away with ripvsd, and packets still in the capture buffer with it.
@@ -213,18 +243,9 @@ fn with_use_vmac_the_master_is_the_virtual_router_mac() {
     let net = 100 + (id % 100);
     let vip = format!("10.{net}.0.100");
     let dir = Scratch::new("vrrp-vmac");
-    let cfg = format!(
-        r#"
-[eal]
-args = ["--no-huge", "--no-pci", "-m", "128", "--no-shconf", "--log-level=error"]
-worker_lcores = [1]
-
-[[ports]]
-name = "p0"
-device = "net_tap0,iface={tap}"
-addresses = ["10.{net}.0.1/24"]
-exception = {{ enabled = false }}
-
+    let cfg = tap_port(&tap, net)
+        + &format!(
+            r#"
 [[vrrp]]
 name = "VI_7"
 port = "p0"
@@ -233,7 +254,7 @@ advert_int = 0.1
 addresses = ["{vip}"]
 use_vmac = true
 "#
-    );
+        );
     std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
     let mut dmn = Daemon::start(&dir.path("ripvs.toml"));
     // The tap's kernel end plays the client, in this namespace: moved to

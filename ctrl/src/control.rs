@@ -426,14 +426,29 @@ impl<D: Dataplane> Control<D> {
             Ok(c) => c,
             Err(e) => return Response::Error(ApiError::new(Errno::Other, e.to_string())),
         };
+        // VRRP's thread, control link and virtual MACs are set up with the
+        // daemon: a reload may change instances but not those.
+        let vmacs = crate::snapshot::virtual_macs(&cfg);
+        let refused = match &self.vrrp {
+            None if !cfg.vrrp.is_empty() => {
+                Some("[[vrrp]] instances added by a reload need a restart of ripvsd")
+            }
+            Some(v) if vmacs != v.vmacs => Some(
+                "a change of use_vmac, or of the vrid, port or order of an instance using it, needs a restart of ripvsd",
+            ),
+            _ => None,
+        };
+        if let Some(why) = refused {
+            return Response::Error(ApiError::new(Errno::Other, why));
+        }
         let before = (self.model.clone(), self.health.clone());
         // Servers that stay keep their health state, so the table is the
         // config as their states have it.
         self.health.reconfigure(&cfg, SystemTime::now());
-        self.dp.set_owned(crate::snapshot::owned_addresses(&cfg));
         let reloaded = self.model.reload(&self.health.desired(&cfg)).and_then(|_| {
             let sorry = self.health.sorry(&self.model);
             self.apply_health(&sorry);
+            self.dp.set_owned(crate::snapshot::owned_addresses(&cfg));
             // Published even when no command resulted: the mark rules
             // may have changed.
             self.publish()

@@ -26,16 +26,20 @@ pub struct VrrpAdmin {
     pub sync_instance: Option<String>,
     /// That instance's last state: `Some(true)` master.
     pub role_master: Option<bool>,
+    /// The data plane's virtual MACs (`snapshot::virtual_macs`), fixed at
+    /// start-up.
+    pub vmacs: Vec<(usize, u8, fastpath::wire::MacAddr)>,
     hold: bool,
     backup_since: Option<Instant>,
 }
 
 impl VrrpAdmin {
-    pub fn new(handle: VrrpHandle, cfg: &[conf::Vrrp]) -> VrrpAdmin {
+    pub fn new(handle: VrrpHandle, cfg: &conf::Config) -> VrrpAdmin {
         VrrpAdmin {
             handle,
-            sync_instance: sync_instance(cfg),
+            sync_instance: sync_instance(&cfg.vrrp),
             role_master: None,
+            vmacs: crate::snapshot::virtual_macs(cfg),
             hold: false,
             backup_since: None,
         }

@@ -87,7 +87,7 @@ pub fn advert_frame(
     dst: Ipv4Addr,
     ident: u16,
 ) -> Option<Vec<u8>> {
-    let vlen = a.len();
+    let vlen = a.message_len();
     let total = 20 + vlen;
     let mut f = vec![0u8; (ethernet::HEADER_LEN + total).max(ethernet::MIN_FRAME_LEN)];
     {

@@ -25,14 +25,9 @@ impl PortInfo {
             .map_or(Ipv4Addr::UNSPECIFIED, |&(a, _)| a)
     }
     pub fn on_link(&self, a: Ipv4Addr) -> bool {
-        self.addrs.iter().any(|&(n, len)| {
-            let m = if len == 0 {
-                0
-            } else {
-                u32::MAX << (32 - len as u32)
-            };
-            n.to_bits() & m == a.to_bits() & m
-        })
+        self.addrs
+            .iter()
+            .any(|&(n, len)| fastpath::output::route::contains(n, len, a))
     }
 }
 
@@ -392,5 +387,48 @@ mod tests {
         i.garp_due(15_000, &ports, &mut out);
         assert_eq!(out.len(), 2, "the second burst, 5 s on");
         assert_eq!(i.stats.gratuitous_arps, 4);
+    }
+
+    /// `garp_master_refresh`: further bursts every so many seconds while
+    /// master, of `garp_master_refresh_repeat` each; none once backup.
+    #[test]
+    fn refresh_bursts_while_master() {
+        let ports = [port()];
+        let c = conf::Vrrp {
+            garp_master_delay_s: 0,
+            garp_master_refresh_s: 2,
+            garp_master_refresh_repeat: 3,
+            ..cfg(3, None)
+        };
+        let mut i = Instance::new(c, 0, 0, &ports[0]);
+        let (mut out, mut moved) = (Vec::new(), Vec::new());
+        let a = i.machine.start(0);
+        i.act(0, a, &ports, &mut out, &mut moved);
+        let a = i.machine.tick(10_000);
+        i.act(10_000, a, &ports, &mut out, &mut moved);
+        assert_eq!(
+            i.stats.gratuitous_arps, 2,
+            "the first burst only: no delayed one"
+        );
+        assert_eq!(
+            i.deadline(),
+            Some(11_000),
+            "the next advert comes before the refresh"
+        );
+        out.clear();
+        i.garp_due(12_000, &ports, &mut out);
+        i.garp_due(13_999, &ports, &mut out);
+        assert_eq!(out.len(), 3);
+        i.garp_due(14_000, &ports, &mut out);
+        assert_eq!(out.len(), 6);
+        let a = i.machine.advert(14_100, a_peer(), 200, 100);
+        i.act(14_100, a, &ports, &mut out, &mut moved);
+        out.clear();
+        i.garp_due(20_000, &ports, &mut out);
+        assert!(out.is_empty(), "a backup announces nothing");
+    }
+
+    fn a_peer() -> Ipv4Addr {
+        a("10.0.0.2")
     }
 }

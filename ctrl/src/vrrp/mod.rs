@@ -29,6 +29,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use ctrl_api::{VrrpInfo, VrrpState};
 use fastpath::control_link::{ControlEnd, Frame};
 use instance::{Instance, Out, PortInfo, Transition};
+use machine::Action;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -201,12 +202,7 @@ impl Runner {
         if moved.is_empty() {
             return;
         }
-        let mask = self
-            .list
-            .iter()
-            .filter(|i| i.machine.state() == VrrpState::Master)
-            .fold(0u64, |m, i| m | 1 << i.index);
-        self.s.shared.mastery.set(mask);
+        self.set_gate();
         let mut lines = Vec::new();
         for t in &moved {
             lines.push(format!(
@@ -239,16 +235,34 @@ impl Runner {
         }
     }
 
-    fn start(&mut self, now: u64) {
-        let mut out = Vec::new();
-        let mut moved = Vec::new();
+    /// The data plane's mastery word from the instances' states.
+    fn set_gate(&self) {
+        let mask = self
+            .list
+            .iter()
+            .filter(|i| i.machine.state() == VrrpState::Master)
+            .fold(0u64, |m, i| m | 1 << i.index);
+        self.s.shared.mastery.set(mask);
+    }
+
+    /// Runs `f` on every instance and acts on what their machines ask:
+    /// frames out, then transitions.
+    fn on_all(&mut self, now: u64, mut f: impl FnMut(&mut Instance) -> Vec<Action>) {
+        let (mut out, mut moved) = (Vec::new(), Vec::new());
         for i in &mut self.list {
-            i.machine.hold_preempt(self.hold);
-            let a = i.machine.start(now);
+            let a = f(i);
             i.act(now, a, &self.s.ports, &mut out, &mut moved);
         }
         self.send(out);
         self.moved(moved);
+    }
+
+    fn start(&mut self, now: u64) {
+        let hold = self.hold;
+        self.on_all(now, |i| {
+            i.machine.hold_preempt(hold);
+            i.machine.start(now)
+        });
     }
 
     fn poll_links(&mut self, now: u64) {
@@ -256,8 +270,6 @@ impl Runner {
             return;
         }
         self.next_link_poll = now + LINK_POLL_MS;
-        let mut out = Vec::new();
-        let mut moved = Vec::new();
         for p in 0..self.s.ports.len() {
             let up = (self.s.link)(p);
             if up == self.links[p] {
@@ -271,13 +283,14 @@ impl Runner {
                     if up { "up" } else { "down" }
                 ));
             }
-            for i in self.list.iter_mut().filter(|i| i.port == p) {
-                let a = i.machine.link(now, up);
-                i.act(now, a, &self.s.ports, &mut out, &mut moved);
-            }
+            self.on_all(now, |i| {
+                if i.port == p {
+                    i.machine.link(now, up)
+                } else {
+                    Vec::new()
+                }
+            });
         }
-        self.send(out);
-        self.moved(moved);
     }
 
     fn frame(&mut self, now: u64, f: &Frame) {
@@ -338,14 +351,7 @@ impl Runner {
     }
 
     fn timers(&mut self, now: u64) {
-        let mut out = Vec::new();
-        let mut moved = Vec::new();
-        for i in &mut self.list {
-            let a = i.machine.tick(now);
-            i.act(now, a, &self.s.ports, &mut out, &mut moved);
-        }
-        self.send(out);
-        self.moved(moved);
+        self.on_all(now, |i| i.machine.tick(now));
     }
 
     fn reconfigure(&mut self, now: u64, cfg: Vec<conf::Vrrp>) {
@@ -388,15 +394,8 @@ impl Runner {
         }
         self.list = list;
         self.send(out);
-        // The mask is rebuilt from the new indices even without a move.
-        if moved.is_empty() {
-            let mask = self
-                .list
-                .iter()
-                .filter(|i| i.machine.state() == VrrpState::Master)
-                .fold(0u64, |m, i| m | 1 << i.index);
-            self.s.shared.mastery.set(mask);
-        }
+        // The word follows the new indices even without a move.
+        self.set_gate();
         self.moved(moved);
     }
 
@@ -490,14 +489,7 @@ impl Runner {
     }
 
     fn shutdown(&mut self, now: u64) {
-        let mut out = Vec::new();
-        let mut moved = Vec::new();
-        for i in &mut self.list {
-            let a = i.machine.shutdown(now);
-            i.act(now, a, &self.s.ports, &mut out, &mut moved);
-        }
-        self.send(out);
-        self.moved(moved);
+        self.on_all(now, |i| i.machine.shutdown(now));
         self.publish(now);
     }
 }

@@ -63,7 +63,7 @@ impl<T: AsRef<[u8]>> VrrpPacket<T> {
             return Err(Error::Malformed);
         }
         let p = VrrpPacket { buf };
-        if p.len() > p.buf.as_ref().len() {
+        if p.message_len() > p.buf.as_ref().len() {
             return Err(Error::Truncated);
         }
         Ok(p)
@@ -71,13 +71,10 @@ impl<T: AsRef<[u8]>> VrrpPacket<T> {
     /// What the header declares: header, addresses, and v2's
     /// authentication data. Bytes after it (link padding) are not part of
     /// the message.
-    pub fn len(&self) -> usize {
+    pub fn message_len(&self) -> usize {
         let b = self.buf.as_ref();
         let auth = if b[0] >> 4 == 2 { AUTH_LEN } else { 0 };
         HEADER_LEN + 4 * b[3] as usize + auth
-    }
-    pub fn is_empty(&self) -> bool {
-        false
     }
     pub fn version(&self) -> u8 {
         self.buf.as_ref()[0] >> 4
@@ -130,7 +127,7 @@ impl<T: AsRef<[u8]>> VrrpPacket<T> {
     }
     /// The checksum field this message should carry.
     pub fn compute_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-        let b = &self.buf.as_ref()[..self.len()];
+        let b = &self.buf.as_ref()[..self.message_len()];
         let init = if self.version() == 3 {
             checksum::pseudo_header_v4(src, dst, PROTO, b.len() as u16)
         } else {
@@ -156,11 +153,8 @@ pub struct Advert<'a> {
 
 impl Advert<'_> {
     /// Bytes [`emit`] writes.
-    pub fn len(&self) -> usize {
+    pub fn message_len(&self) -> usize {
         HEADER_LEN + 4 * self.addresses.len() + if self.version == 2 { AUTH_LEN } else { 0 }
-    }
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -169,7 +163,7 @@ impl Advert<'_> {
 /// too short or `a` cannot be said (more than 255 addresses, a v3
 /// interval beyond 12 bits, a password longer than 8 bytes).
 pub fn emit(a: &Advert, src: Ipv4Addr, dst: Ipv4Addr, out: &mut [u8]) -> Option<usize> {
-    let len = a.len();
+    let len = a.message_len();
     let count = u8::try_from(a.addresses.len()).ok()?;
     if out.len() < len
         || !(a.version == 2 || a.version == 3)
