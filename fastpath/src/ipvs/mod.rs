@@ -158,6 +158,8 @@ pub struct Ipvs {
     scan: crate::defence::drop_entry::Scan,
     rates: crate::defence::drop_entry::Rates,
     tpl_scan: usize,
+    /// Where a full table next looks for an entry to give up.
+    hand: u32,
     /// When the defences are next evaluated (ms); 0: at the next tick.
     next_defend: u64,
 }
@@ -200,6 +202,7 @@ impl Ipvs {
             scan: crate::defence::drop_entry::Scan::new(seed.rotate_left(17)),
             rates: Default::default(),
             tpl_scan: 0,
+            hand: 0,
             next_defend: 0,
         }
     }

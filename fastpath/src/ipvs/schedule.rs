@@ -132,7 +132,7 @@ impl Ipvs {
         c.svc = svc.id;
         c.control = if controlled { 0 } else { conn::NONE };
         if self.conns.len() >= self.conns.capacity() {
-            self.full_table(eg, &key, now);
+            self.full_table(eg, now);
         }
         let svc = &self.table.services()[si as usize];
         let id = match self.conns.insert(c, tick) {
@@ -157,7 +157,7 @@ impl Ipvs {
     /// second, so a table that a flood fills between two evaluations
     /// refuses for a tenth of a second, not a second.
     #[cold]
-    fn full_table<B: Buf>(&mut self, eg: &Egress<B>, key: &ConnKey<Ipv4Addr>, now: u64) {
+    fn full_table<B: Buf>(&mut self, eg: &Egress<B>, now: u64) {
         if !self.defence.dropentry() && self.settings.defence.drop_entry != 0 {
             let next = now + 100;
             if self.next_defend > next {
@@ -165,7 +165,7 @@ impl Ipvs {
             }
             return;
         }
-        if self.defence.dropentry() && self.make_room(key, now) {
+        if self.defence.dropentry() && self.make_room(now) {
             eg.stats.event(crate::stats::Event::DropEntryEvicted);
         }
     }
