@@ -164,7 +164,7 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// the offending value (toml's own do too), and a value can be megabytes
 /// long: its middle goes, so both the start of the value and the words
 /// after it (what was expected) stay.
-pub(crate) const SHOWN_MAX: usize = 300;
+pub(crate) const SHOWN_MAX: usize = 1000;
 
 pub(crate) fn clip(s: &str) -> String {
     let n = s.chars().count();
@@ -585,11 +585,11 @@ mod tests {
         let c = clip(&long);
         assert_eq!(
             c.chars().count(),
-            SHOWN_MAX + "[... 2096590 bytes ...]".len()
+            SHOWN_MAX + "[... 2095190 bytes ...]".len()
         );
         assert!(c.starts_with("bad \"ééé"), "{c}");
         assert!(c.ends_with("éé\" (expected x)"), "{c}");
-        assert!(c.contains("[... 2096590 bytes ...]"), "{c}");
+        assert!(c.contains("[... 2095190 bytes ...]"), "{c}");
         let short = "a".repeat(SHOWN_MAX);
         assert_eq!(clip(&short), short);
     }
