@@ -666,9 +666,15 @@ fn trashed_ids_wait_for_their_connections() {
 }
 
 #[test]
+fn the_largest_service_limit_fits_the_counters() {
+    let ids = crate::model::service_ids(conf::MAX_SERVICES_LIMIT);
+    assert_eq!(ids, fastpath::service::counters::MAX_SERVICES);
+}
+
+#[test]
 fn out_of_ids_is_enomem() {
     let mut c = control("");
-    let cmds = (0..=fastpath::service::counters::MAX_SERVICES as u32)
+    let cmds = (0..=conf::Dataplane::default().max_services)
         .map(|i| {
             Command::AddService(svc(
                 tcp(&Ipv4Addr::from(0x0a00_0000 + i).to_string(), 80),
@@ -676,9 +682,33 @@ fn out_of_ids_is_enomem() {
             ))
         })
         .collect();
+    let mut cmds: Vec<Command> = cmds;
+    // A zero before the failing add must not happen either.
+    cmds.insert(0, Command::Zero(None));
+    match c.handle(Request::Apply(cmds.clone())) {
+        Response::Refused { at, error } => {
+            assert_eq!((at, error.errno), (16_385, Errno::Enomem));
+            assert_eq!(
+                error.detail,
+                "more than dataplane.max_services = 16384 services: no command of the batch was applied"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(c.model().services().count(), 0, "nothing applied");
+    assert_eq!(c.dataplane().published.len(), 0, "nothing published");
+    // What fits goes in whole.
+    cmds.pop();
     let r = apply(&mut c, cmds);
-    assert!(r[..r.len() - 1].iter().all(|r| r.is_ok()));
-    assert_eq!(r.last(), Some(&Err(Errno::Enomem)));
+    assert!(r.iter().all(|r| r.is_ok()));
+    assert_eq!(c.model().services().count(), 16_384);
+    // And one more alone is refused the same way.
+    let extra = Command::AddService(svc(tcp("11.0.0.1", 80), "rr"));
+    assert!(matches!(
+        c.handle(Request::Apply(vec![extra])),
+        Response::Refused { at: 0, .. }
+    ));
+    assert_eq!(c.model().services().count(), 16_384);
 }
 
 #[test]

@@ -19,7 +19,7 @@ use conf::Config;
 use ctrl_api::{ApiError, Command, DestSpec, Errno, Method, Netmask, Proto, SvcKey, SvcSpec};
 use fastpath::proto::Timeouts;
 use fastpath::sched;
-use fastpath::service::counters::{CoreCounters, MAX_DESTS, MAX_SERVICES};
+use fastpath::service::counters::{CoreCounters, MAX_DESTS};
 use fastpath::service::{self, Dest, MarkRule, Service, ServiceTable};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -137,10 +137,20 @@ pub struct Model {
     rules: Vec<MarkRule>,
     marks: HashSet<u32>,
     timeouts: Timeouts,
+    /// `[dataplane] max_services`: the live services allowed.
+    max_services: usize,
     svc_ids: Ids,
     dest_ids: Ids,
     svc_trash: Vec<TrashSvc>,
     dest_trash: Vec<TrashDest>,
+}
+
+/// Service ids (and per-worker service counters) for `max_services`
+/// services: twice as many, so that the ids of removed services, held
+/// until no connection counts against them, do not make a `-C` and a
+/// full restore in one batch overflow.
+pub fn service_ids(max_services: u32) -> usize {
+    2 * max_services as usize
 }
 
 fn err(errno: Errno, detail: impl Into<String>) -> ApiError {
@@ -318,7 +328,8 @@ impl Model {
             marks: rules.iter().map(|r| r.mark).collect(),
             rules,
             timeouts: config_timeouts(cfg),
-            svc_ids: Ids::new(MAX_SERVICES),
+            max_services: cfg.dataplane.max_services as usize,
+            svc_ids: Ids::new(service_ids(cfg.dataplane.max_services)),
             dest_ids: Ids::new(MAX_DESTS),
             svc_trash: Vec::new(),
             dest_trash: Vec::new(),
@@ -329,6 +340,7 @@ impl Model {
     fn with_limits(cfg: &Config, svcs: usize, dests: usize) -> Model {
         let mut m = Model::empty(cfg);
         m.svc_ids = Ids::new(svcs);
+        m.max_services = svcs;
         m.dest_ids = Ids::new(dests);
         m
     }
@@ -489,10 +501,21 @@ impl Model {
                 ));
             }
         }
-        let id = self
-            .svc_ids
-            .alloc()
-            .ok_or_else(|| err(Errno::Enomem, format!("more than {MAX_SERVICES} services")))?;
+        if self.services.len() >= self.max_services {
+            return Err(err(
+                Errno::Enomem,
+                format!(
+                    "more than dataplane.max_services = {} services",
+                    self.max_services
+                ),
+            ));
+        }
+        let id = self.svc_ids.alloc().ok_or_else(|| {
+            err(
+                Errno::Enomem,
+                "the ids of removed services are all still held by their connections",
+            )
+        })?;
         self.by_key.insert(spec.key, self.services.len());
         self.services.push(SvcEntry {
             id,
@@ -702,6 +725,12 @@ impl Model {
         }
         self.svc_trash = keep;
         freed
+    }
+
+    /// The most services the table holds (`[dataplane] max_services` at
+    /// start: the workers' counters are sized for it).
+    pub fn max_services(&self) -> usize {
+        self.max_services
     }
 
     /// Ids still free: (services, real servers).

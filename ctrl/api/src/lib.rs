@@ -161,7 +161,11 @@ pub enum Command {
 pub enum Request {
     /// Apply the commands in order, each on its own (as `ipvsadm -R` runs
     /// its lines): one failing does not stop the rest. The workers see one
-    /// new snapshot after the last.
+    /// new snapshot after the last. The exception is a command that finds
+    /// the table full (more services than `[dataplane] max_services`, or
+    /// real servers than the daemon holds): then none of the batch is
+    /// applied and the answer is [`Response::Refused`], since applying the
+    /// part that fits would leave half a restore in place.
     Apply(Vec<Command>),
     /// Version line data.
     Info,
@@ -332,6 +336,12 @@ pub struct ConnPage {
 pub enum Response {
     /// One result per command of an `Apply`, in order.
     Applied(Vec<Result<(), ApiError>>),
+    /// An `Apply` of which nothing was applied: command `at` (0-based)
+    /// found the table full (`error`, ENOMEM, names the limit).
+    Refused {
+        at: usize,
+        error: ApiError,
+    },
     Info(Info),
     Services(Vec<ServiceInfo>),
     Timeouts(Timeouts),
