@@ -153,6 +153,16 @@ pub fn service_ids(max_services: u32) -> usize {
     2 * max_services as usize
 }
 
+/// A client's string for an error: quoted, and only its start when long
+/// (a request may carry megabytes in one name).
+fn shown(s: &str) -> String {
+    const MAX: usize = 32;
+    match s.char_indices().nth(MAX) {
+        None => format!("{s:?}"),
+        Some((end, _)) => format!("{:?}... ({} bytes)", &s[..end], s.len()),
+    }
+}
+
 fn err(errno: Errno, detail: impl Into<String>) -> ApiError {
     ApiError::new(errno, detail)
 }
@@ -305,8 +315,8 @@ fn scheduler_of(spec: &SvcSpec) -> Result<sched::Kind, ApiError> {
         return Err(err(
             Errno::Einval,
             format!(
-                "scheduler name {:?} is longer than 15 bytes",
-                spec.scheduler
+                "scheduler name {} is longer than 15 bytes",
+                shown(&spec.scheduler)
             ),
         ));
     }
@@ -476,7 +486,10 @@ impl Model {
         if let Some(pe) = &spec.pe {
             return Err(err(
                 Errno::Enoent,
-                format!("persistence engine {pe:?} not found: ripvs has no SIP engine"),
+                format!(
+                    "persistence engine {} not found: ripvs has no SIP engine",
+                    shown(pe)
+                ),
             ));
         }
         Ok(kind)
@@ -996,6 +1009,16 @@ addresses = ["10.0.0.1/24"]
         assert_eq!(m.collect_trash(&cores), 0);
         assert_eq!(m.collect_trash(&cores), 7);
         assert_eq!(m.trash_len(), (0, 0));
+    }
+
+    #[test]
+    fn long_names_are_shown_by_their_start() {
+        assert_eq!(shown("wlc"), "\"wlc\"");
+        let long = "x".repeat(1 << 20);
+        assert_eq!(
+            shown(&long),
+            format!("\"{}\"... (1048576 bytes)", "x".repeat(32))
+        );
     }
 
     #[test]
