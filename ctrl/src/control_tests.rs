@@ -671,6 +671,31 @@ fn the_largest_service_limit_fits_the_counters() {
     assert_eq!(ids, fastpath::service::counters::MAX_SERVICES);
 }
 
+/// 20,000 services start with a limit set above them, the table builds
+/// with their ids, and the limit holds for live changes.
+#[test]
+fn a_raised_service_limit_starts_and_holds() {
+    let mut text = String::from("[dataplane]\nmax_services = 20000\n");
+    for s in 0..20_000u32 {
+        let vip = Ipv4Addr::from(0x0b00_0000 + s);
+        text.push_str(&format!(
+            "[[services]]\nprotocol = \"tcp\"\nvip = \"{vip}\"\nport = 80\n"
+        ));
+    }
+    let model = Model::from_config(&cfg(&text)).unwrap();
+    assert_eq!(model.to_table().unwrap().services().len(), 20_000);
+    assert_eq!(model.max_services(), 20_000);
+    let mut c = Control::new(Fake::new(), model, "/nonexistent/ripvs.toml");
+    let extra = Command::AddService(svc(tcp("10.0.0.100", 80), "rr"));
+    match c.handle(Request::Apply(vec![extra])) {
+        Response::Refused { at: 0, error } => assert_eq!(
+            error.detail,
+            "more than dataplane.max_services = 20000 services: no command of the batch was applied"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[test]
 fn out_of_ids_is_enomem() {
     let mut c = control("");
@@ -974,6 +999,17 @@ timeout_udp = 30
         e.detail
     );
     assert!(!e.detail.contains('\n'));
+    assert_eq!(table_view(&c), before);
+
+    // The counters were sized for the limit at start.
+    std::fs::write(&path, format!("[dataplane]\nmax_services = 99\n{BASE}{v2}")).unwrap();
+    assert_eq!(
+        c.handle(Request::Reload),
+        Response::Error(ApiError::new(
+            Errno::Other,
+            "a change of dataplane.max_services needs a restart of ripvsd (the workers' counters are sized at start)"
+        ))
+    );
     assert_eq!(table_view(&c), before);
 
     // Reloading the same file again is a no-op for ids.
