@@ -580,8 +580,12 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
             format!("message of {n} bytes exceeds {MAX_MESSAGE}"),
         ));
     }
-    let mut body = vec![0u8; n];
-    r.read_exact(&mut body)?;
+    // Memory is taken as the bytes come, not on the peer's word.
+    let mut body = Vec::with_capacity(n.min(64 << 10));
+    r.take(n as u64).read_to_end(&mut body)?;
+    if body.len() < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(body))
 }
 
@@ -616,6 +620,10 @@ mod tests {
         let big = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
         let e = read_frame(&mut &big[..]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        // A body shorter than announced is an error, not a clean close.
+        let short = [0, 0, 0, 9, b'{'];
+        let e = read_frame(&mut &short[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         let garbage = [0, 0, 0, 3, b'x', b'y', b'z'];
         assert!(read_msg::<Envelope>(&mut &garbage[..]).is_err());
     }
