@@ -545,9 +545,10 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     let polling = Arc::new(AtomicU64::new(0));
     // Persistence templates: one per client network, far fewer than
     // connections; sized up front like everything the workers touch.
-    let shared = Arc::new(fastpath::ipvs::Shared::new(
+    let shared = Arc::new(fastpath::ipvs::Shared::with_services(
         nworkers,
         host.max_connections / 4,
+        ctrl::model::service_ids(cfg.dataplane.max_services),
     ));
     let stats: Vec<Arc<WorkerStats>> = (0..nworkers)
         .map(|_| Arc::new(WorkerStats::default()))

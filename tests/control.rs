@@ -159,3 +159,163 @@ fn live_changes_listings_and_reload_over_the_socket() {
     );
     d.stop();
 }
+
+fn control_daemon(name: &str) -> (Scratch, Daemon) {
+    let dir = Scratch::new(name);
+    common::write_pcap(&dir.path("none.pcap"), &[]);
+    let cfg =
+        (common::pcap_port("none.pcap") + CONFIG).replace("DIR", &dir.0.display().to_string());
+    std::fs::write(dir.path("ripvs.toml"), &cfg).unwrap();
+    let d = Daemon::start(&dir.path("ripvs.toml"));
+    (dir, d)
+}
+
+const LISTING: &str = "IP Virtual Server version 1.2.1 (size=1048576)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  10.0.0.100:80 wlc
+";
+
+/// 200 clients that connect and say nothing, reconnecting (after a pause)
+/// whenever the daemon closes them, do not keep ripvsadm out.
+#[test]
+fn idle_and_reconnecting_clients_do_not_lock_out_the_operator() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let (_dir, d) = control_daemon("control-idle");
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: Vec<_> = (0..200)
+        .map(|_| {
+            let (path, stop) = (d.socket.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut connects = 0;
+                while !stop.load(Ordering::SeqCst) && connects < 50 {
+                    let Ok(mut s) = UnixStream::connect(&path) else {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    };
+                    connects += 1;
+                    s.set_read_timeout(Some(Duration::from_millis(100)))
+                        .unwrap();
+                    let mut buf = [0u8; 1];
+                    // Until the daemon closes it, or the test ends.
+                    while !stop.load(Ordering::SeqCst) {
+                        match std::io::Read::read(&mut s, &mut buf) {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                            Err(_) => break,
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                connects
+            })
+        })
+        .collect();
+    // Let them fill every slot.
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let out = common::ripvsadm(&d.socket)
+            .args(["-L", "-n"])
+            .output()
+            .unwrap();
+        let took = t0.elapsed();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).as_ref(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(0), LISTING, "")
+        );
+        assert!(took < Duration::from_secs(1), "ripvsadm took {took:?}");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let connects: usize = hogs.into_iter().map(|h| h.join().unwrap()).sum();
+    assert!(connects >= 200, "{connects}");
+    d.stop();
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Several clients each sending a maximum-size frame at once: the
+/// daemon's peak memory grows by about one frame, not one per client, and
+/// each gets an answer.
+#[test]
+fn max_size_frames_from_several_clients_stay_within_the_request_budget() {
+    use std::io::Write;
+    use std::sync::Arc;
+    let (_dir, d) = control_daemon("control-big");
+    let Response::Info(_) = ask(&d, Request::Info) else {
+        panic!("no info")
+    };
+    // The worker builds its tables after the socket is up: the baseline
+    // is the peak once it has settled.
+    let mut before = vm_hwm_kib(d.pid());
+    let mut steady = 0;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = vm_hwm_kib(d.pid());
+        steady = if now == before { steady + 1 } else { 0 };
+        before = now;
+        if steady == 10 {
+            break;
+        }
+    }
+    // Valid JSON up to a request that never comes: undecodable, after
+    // the whole frame was read.
+    let n = ctrl_api::MAX_MESSAGE;
+    let mut frame = Vec::with_capacity(n + 4);
+    frame.extend_from_slice(&(n as u32).to_be_bytes());
+    frame.extend_from_slice(b"{\"version\":1,\"request\":");
+    frame.resize(n + 3, b' ');
+    frame.push(b'x');
+    let frame = Arc::new(frame);
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let (path, frame) = (d.socket.clone(), frame.clone());
+            std::thread::spawn(move || {
+                let mut s = UnixStream::connect(&path).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                    .unwrap();
+                // The daemon may refuse before reading it all.
+                let _ = s.write_all(&frame);
+                match read_msg::<Response>(&mut s) {
+                    Ok(Some(Response::Error(e))) => e.detail,
+                    other => panic!("{other:?}"),
+                }
+            })
+        })
+        .collect();
+    let answers: Vec<String> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    for a in &answers {
+        assert!(
+            a.starts_with("undecodable request: ") || a.starts_with("ripvsd is busy: "),
+            "{a}"
+        );
+    }
+    assert!(
+        answers.iter().any(|a| a.starts_with("undecodable")),
+        "{answers:?}"
+    );
+    let grown = vm_hwm_kib(d.pid()).saturating_sub(before);
+    // One frame in flight and change; six at once were 384 MiB.
+    let bound = (n as u64 >> 10) + (32 << 10);
+    assert!(
+        grown < bound,
+        "peak memory grew by {grown} KiB (bound {bound} KiB), answers {answers:?}"
+    );
+    // And the daemon still answers.
+    assert!(matches!(ask(&d, Request::Info), Response::Info(_)));
+    d.stop();
+}

@@ -119,10 +119,16 @@ fn traffic() -> Vec<Vec<u8>> {
 }
 
 fn daemon(name: &str) -> (Scratch, Daemon) {
+    daemon_with(name, "")
+}
+
+/// [`daemon`] with `extra` appended to its config.
+fn daemon_with(name: &str, extra: &str) -> (Scratch, Daemon) {
     let dir = Scratch::new(name);
     write_pcap(&dir.path("in.pcap"), &traffic());
     write_pcap(&dir.path("none.pcap"), &[]);
-    let cfg = (common::pcap_port("in.pcap") + CONFIG).replace("DIR", &dir.0.display().to_string());
+    let cfg = (common::pcap_port("in.pcap") + CONFIG + extra)
+        .replace("DIR", &dir.0.display().to_string());
     std::fs::write(dir.path("ripvs.toml"), cfg).unwrap();
     let d = Daemon::start(&dir.path("ripvs.toml"));
     // net_pcap replays its file as soon as the worker polls, which on a
@@ -357,6 +363,57 @@ Prot LocalAddress:Port Scheduler Flags
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(ok(&s, &["-S", "-n"]), saved);
     assert_eq!(ok(&s, &["-L", "-n"]), listed);
+    d.stop();
+}
+
+/// A restore past `[dataplane] max_services` changes nothing, and says
+/// which line stopped it; what fits goes in whole.
+#[test]
+fn a_restore_past_the_service_limit_is_all_or_nothing() {
+    let (_dir, d) = daemon_with("adm-limit", "\n[dataplane]\nmax_services = 5\n");
+    let s = d.socket.clone();
+    let before = ok(&s, &["-S", "-n"]);
+    assert_eq!(before.lines().count(), 5, "{before}");
+    // Two services configured: four more are one too many, and the
+    // `-C` before them does not happen either.
+    let mut input = String::from("-C\n\n");
+    for i in 1..=6 {
+        input.push_str(&format!("-A -t 10.0.1.{i}:80 -s rr\n"));
+        input.push_str(&format!("-a -t 10.0.1.{i}:80 -r 10.0.0.11:80\n"));
+    }
+    let (code, out, err) = adm(&s, &["-R"], &input);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            255,
+            "",
+            "Memory allocation problem\n\
+             Restore stopped at line 13: more than dataplane.max_services = 5 services: \
+             no command of the batch was applied (lines 1-14)\n"
+        )
+    );
+    assert_eq!(ok(&s, &["-S", "-n"]), before, "nothing changed");
+    // A plain -A at the limit: ipvsadm's words, exit 255.
+    let mut fill = String::new();
+    for i in 1..=3 {
+        fill.push_str(&format!("-A -t 10.0.1.{i}:80 -s rr\n"));
+    }
+    let (code, _, err) = adm(&s, &["-R"], &fill);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(ok(&s, &["-S", "-n"]).lines().count(), 8);
+    let (code, out, err) = adm(&s, &["-A", "-t", "10.0.1.9:80"], "");
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (255, "", "Memory allocation problem\n")
+    );
+    // Five fit after a clear, in one restore.
+    let mut five = String::from("-C\n");
+    for i in 1..=5 {
+        five.push_str(&format!("-A -t 10.0.2.{i}:80 -s rr\n"));
+    }
+    let (code, _, err) = adm(&s, &["-R"], &five);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(ok(&s, &["-S", "-n"]).lines().count(), 5);
     d.stop();
 }
 

@@ -54,9 +54,9 @@ impl Source<'_> {
             file: self.file.to_string(),
             line,
             column,
-            key: key.into(),
-            // One line, always.
-            message: one_line(&message.into()),
+            key: clip(&key.into()),
+            // One line, always, and short enough to read.
+            message: clip(&one_line(&message.into())),
         }
     }
 
@@ -158,6 +158,25 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .count()
         + 1;
     (line, column)
+}
+
+/// Longest message or key an error shows, in characters. Messages quote
+/// the offending value (toml's own do too), and a value can be megabytes
+/// long: its middle goes, so both the start of the value and the words
+/// after it (what was expected) stay.
+pub(crate) const SHOWN_MAX: usize = 1000;
+
+pub(crate) fn clip(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= SHOWN_MAX {
+        return s.to_string();
+    }
+    let keep = SHOWN_MAX / 2;
+    let head: String = s.chars().take(keep).collect();
+    let tail_start = s.char_indices().nth(n - keep).map_or(s.len(), |(i, _)| i);
+    let tail = &s[tail_start..];
+    let elided = s.len() - head.len() - tail.len();
+    format!("{head}[... {elided} bytes ...]{tail}")
 }
 
 fn one_line(s: &str) -> String {
@@ -492,7 +511,7 @@ fn find_key(root: &SNode, span: &Range<usize>, name: Option<&str>) -> Option<Str
 /// Best-effort key path for a syntax error at `offset`: the last table
 /// header before it (with array-of-tables indices) plus the key of the
 /// nearest `key = ...` line at or above it.
-fn guess_key(text: &str, offset: usize) -> String {
+pub(crate) fn guess_key(text: &str, offset: usize) -> String {
     let mut counts: Vec<(String, usize)> = Vec::new();
     let mut header = String::new();
     let mut key: Option<String> = None;
@@ -558,6 +577,21 @@ mod tests {
         assert_eq!(line_col(t, 6), (2, 1));
         assert_eq!(line_col(t, t.find("\"x").unwrap()), (2, 6));
         assert_eq!(line_col(t, 10_000), (3, 1));
+    }
+
+    #[test]
+    fn long_messages_and_keys_lose_their_middle() {
+        let long = format!("bad \"{}\" (expected x)", "é".repeat(1 << 20));
+        let c = clip(&long);
+        assert_eq!(
+            c.chars().count(),
+            SHOWN_MAX + "[... 2095190 bytes ...]".len()
+        );
+        assert!(c.starts_with("bad \"ééé"), "{c}");
+        assert!(c.ends_with("éé\" (expected x)"), "{c}");
+        assert!(c.contains("[... 2095190 bytes ...]"), "{c}");
+        let short = "a".repeat(SHOWN_MAX);
+        assert_eq!(clip(&short), short);
     }
 
     #[test]

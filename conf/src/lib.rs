@@ -57,17 +57,34 @@ pub const DEFAULT_CONFIG: &str = include_str!("../ripvs.toml");
 
 /// Reads and validates the configuration file at `path`. A read failure is
 /// reported as a [`ConfigError`] at line 1, column 1, with an empty key and
-/// a message starting with `cannot read: `.
+/// a message starting with `cannot read: `; bytes that are not UTF-8 at
+/// the line and column of the first such byte.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let bytes = std::fs::read(path).map_err(|e| ConfigError {
         file: file.clone(),
         line: 1,
         column: 1,
         key: String::new(),
         message: format!("cannot read: {e}"),
     })?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| not_utf8(&file, e.as_bytes(), &e.utf8_error()))?;
     parse(&text, &file)
+}
+
+/// TOML is UTF-8: an error at the first byte that is not, with the key
+/// being written there, since that is where an editor has to go.
+fn not_utf8(file: &str, bytes: &[u8], e: &std::str::Utf8Error) -> ConfigError {
+    let at = e.valid_up_to();
+    let valid = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+    let src = error::Source { text: valid, file };
+    let bad = bytes.get(at).copied().unwrap_or_default();
+    src.error(
+        at,
+        error::guess_key(valid, at),
+        format!("invalid UTF-8 (byte 0x{bad:02x}): a config file must be UTF-8"),
+    )
 }
 
 /// Validates configuration `text`; `file_name` is only used in errors.

@@ -67,7 +67,16 @@ pub struct Dataplane {
     pub rx_descriptors: u16,
     pub tx_descriptors: u16,
     pub max_connections: u32,
+    /// Services the table can hold, config and live changes together
+    /// (`ipvsadm -A` past it fails as the kernel's ENOMEM does). Every
+    /// worker keeps one cache line of counters per possible service,
+    /// allocated at start, hence a fixed number.
+    pub max_services: u32,
 }
+
+/// Largest `[dataplane] max_services`: the per-worker service counters
+/// (64 bytes each) stay at 16 MiB a worker.
+pub const MAX_SERVICES_LIMIT: u32 = 262_144;
 
 impl Default for Dataplane {
     fn default() -> Self {
@@ -77,6 +86,7 @@ impl Default for Dataplane {
             rx_descriptors: 1024,
             tx_descriptors: 1024,
             max_connections: 1_048_576,
+            max_services: 16_384,
         }
     }
 }

@@ -90,6 +90,7 @@ pub(crate) struct RawDataplane {
     pub rx_descriptors: Option<Spanned<i64>>,
     pub tx_descriptors: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,
+    pub max_services: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

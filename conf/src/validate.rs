@@ -3,6 +3,7 @@
 //! order and returns the first error; nothing outside this module ever sees
 //! a partly checked value.
 
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use toml::Spanned;
@@ -23,7 +24,7 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
     let routes = build_routes(src, &raw.routes, &ports)?;
     let neighbours = build_neighbours(src, &raw.neighbours, &ports)?;
     let fwmarks = build_fwmarks(src, &raw.fwmarks)?;
-    let services = build_services(src, &raw.services, &fwmarks)?;
+    let services = build_services(src, &raw.services, &fwmarks, dataplane.max_services)?;
     let ipvs = build_ipvs(src, raw.ipvs.as_ref())?;
     let defence = build_defence(src, raw.defence.as_ref())?;
     let sync = build_sync(src, raw.sync.as_ref())?;
@@ -196,6 +197,14 @@ fn build_dataplane(src: &Source<'_>, raw: Option<&Table<RawDataplane>>) -> Resul
             1,
             1 << 30,
             d.max_connections,
+        )?,
+        max_services: opt_int(
+            src,
+            raw.max_services.as_ref(),
+            "dataplane.max_services",
+            1,
+            i64::from(MAX_SERVICES_LIMIT),
+            d.max_services,
         )?,
     })
 }
@@ -547,16 +556,15 @@ fn build_routes(
     ports: &[Port],
 ) -> Result<Vec<Route>> {
     let mut routes: Vec<Route> = Vec::new();
+    // Hashed, not searched: a large file must check in linear time.
+    let mut seen: HashMap<(IpAddr, u8), usize> = HashMap::new();
     for (i, table) in raw.iter().enumerate() {
         let r = table.get_ref();
         let key = |k: &str| format!("routes[{i}].{k}");
         let (prefix, prefix_len) = net::parse_route_prefix(r.prefix.get_ref())
             .map_err(|m| src.at(&r.prefix, key("prefix"), m))?;
         let prefix = IpAddr::V4(prefix);
-        if let Some(j) = routes
-            .iter()
-            .position(|o| o.prefix == prefix && o.prefix_len == prefix_len)
-        {
+        if let Some(&j) = seen.get(&(prefix, prefix_len)) {
             return Err(src.at(
                 &r.prefix,
                 key("prefix"),
@@ -589,6 +597,7 @@ fn build_routes(
                 (ip, name)
             }
         };
+        seen.insert((prefix, prefix_len), i);
         routes.push(Route {
             prefix,
             prefix_len,
@@ -605,6 +614,7 @@ fn build_neighbours(
     ports: &[Port],
 ) -> Result<Vec<Neighbour>> {
     let mut out: Vec<Neighbour> = Vec::new();
+    let mut seen: HashMap<(IpAddr, String), usize> = HashMap::new();
     for (i, table) in raw.iter().enumerate() {
         let n = table.get_ref();
         let key = |k: &str| format!("neighbours[{i}].{k}");
@@ -618,7 +628,7 @@ fn build_neighbours(
             "address",
         )?;
         let addr = IpAddr::V4(parse_host(src, &n.address, &key("address"))?);
-        if let Some(j) = out.iter().position(|o| o.addr == addr && o.port == port) {
+        if let Some(&j) = seen.get(&(addr, port.clone())) {
             return Err(src.at(
                 &n.address,
                 key("address"),
@@ -626,6 +636,7 @@ fn build_neighbours(
             ));
         }
         let mac = net::parse_mac(n.mac.get_ref()).map_err(|m| src.at(&n.mac, key("mac"), m))?;
+        seen.insert((addr, port.clone()), i);
         out.push(Neighbour { addr, mac, port });
     }
     Ok(out)
@@ -658,14 +669,27 @@ fn build_services(
     src: &Source<'_>,
     raw: &[Spanned<Table<RawService>>],
     fwmarks: &[Fwmark],
+    max_services: u32,
 ) -> Result<Vec<Service>> {
     let mut out: Vec<Service> = Vec::new();
+    let marks: HashSet<u32> = fwmarks.iter().map(|f| f.mark).collect();
+    // Hashed, not searched: `--check` of a large file stays linear.
+    let mut seen: HashMap<(Protocol, IpAddr, u16, Option<u32>), usize> = HashMap::new();
     for (i, table) in raw.iter().enumerate() {
-        let s = build_service(src, i, table, fwmarks)?;
-        let same = |o: &Service| {
-            (o.protocol, o.vip, o.port, o.fwmark) == (s.protocol, s.vip, s.port, s.fwmark)
-        };
-        if let Some(j) = out.iter().position(same) {
+        if i == max_services as usize {
+            // The daemon could not start with them: said here, at the
+            // first one too many.
+            return Err(src.at(
+                table,
+                format!("services[{i}]"),
+                format!(
+                    "too many services: {} are configured, dataplane.max_services is {max_services}",
+                    raw.len()
+                ),
+            ));
+        }
+        let s = build_service(src, i, table, &marks)?;
+        if let Some(&j) = seen.get(&(s.protocol, s.vip, s.port, s.fwmark)) {
             let r = table.get_ref();
             let (span, k) = match (&r.fwmark, &r.vip) {
                 (Some(m), _) => (m.span(), "fwmark"),
@@ -678,6 +702,7 @@ fn build_services(
                 format!("duplicate service {} (also services[{j}])", s.label()),
             ));
         }
+        seen.insert((s.protocol, s.vip, s.port, s.fwmark), i);
         out.push(s);
     }
     Ok(out)
@@ -687,7 +712,7 @@ fn build_service(
     src: &Source<'_>,
     i: usize,
     table: &Spanned<Table<RawService>>,
-    fwmarks: &[Fwmark],
+    marks: &HashSet<u32>,
 ) -> Result<Service> {
     let s = table.get_ref();
     let key = |k: &str| format!("services[{i}].{k}");
@@ -704,7 +729,7 @@ fn build_service(
                 }
             }
             let mark: u32 = int(src, m, &key("fwmark"), 1, u32::MAX as i64)?;
-            if !fwmarks.iter().any(|f| f.mark == mark) {
+            if !marks.contains(&mark) {
                 return Err(src.at(
                     m,
                     key("fwmark"),
@@ -833,6 +858,7 @@ fn build_service(
         None,
     )?;
     let mut real_servers: Vec<RealServer> = Vec::new();
+    let mut seen: HashMap<(IpAddr, u16), usize> = HashMap::new();
     for (j, t) in s.real_servers.iter().enumerate() {
         let rkey = |k: &str| key(&format!("real_servers[{j}].{k}"));
         let r = t.get_ref();
@@ -867,10 +893,7 @@ fn build_service(
                 ));
             }
         }
-        if let Some(k) = real_servers
-            .iter()
-            .position(|o| (o.addr, o.port) == (addr, rport))
-        {
+        if let Some(&k) = seen.get(&(addr, rport)) {
             return Err(src.at(
                 &r.address,
                 rkey("address"),
@@ -888,6 +911,7 @@ fn build_service(
             },
             Some(rport),
         )?;
+        seen.insert((addr, rport), j);
         real_servers.push(RealServer {
             addr,
             port: rport,
@@ -905,10 +929,7 @@ fn build_service(
             let addr = IpAddr::V4(parse_host(src, &raw.address, &skey("address"))?);
             let method = parse_method(src, raw.method.as_ref(), &skey("method"))?;
             let sport = dest_port(src, raw.port.as_ref(), &skey("port"), method, port, fwmark)?;
-            if let Some(k) = real_servers
-                .iter()
-                .position(|o| (o.addr, o.port) == (addr, sport))
-            {
+            if let Some(&k) = seen.get(&(addr, sport)) {
                 return Err(src.at(
                     &raw.address,
                     skey("address"),
@@ -979,11 +1000,12 @@ fn dest_port(
 
 fn build_fwmarks(src: &Source<'_>, raw: &[Spanned<Table<RawFwmark>>]) -> Result<Vec<Fwmark>> {
     let mut out: Vec<Fwmark> = Vec::new();
+    let mut seen: HashMap<u32, usize> = HashMap::new();
     for (i, table) in raw.iter().enumerate() {
         let f = table.get_ref();
         let key = |k: &str| format!("fwmarks[{i}].{k}");
         let mark: u32 = int(src, &f.mark, &key("mark"), 1, u32::MAX as i64)?;
-        if let Some(j) = out.iter().position(|o| o.mark == mark) {
+        if let Some(j) = seen.insert(mark, i) {
             return Err(src.at(
                 &f.mark,
                 key("mark"),

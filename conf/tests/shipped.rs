@@ -126,6 +126,7 @@ fn production_example() {
             rx_descriptors: 1024,
             tx_descriptors: 1024,
             max_connections: 4_194_304,
+            max_services: 16_384,
         }
     );
     assert_eq!(
@@ -327,6 +328,7 @@ fn minimal_config_takes_every_default() {
             rx_descriptors: 1024,
             tx_descriptors: 1024,
             max_connections: 1_048_576,
+            max_services: 16_384,
         }
     );
     let p = &c.ports[0];

@@ -207,7 +207,10 @@ impl<D: Dataplane> Control<D> {
 
     pub fn handle(&mut self, req: Request) -> Response {
         match req {
-            Request::Apply(cmds) => Response::Applied(self.apply(&cmds)),
+            Request::Apply(cmds) => match self.apply(&cmds) {
+                Ok(results) => Response::Applied(results),
+                Err((at, error)) => Response::Refused { at, error },
+            },
             Request::Info => Response::Info(Info {
                 version: IPVS_VERSION.to_string(),
                 conn_tab_size: self.dp.conn_tab_size(),
@@ -375,19 +378,34 @@ impl<D: Dataplane> Control<D> {
         }
     }
 
-    fn apply(&mut self, cmds: &[Command]) -> Vec<Result<(), ApiError>> {
+    /// Applies `cmds` one by one; Err: command `at` found the table full,
+    /// and nothing was applied.
+    fn apply(&mut self, cmds: &[Command]) -> Result<Vec<Result<(), ApiError>>, (usize, ApiError)> {
         let before = self.model.clone();
         let mut changed = false;
         let mut out = Vec::with_capacity(cmds.len());
-        for cmd in cmds {
+        // Zeroing touches the workers' counters at once, so it waits until
+        // the batch is known to stay.
+        let mut zeros = Vec::new();
+        for (i, cmd) in cmds.iter().enumerate() {
             let r = self.model.apply(cmd);
-            if r.is_ok() {
-                match cmd {
-                    Command::Zero(key) => self.zero(key.as_ref()),
-                    _ => changed = true,
+            match (&r, cmd) {
+                (Ok(()), Command::Zero(key)) => zeros.push(*key),
+                (Ok(()), _) => changed = true,
+                (Err(e), _) if e.errno == Errno::Enomem => {
+                    self.model = before;
+                    let error = ApiError::new(
+                        Errno::Enomem,
+                        format!("{}: no command of the batch was applied", e.detail),
+                    );
+                    return Err((i, error));
                 }
+                (Err(_), _) => {}
             }
             out.push(r);
+        }
+        for key in zeros {
+            self.zero(key.as_ref());
         }
         if changed {
             let health = self.health.clone();
@@ -398,10 +416,10 @@ impl<D: Dataplane> Control<D> {
             if let Err(e) = self.publish() {
                 self.model = before;
                 self.health = health;
-                return out.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+                return Ok(out.into_iter().map(|r| r.and(Err(e.clone()))).collect());
             }
         }
-        out
+        Ok(out)
     }
 
     fn publish(&mut self) -> Result<(), ApiError> {
@@ -476,6 +494,10 @@ impl<D: Dataplane> Control<D> {
             ),
             _ => None,
         };
+        let refused = refused.or_else(|| {
+            (cfg.dataplane.max_services as usize != self.model.max_services())
+                .then_some("a change of dataplane.max_services needs a restart of ripvsd (the workers' counters are sized at start)")
+        });
         if let Some(why) = refused {
             return Response::Error(ApiError::new(Errno::Other, why));
         }

@@ -679,9 +679,40 @@ fn trashed_ids_wait_for_their_connections() {
 }
 
 #[test]
+fn the_largest_service_limit_fits_the_counters() {
+    let ids = crate::model::service_ids(conf::MAX_SERVICES_LIMIT);
+    assert_eq!(ids, fastpath::service::counters::MAX_SERVICES);
+}
+
+/// 20,000 services start with a limit set above them, the table builds
+/// with their ids, and the limit holds for live changes.
+#[test]
+fn a_raised_service_limit_starts_and_holds() {
+    let mut text = String::from("[dataplane]\nmax_services = 20000\n");
+    for s in 0..20_000u32 {
+        let vip = Ipv4Addr::from(0x0b00_0000 + s);
+        text.push_str(&format!(
+            "[[services]]\nprotocol = \"tcp\"\nvip = \"{vip}\"\nport = 80\n"
+        ));
+    }
+    let model = Model::from_config(&cfg(&text)).unwrap();
+    assert_eq!(model.to_table().unwrap().services().len(), 20_000);
+    assert_eq!(model.max_services(), 20_000);
+    let mut c = Control::new(Fake::new(), model, "/nonexistent/ripvs.toml");
+    let extra = Command::AddService(svc(tcp("10.0.0.100", 80), "rr"));
+    match c.handle(Request::Apply(vec![extra])) {
+        Response::Refused { at: 0, error } => assert_eq!(
+            error.detail,
+            "more than dataplane.max_services = 20000 services: no command of the batch was applied"
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
 fn out_of_ids_is_enomem() {
     let mut c = control("");
-    let cmds = (0..=fastpath::service::counters::MAX_SERVICES as u32)
+    let cmds = (0..=conf::Dataplane::default().max_services)
         .map(|i| {
             Command::AddService(svc(
                 tcp(&Ipv4Addr::from(0x0a00_0000 + i).to_string(), 80),
@@ -689,9 +720,33 @@ fn out_of_ids_is_enomem() {
             ))
         })
         .collect();
+    let mut cmds: Vec<Command> = cmds;
+    // A zero before the failing add must not happen either.
+    cmds.insert(0, Command::Zero(None));
+    match c.handle(Request::Apply(cmds.clone())) {
+        Response::Refused { at, error } => {
+            assert_eq!((at, error.errno), (16_385, Errno::Enomem));
+            assert_eq!(
+                error.detail,
+                "more than dataplane.max_services = 16384 services: no command of the batch was applied"
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(c.model().services().count(), 0, "nothing applied");
+    assert_eq!(c.dataplane().published.len(), 0, "nothing published");
+    // What fits goes in whole.
+    cmds.pop();
     let r = apply(&mut c, cmds);
-    assert!(r[..r.len() - 1].iter().all(|r| r.is_ok()));
-    assert_eq!(r.last(), Some(&Err(Errno::Enomem)));
+    assert!(r.iter().all(|r| r.is_ok()));
+    assert_eq!(c.model().services().count(), 16_384);
+    // And one more alone is refused the same way.
+    let extra = Command::AddService(svc(tcp("11.0.0.1", 80), "rr"));
+    assert!(matches!(
+        c.handle(Request::Apply(vec![extra])),
+        Response::Refused { at: 0, .. }
+    ));
+    assert_eq!(c.model().services().count(), 16_384);
 }
 
 #[test]
@@ -957,6 +1012,17 @@ timeout_udp = 30
         e.detail
     );
     assert!(!e.detail.contains('\n'));
+    assert_eq!(table_view(&c), before);
+
+    // The counters were sized for the limit at start.
+    std::fs::write(&path, format!("[dataplane]\nmax_services = 99\n{BASE}{v2}")).unwrap();
+    assert_eq!(
+        c.handle(Request::Reload),
+        Response::Error(ApiError::new(
+            Errno::Other,
+            "a change of dataplane.max_services needs a restart of ripvsd (the workers' counters are sized at start)"
+        ))
+    );
     assert_eq!(table_view(&c), before);
 
     // Reloading the same file again is a no-op for ids.

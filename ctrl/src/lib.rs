@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admission;
 pub mod control;
 pub mod defence;
 pub mod health;

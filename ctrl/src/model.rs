@@ -19,7 +19,7 @@ use conf::Config;
 use ctrl_api::{ApiError, Command, DestSpec, Errno, Method, Netmask, Proto, SvcKey, SvcSpec};
 use fastpath::proto::Timeouts;
 use fastpath::sched;
-use fastpath::service::counters::{CoreCounters, MAX_DESTS, MAX_SERVICES};
+use fastpath::service::counters::{CoreCounters, MAX_DESTS};
 use fastpath::service::{self, Dest, MarkRule, Service, ServiceTable};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -137,10 +137,30 @@ pub struct Model {
     rules: Vec<MarkRule>,
     marks: HashSet<u32>,
     timeouts: Timeouts,
+    /// `[dataplane] max_services`: the live services allowed.
+    max_services: usize,
     svc_ids: Ids,
     dest_ids: Ids,
     svc_trash: Vec<TrashSvc>,
     dest_trash: Vec<TrashDest>,
+}
+
+/// Service ids (and per-worker service counters) for `max_services`
+/// services: twice as many, so that the ids of removed services, held
+/// until no connection counts against them, do not make a `-C` and a
+/// full restore in one batch overflow.
+pub fn service_ids(max_services: u32) -> usize {
+    2 * max_services as usize
+}
+
+/// A client's string for an error: quoted, and only its start when long
+/// (a request may carry megabytes in one name).
+fn shown(s: &str) -> String {
+    const MAX: usize = 32;
+    match s.char_indices().nth(MAX) {
+        None => format!("{s:?}"),
+        Some((end, _)) => format!("{:?}... ({} bytes)", &s[..end], s.len()),
+    }
 }
 
 fn err(errno: Errno, detail: impl Into<String>) -> ApiError {
@@ -295,8 +315,8 @@ fn scheduler_of(spec: &SvcSpec) -> Result<sched::Kind, ApiError> {
         return Err(err(
             Errno::Einval,
             format!(
-                "scheduler name {:?} is longer than 15 bytes",
-                spec.scheduler
+                "scheduler name {} is longer than 15 bytes",
+                shown(&spec.scheduler)
             ),
         ));
     }
@@ -318,7 +338,8 @@ impl Model {
             marks: rules.iter().map(|r| r.mark).collect(),
             rules,
             timeouts: config_timeouts(cfg),
-            svc_ids: Ids::new(MAX_SERVICES),
+            max_services: cfg.dataplane.max_services as usize,
+            svc_ids: Ids::new(service_ids(cfg.dataplane.max_services)),
             dest_ids: Ids::new(MAX_DESTS),
             svc_trash: Vec::new(),
             dest_trash: Vec::new(),
@@ -329,6 +350,7 @@ impl Model {
     fn with_limits(cfg: &Config, svcs: usize, dests: usize) -> Model {
         let mut m = Model::empty(cfg);
         m.svc_ids = Ids::new(svcs);
+        m.max_services = svcs;
         m.dest_ids = Ids::new(dests);
         m
     }
@@ -464,7 +486,10 @@ impl Model {
         if let Some(pe) = &spec.pe {
             return Err(err(
                 Errno::Enoent,
-                format!("persistence engine {pe:?} not found: ripvs has no SIP engine"),
+                format!(
+                    "persistence engine {} not found: ripvs has no SIP engine",
+                    shown(pe)
+                ),
             ));
         }
         Ok(kind)
@@ -489,10 +514,21 @@ impl Model {
                 ));
             }
         }
-        let id = self
-            .svc_ids
-            .alloc()
-            .ok_or_else(|| err(Errno::Enomem, format!("more than {MAX_SERVICES} services")))?;
+        if self.services.len() >= self.max_services {
+            return Err(err(
+                Errno::Enomem,
+                format!(
+                    "more than dataplane.max_services = {} services",
+                    self.max_services
+                ),
+            ));
+        }
+        let id = self.svc_ids.alloc().ok_or_else(|| {
+            err(
+                Errno::Enomem,
+                "the ids of removed services are all still held by their connections",
+            )
+        })?;
         self.by_key.insert(spec.key, self.services.len());
         self.services.push(SvcEntry {
             id,
@@ -702,6 +738,12 @@ impl Model {
         }
         self.svc_trash = keep;
         freed
+    }
+
+    /// The most services the table holds (`[dataplane] max_services` at
+    /// start: the workers' counters are sized for it).
+    pub fn max_services(&self) -> usize {
+        self.max_services
     }
 
     /// Ids still free: (services, real servers).
@@ -967,6 +1009,16 @@ addresses = ["10.0.0.1/24"]
         assert_eq!(m.collect_trash(&cores), 0);
         assert_eq!(m.collect_trash(&cores), 7);
         assert_eq!(m.trash_len(), (0, 0));
+    }
+
+    #[test]
+    fn long_names_are_shown_by_their_start() {
+        assert_eq!(shown("wlc"), "\"wlc\"");
+        let long = "x".repeat(1 << 20);
+        assert_eq!(
+            shown(&long),
+            format!("\"{}\"... (1048576 bytes)", "x".repeat(32))
+        );
     }
 
     #[test]

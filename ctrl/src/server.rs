@@ -6,7 +6,9 @@
 //! one-shot reply channel, and the loop answers it in [`Server::poll`]
 //! between its other duties. A client that sends garbage, speaks another
 //! protocol version, announces an oversized message, stalls or vanishes
-//! costs only its own thread.
+//! costs only its own thread. How many clients are served, which one makes
+//! room for a new one, and how much request memory they may hold is
+//! `admission.rs`'s business.
 //!
 //! Access: the socket is mode 0600, and ripvsd runs as root, so only root
 //! can connect. Checking the peer's uid as well (SO_PEERCRED) would need
@@ -14,6 +16,7 @@
 //! the whole check. The socket is bound under a temporary name, restricted,
 //! then renamed into place, so it is never reachable with a wider mode.
 
+use crate::admission::{Budget, Seat, Slots, REQUEST_BUDGET};
 use crossbeam_channel::{Receiver, Sender};
 use ctrl_api::{ApiError, Envelope, Errno, Request, Response, VERSION};
 use std::fs::{self, DirBuilder, Permissions};
@@ -21,7 +24,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -30,8 +33,7 @@ use std::time::{Duration, Instant};
 /// starts waiting for it; also bounds how long an idle client is kept.
 pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Clients served at once; more are closed at once. Each costs a thread.
-pub const MAX_CLIENTS: usize = 64;
+pub use crate::admission::MAX_CLIENTS;
 
 /// A request waiting for the control loop, with where its answer goes.
 struct Job {
@@ -185,7 +187,8 @@ fn accept_loop(
     stop: Arc<AtomicBool>,
     timeout: Duration,
 ) {
-    let clients = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Slots::default());
+    let budget = Arc::new(Budget::new(REQUEST_BUDGET));
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -199,20 +202,17 @@ fn accept_loop(
                 continue;
             }
         };
-        if clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
-            log::warn!("control socket: more than {MAX_CLIENTS} clients, closing a new one");
+        let Some(seat) = slots.admit(&stream) else {
+            log::warn!(
+                "control socket: all {MAX_CLIENTS} clients are being answered, closing a new one"
+            );
             continue;
-        }
-        clients.fetch_add(1, Ordering::SeqCst);
-        let (jobs, count) = (jobs.clone(), clients.clone());
+        };
+        let (jobs, budget) = (jobs.clone(), budget.clone());
         let spawned = thread::Builder::new()
             .name("ctrl-client".into())
-            .spawn(move || {
-                serve(stream, &jobs, timeout);
-                count.fetch_sub(1, Ordering::SeqCst);
-            });
+            .spawn(move || serve(stream, &seat, &budget, &jobs, timeout));
         if let Err(e) = spawned {
-            clients.fetch_sub(1, Ordering::SeqCst);
             log::warn!("control socket: cannot start a client thread: {e}");
         }
     }
@@ -239,11 +239,18 @@ impl Read for Deadline<'_> {
     }
 }
 
+/// An envelope's version alone: the rest is skipped without being built,
+/// so a large request is not held twice (as a JSON tree, then decoded).
+#[derive(serde::Deserialize)]
+struct Probe {
+    version: Option<serde_json::Value>,
+}
+
 /// The request in a frame, or the answer that says why there is none.
 fn parse(body: &[u8]) -> Result<Request, Response> {
-    let v: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| other(format!("undecodable request: {e}")))?;
-    match v.get("version").map(serde_json::Value::as_u64) {
+    let undecodable = |e: serde_json::Error| other(format!("undecodable request: {e}"));
+    let probe: Probe = serde_json::from_slice(body).map_err(undecodable)?;
+    match probe.version.as_ref().map(serde_json::Value::as_u64) {
         Some(Some(n)) if n == u64::from(VERSION) => {}
         Some(Some(n)) => {
             return Err(other(format!(
@@ -252,34 +259,86 @@ fn parse(body: &[u8]) -> Result<Request, Response> {
         }
         _ => return Err(other("request without a protocol version")),
     }
-    let env: Envelope =
-        serde_json::from_value(v).map_err(|e| other(format!("undecodable request: {e}")))?;
+    let env: Envelope = serde_json::from_slice(body).map_err(undecodable)?;
     Ok(env.request)
 }
 
-fn serve(stream: UnixStream, jobs: &Sender<Job>, timeout: Duration) {
+/// Why a frame could not be read.
+enum Unread {
+    /// The client closed (cleanly, between messages, or not), stalled,
+    /// or was evicted: nothing to answer.
+    Gone(io::Error),
+    /// Said to the client before hanging up.
+    Refused(String),
+}
+
+/// Reads one frame, reserving its size first if it is large. Ok(None):
+/// closed cleanly between messages.
+fn read_frame<'b>(
+    stream: &UnixStream,
+    seat: &Seat,
+    budget: &'b Budget,
+    timeout: Duration,
+) -> Result<Option<(Vec<u8>, crate::admission::Reserved<'b>)>, Unread> {
+    let until = Instant::now() + timeout;
+    let mut r = Deadline { stream, until };
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(Unread::Gone(e)),
+    }
+    let n = u32::from_be_bytes(len) as usize;
+    if n > ctrl_api::MAX_MESSAGE {
+        return Err(Unread::Refused(format!(
+            "message of {n} bytes exceeds {}",
+            ctrl_api::MAX_MESSAGE
+        )));
+    }
+    let held = budget.reserve(n, until, seat).map_err(|used| {
+        Unread::Refused(format!(
+            "ripvsd is busy: {used} bytes of large requests are being handled (at most {}); try again",
+            budget.cap()
+        ))
+    })?;
+    // Memory is taken as the bytes come, not on the client's word.
+    let mut body = Vec::with_capacity(n.min(crate::admission::SMALL_FRAME));
+    if n > crate::admission::SMALL_FRAME {
+        body.reserve_exact(n);
+    }
+    (&mut r)
+        .take(n as u64)
+        .read_to_end(&mut body)
+        .map_err(Unread::Gone)?;
+    if body.len() < n {
+        return Err(Unread::Gone(io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(Some((body, held)))
+}
+
+fn serve(stream: UnixStream, seat: &Seat, budget: &Budget, jobs: &Sender<Job>, timeout: Duration) {
     let _ = stream.set_write_timeout(Some(timeout));
     loop {
-        let mut r = Deadline {
-            stream: &stream,
-            until: Instant::now() + timeout,
-        };
-        let body = match ctrl_api::read_frame(&mut r) {
+        let (body, held) = match read_frame(&stream, seat, budget, timeout) {
             Ok(Some(b)) => b,
             Ok(None) => return,
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                // Oversized: the frame cannot be skipped, so say why and
-                // hang up.
-                let _ = ctrl_api::write_msg(&mut &stream, &other(e.to_string()));
+            Err(Unread::Refused(why)) => {
+                // The frame cannot be skipped, so say why and hang up.
+                let _ = ctrl_api::write_msg(&mut &stream, &other(why));
                 return;
             }
-            Err(e) => {
+            Err(Unread::Gone(e)) => {
                 log::debug!("control socket: client dropped: {e}");
                 return;
             }
         };
-        let answer = match parse(&body) {
+        let parsed = parse(&body);
+        drop(body);
+        let answer = match parsed {
             Ok(request) => {
+                if !seat.set_busy(true) {
+                    return;
+                }
                 let (tx, rx) = crossbeam_channel::bounded(1);
                 if jobs.send(Job { request, reply: tx }).is_err() {
                     return;
@@ -292,7 +351,12 @@ fn serve(stream: UnixStream, jobs: &Sender<Job>, timeout: Duration) {
             }
             Err(a) => a,
         };
-        match ctrl_api::write_msg(&mut &stream, &answer) {
+        let written = ctrl_api::write_msg(&mut &stream, &answer);
+        drop((answer, held));
+        if !seat.set_busy(false) {
+            return;
+        }
+        match written {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
                 let tell = other(format!("the answer is too large to send: {e}"));

@@ -27,7 +27,7 @@ fn v4(a: IpAddr) -> Option<Ipv4Addr> {
 /// ids agree from boot on. `macs[i]` is the MAC of `cfg.ports[i]`. IPv6
 /// entries are skipped: the config rejects them today, and the data plane
 /// is IPv4-only for now. Fails only when the table does not fit the
-/// counter blocks (more than `MAX_SERVICES` services or `MAX_DESTS` real
+/// counter blocks (more than `[dataplane] max_services` services or `MAX_DESTS` real
 /// servers).
 pub fn build(cfg: &Config, macs: &[MacAddr]) -> Result<(HostConfig, Model), ApiError> {
     let model = Model::from_config(cfg)?;

@@ -161,7 +161,11 @@ pub enum Command {
 pub enum Request {
     /// Apply the commands in order, each on its own (as `ipvsadm -R` runs
     /// its lines): one failing does not stop the rest. The workers see one
-    /// new snapshot after the last.
+    /// new snapshot after the last. The exception is a command that finds
+    /// the table full (more services than `[dataplane] max_services`, or
+    /// real servers than the daemon holds): then none of the batch is
+    /// applied and the answer is [`Response::Refused`], since applying the
+    /// part that fits would leave half a restore in place.
     Apply(Vec<Command>),
     /// Version line data.
     Info,
@@ -372,6 +376,12 @@ pub struct ConnPage {
 pub enum Response {
     /// One result per command of an `Apply`, in order.
     Applied(Vec<Result<(), ApiError>>),
+    /// An `Apply` of which nothing was applied: command `at` (0-based)
+    /// found the table full (`error`, ENOMEM, names the limit).
+    Refused {
+        at: usize,
+        error: ApiError,
+    },
     Info(Info),
     Services(Vec<ServiceInfo>),
     Timeouts(Timeouts),
@@ -611,8 +621,12 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
             format!("message of {n} bytes exceeds {MAX_MESSAGE}"),
         ));
     }
-    let mut body = vec![0u8; n];
-    r.read_exact(&mut body)?;
+    // Memory is taken as the bytes come, not on the peer's word.
+    let mut body = Vec::with_capacity(n.min(64 << 10));
+    r.take(n as u64).read_to_end(&mut body)?;
+    if body.len() < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Some(body))
 }
 
@@ -647,6 +661,10 @@ mod tests {
         let big = ((MAX_MESSAGE + 1) as u32).to_be_bytes();
         let e = read_frame(&mut &big[..]).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        // A body shorter than announced is an error, not a clean close.
+        let short = [0, 0, 0, 9, b'{'];
+        let e = read_frame(&mut &short[..]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
         let garbage = [0, 0, 0, 3, b'x', b'y', b'z'];
         assert!(read_msg::<Envelope>(&mut &garbage[..]).is_err());
     }

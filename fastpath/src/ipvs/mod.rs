@@ -121,10 +121,20 @@ impl Shared {
     }
 
     pub fn new(workers: usize, max_templates: usize) -> Self {
+        Shared::with_services(
+            workers,
+            max_templates,
+            crate::service::counters::DEFAULT_SERVICES,
+        )
+    }
+
+    /// [`Shared::new`] with counters for `max_services` services (the
+    /// config's `[dataplane] max_services`).
+    pub fn with_services(workers: usize, max_templates: usize, max_services: usize) -> Self {
         assert!(workers <= MAX_WORKERS, "at most {MAX_WORKERS} workers");
         Shared {
             cores: (0..workers)
-                .map(|_| Arc::new(CoreCounters::default()))
+                .map(|_| Arc::new(CoreCounters::new(max_services)))
                 .collect(),
             overload: Overload::default(),
             templates: Templates::new(max_templates),

@@ -15,10 +15,16 @@ use core::net::IpAddr;
 use core::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// Real-server ids (and service ids) are below this; the counter blocks
-/// are sized for it up front so live changes never reallocate them.
+/// Real-server ids are below this; the counter blocks are sized for it up
+/// front so live changes never reallocate them.
 pub const MAX_DESTS: usize = 131072;
-pub const MAX_SERVICES: usize = 16384;
+/// Service ids are below a number the control plane derives from the
+/// configured `[dataplane] max_services` (twice it, so at most twice
+/// `conf::MAX_SERVICES_LIMIT`, this); the service counters are sized for
+/// that number up front, like the real servers'.
+pub const MAX_SERVICES: usize = 524_288;
+/// The service counters of [`CoreCounters::default`]: the config's default.
+pub const DEFAULT_SERVICES: usize = 16384;
 
 /// A single-writer gauge that goes up and down.
 #[derive(Debug, Default)]
@@ -85,12 +91,22 @@ impl CoreCounters {
     }
 }
 
-impl Default for CoreCounters {
-    fn default() -> Self {
+impl CoreCounters {
+    /// Counters for service ids below `services` (at most
+    /// [`MAX_SERVICES`]) and every real-server id.
+    pub fn new(services: usize) -> Self {
         CoreCounters {
             dests: (0..MAX_DESTS).map(|_| DestCounters::default()).collect(),
-            services: (0..MAX_SERVICES).map(|_| SvcCounters::default()).collect(),
+            services: (0..services.min(MAX_SERVICES))
+                .map(|_| SvcCounters::default())
+                .collect(),
         }
+    }
+}
+
+impl Default for CoreCounters {
+    fn default() -> Self {
+        CoreCounters::new(DEFAULT_SERVICES)
     }
 }
 

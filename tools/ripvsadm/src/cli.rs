@@ -349,6 +349,16 @@ const fn o(long: &'static str, short: Option<char>, arg: ArgKind, id: Id) -> Spe
 
 use ArgKind::{None as N, Optional as Opt, Required as Req};
 
+/// An argv word as popt's errors echo it, but only its first 200
+/// characters when longer: a restore line can carry megabytes in one.
+fn shown_word(word: &str) -> String {
+    const MAX: usize = 200;
+    match word.char_indices().nth(MAX) {
+        None => word.to_string(),
+        Some((end, _)) => format!("{}[... {} bytes ...]", &word[..end], word.len() - end),
+    }
+}
+
 /// ipvsadm 1.31's popt table, then ripvs's extras.
 static TABLE: &[Spec] = &[
     o("add-service", Some('A'), N, Id::Cmd(Cmd::Add)),
@@ -866,7 +876,7 @@ fn parse_words(
             Ev::Bad { word, err } => {
                 return Err(Fail {
                     code: 255,
-                    text: format!("{word}: {err}\n"),
+                    text: format!("{}: {err}\n", shown_word(&word)),
                 })
             }
             Ev::Opt { spec, arg, .. } => (spec, arg),

@@ -17,7 +17,11 @@
 //!   ipvsadm would already have run the lines above it. Runs of change
 //!   lines go as one `Apply`, which ripvsd applies command by command, so
 //!   failures are still reported per line, in order, and the exit status
-//!   is the last line's.
+//!   is the last line's. The exception is a full table (more services
+//!   than `[dataplane] max_services`): ripvsd then applies none of the
+//!   run, and ripvsadm says at which line the restore stopped and which
+//!   lines were not applied, and exits 255 without going on (ipvsadm
+//!   would have added what fitted).
 //! * **Second command.** `-A -L` says `multiple commands specified`, as
 //!   the behaviour reference specifies (ipvsadm 1.31 itself says
 //!   ``invalid option `-L'``).

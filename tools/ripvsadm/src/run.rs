@@ -210,12 +210,31 @@ fn unexpected(out: &mut Out<'_>) -> i32 {
 
 /// Sends `cmds` as one Apply and prints each failure in order. Ok: the
 /// status of the last command; Err: stop now with this status.
-fn apply(cmds: Vec<Command>, out: &mut Out<'_>, d: &mut dyn Daemon) -> Result<i32, i32> {
+/// Sends `cmds` as one Apply. `lines`: in a restore, the input line of
+/// each command, for saying where a refused batch stopped the restore.
+fn apply(
+    cmds: Vec<Command>,
+    lines: &[usize],
+    out: &mut Out<'_>,
+    d: &mut dyn Daemon,
+) -> Result<i32, i32> {
     if cmds.is_empty() {
         return Ok(0);
     }
     let n = cmds.len();
     match d.call(Request::Apply(cmds.clone())) {
+        Ok(Response::Refused { at, error }) if at < n => {
+            out.eline(&change_message(&cmds[at], &error));
+            if let (Some(l), Some(first), Some(last)) = (lines.get(at), lines.first(), lines.last())
+            {
+                out.eline(&format!(
+                    "Restore stopped at line {l}: {} (lines {first}-{last})",
+                    error.detail
+                ));
+                return Err(255);
+            }
+            Ok(255)
+        }
         Err(t) => Err(trouble(out, t)),
         Ok(Response::Applied(results)) if results.len() == n => {
             let mut last = 0;
@@ -260,7 +279,7 @@ fn execute(
             out.print(&render::ripvs_help(program));
             Err(0)
         }
-        Action::Apply(c) => apply(vec![c.clone()], out, d),
+        Action::Apply(c) => apply(vec![c.clone()], &[], out, d),
         Action::Reload => match d.call(Request::Reload) {
             Err(t) => Err(trouble(out, t)),
             Ok(Response::Reloaded) => Ok(0),
@@ -491,7 +510,9 @@ fn restore(
 ) -> i32 {
     let mut actions = Vec::new();
     let mut buf = Vec::new();
+    let mut line_no = 0;
     loop {
+        line_no += 1;
         buf.clear();
         match stdin.read_until(b'\n', &mut buf) {
             Ok(0) => break,
@@ -507,7 +528,7 @@ fn restore(
             continue;
         }
         match cli::parse_restore_line(program, &toks, names) {
-            Ok(a) => actions.push(a),
+            Ok(a) => actions.push((line_no, a)),
             Err(Fail { text, .. }) => {
                 out.eprint(&text);
                 return 2;
@@ -516,12 +537,16 @@ fn restore(
     }
     let mut status = 0;
     let mut batch: Vec<Command> = Vec::new();
-    for a in actions {
+    let mut lines: Vec<usize> = Vec::new();
+    for (line, a) in actions {
         if let Action::Apply(c) = a {
             batch.push(c);
+            lines.push(line);
             continue;
         }
-        if let Err(s) = apply(std::mem::take(&mut batch), out, d) {
+        let sent = apply(std::mem::take(&mut batch), &lines, out, d);
+        lines.clear();
+        if let Err(s) = sent {
             return s;
         }
         match execute(program, &a, names, out, d) {
@@ -530,7 +555,7 @@ fn restore(
         }
     }
     if !batch.is_empty() {
-        match apply(batch, out, d) {
+        match apply(batch, &lines, out, d) {
             Ok(s) => status = s,
             Err(s) => return s,
         }

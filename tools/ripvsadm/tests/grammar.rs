@@ -546,6 +546,17 @@ fn popt_errors_after_the_command() {
     assert_eq!(err("-L -Q"), (255, "-Q: unknown option\n".into()));
     assert_eq!(err("-LQ"), (255, "-LQ: unknown option\n".into()));
     assert_eq!(err("-A="), (255, "-A=: unknown option\n".into()));
+    let long = format!("--{}", "x".repeat(1 << 20));
+    assert_eq!(
+        err(&format!("-L {long}")),
+        (
+            255,
+            format!(
+                "--{}[... 1048378 bytes ...]: unknown option\n",
+                "x".repeat(198)
+            )
+        )
+    );
     assert_eq!(err("-L --bogus"), (255, "--bogus: unknown option\n".into()));
     assert_eq!(err("-A -t"), (255, "-t: missing argument\n".into()));
     assert_eq!(err("-At"), (255, "-At: missing argument\n".into()));
