@@ -778,6 +778,7 @@ impl Model {
                     persistent: s.spec.persistent,
                     netmask,
                     ops: s.spec.ops,
+                    synproxy: false,
                     dests,
                 })
             })

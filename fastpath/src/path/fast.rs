@@ -88,7 +88,7 @@ impl<B: Buf> Host<B> {
         let plain = matches!(method, flags::DROUTE | flags::TUNNEL | flags::MASQ);
         if !plain
             || (tcp && c.state != tcp::State::Established as u8)
-            || c.flags & flags::ONE_PACKET != 0
+            || c.flags & (flags::ONE_PACKET | flags::SYNPROXY) != 0
             || c.dest == conn::NONE
             || !e.table.dest_live(c.dest)
         {
