@@ -22,6 +22,7 @@ fn svc(protocol: Protocol, vip: IpAddr, port: u16) -> Service {
         persistent: None,
         netmask: Ipv4Addr::BROADCAST,
         one_packet: false,
+        synproxy: false,
         quiescent: false,
         sorry_server: None,
         real_servers: vec![],
