@@ -90,7 +90,16 @@ fn downloads(tag: &str, workers: &str) {
         .args(["-a", "-t", &vs, "-r", "10.60.0.12:80", "-g"])
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert_eq!(
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).as_ref()
+        ),
+        (
+            Some(255),
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...\n"
+        )
+    );
     assert_eq!(
         adm(&["-L", "-n"]),
         format!(
