@@ -113,6 +113,7 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         // not announce the VIPs at start, even for a moment.
         standby: cfg.ipvs.backup_only && cfg.sync.backup,
         synproxy_secret: synproxy_secret(),
+        defence: defence_settings(cfg),
     };
     HostConfig {
         ports,
@@ -128,6 +129,17 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         max_connections: cfg.dataplane.max_connections as usize,
         // The daemon's business (it needs `unsafe`, which this crate lacks).
         memory_advice: None,
+    }
+}
+
+/// The defences' settings as the workers take them.
+pub fn defence_settings(cfg: &Config) -> fastpath::defence::DefenceSettings {
+    fastpath::defence::DefenceSettings {
+        drop_entry: cfg.ipvs.drop_entry,
+        drop_packet: cfg.ipvs.drop_packet,
+        secure_tcp: cfg.ipvs.secure_tcp,
+        am_droprate: cfg.ipvs.am_droprate,
+        threshold_permille: (cfg.defence.table_threshold * 1000.0).round() as u16,
     }
 }
 
@@ -171,8 +183,8 @@ fn synproxy_secret() -> fastpath::synproxy::cookie::Secret {
         std::sync::OnceLock::new();
     *KEY.get_or_init(|| {
         use std::io::Read;
-        let mut b = [0u8; 32];
-        let mut k = [0u64; 4];
+        let mut b = [0u8; 16];
+        let mut k = [0u64; 2];
         match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
             Ok(()) => {
                 for (i, w) in b.chunks_exact(8).enumerate() {

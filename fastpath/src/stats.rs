@@ -100,6 +100,9 @@ counter_set! {
         /// A validated ACK found every hold slot taken (the client's
         /// retransmission tries again).
         SynproxyHoldFull => "synproxy_hold_full",
+        /// drop_packet (reference 7) took this packet that would have
+        /// opened a connection.
+        DropPacket => "drop_packet",
     }
 }
 
@@ -133,6 +136,19 @@ counter_set! {
         SynproxyCookiesSent => "synproxy_cookies_sent",
         /// ACKs whose cookie was good: a connection was created.
         SynproxyValidated => "synproxy_validated",
+        /// drop_entry removed an entry (its scan, reference 7).
+        DropEntryDropped => "drop_entry_dropped",
+        /// A new connection found the table full and took a half-open
+        /// entry's place while drop_entry was on.
+        DropEntryEvicted => "drop_entry_evicted",
+        /// The defences switched on or off on a worker (automatic modes:
+        /// the table's fill crossed its threshold; or a new setting).
+        DropEntryOn => "drop_entry_on",
+        DropEntryOff => "drop_entry_off",
+        DropPacketOn => "drop_packet_on",
+        DropPacketOff => "drop_packet_off",
+        SecureTcpOn => "secure_tcp_on",
+        SecureTcpOff => "secure_tcp_off",
     }
 }
 
@@ -156,6 +172,10 @@ impl WorkerStats {
     #[inline]
     pub fn event(&self, what: Event) {
         self.events[what as usize].add(1);
+    }
+    #[inline]
+    pub fn event_n(&self, what: Event, n: u64) {
+        self.events[what as usize].add(n);
     }
     /// A frame handed to the worker that owns its connection; `reply`: a
     /// NAT real server's reply (counted apart as well).

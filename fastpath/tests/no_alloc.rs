@@ -135,7 +135,7 @@ fn segment(
 fn the_syn_proxy_does_not_allocate() {
     use fastpath::service::{Dest, Method, Service, ServiceTable, TCP};
     use fastpath::synproxy::cookie;
-    let secret = cookie::Secret([5, 6, 7, 8]);
+    let secret = cookie::Secret([5, 6]);
     let svc = Service {
         id: 0,
         proto: TCP,

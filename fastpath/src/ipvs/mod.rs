@@ -23,12 +23,15 @@
 //! - `state`: the protocol state machine and the counts it moves;
 //! - `forward`: leaving by the real server's method;
 //! - `expire`: connections and templates whose time is up;
+//! - `defend`: the overload defences on this worker's tables (their
+//!   rules are [`crate::defence`]'s);
 //! - `synced`: a backup's side, installing the connections and templates
 //!   its sync thread receives from the master;
 //! - `synproxy`: the SYN proxy's hooks ([`crate::synproxy`]).
 //!
 //! The persistence templates all workers share are [`crate::persist`]'s.
 
+mod defend;
 mod expire;
 pub(crate) mod forward;
 mod input;
@@ -73,6 +76,8 @@ pub struct Settings {
     /// worker and every snapshot (a cookie made before a reload is still
     /// good after it).
     pub synproxy_secret: crate::synproxy::cookie::Secret,
+    /// drop_entry, drop_packet, secure_tcp and their threshold.
+    pub defence: crate::defence::DefenceSettings,
 }
 
 impl Default for Settings {
@@ -86,6 +91,7 @@ impl Default for Settings {
             sync: None,
             standby: false,
             synproxy_secret: Default::default(),
+            defence: Default::default(),
         }
     }
 }
@@ -98,6 +104,8 @@ pub struct Shared {
     pub templates: Templates,
     /// Which VRRP instances are master here (see `gate`).
     pub mastery: crate::gate::Mastery,
+    /// Each worker's defence state, as it last evaluated it.
+    pub defence: Box<[crate::defence::Published]>,
 }
 
 impl Shared {
@@ -128,6 +136,7 @@ impl Shared {
             overload: Overload::default(),
             templates: Templates::new(max_templates),
             mastery: Default::default(),
+            defence: (0..workers).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -153,6 +162,13 @@ pub struct Ipvs {
     sync_tx: Option<crate::sync::Producer>,
     /// SYN-proxied connections' translations.
     pub(crate) sp: crate::synproxy::Side,
+    /// The overload defences' state (`defend.rs`).
+    defence: crate::defence::Level,
+    scan: crate::defence::drop_entry::Scan,
+    rates: crate::defence::drop_entry::Rates,
+    tpl_scan: usize,
+    /// When the defences are next evaluated (ms); 0: at the next tick.
+    next_defend: u64,
 }
 
 fn ticks(ms: u32) -> conn::Tick {
@@ -195,6 +211,11 @@ impl Ipvs {
             tpl_cursor: 0,
             sync_tx: None,
             sp,
+            defence: crate::defence::Level::new(settings.defence),
+            scan: crate::defence::drop_entry::Scan::new(seed.rotate_left(17)),
+            rates: Default::default(),
+            tpl_scan: 0,
+            next_defend: 0,
         }
     }
 
@@ -336,6 +357,12 @@ impl Ipvs {
         let old_table = core::mem::replace(&mut self.table, table);
         let old_scheds = core::mem::replace(&mut self.scheds, scheds);
         self.timeouts = timeouts;
+        if settings.defence != self.settings.defence {
+            // A sysctl write: evaluated at the next tick, as the kernel
+            // evaluates on every write.
+            self.defence.configure(settings.defence);
+            self.next_defend = 0;
+        }
         self.settings = settings;
         Ok(Released {
             table: old_table,
