@@ -38,6 +38,7 @@ fn spec(port: u16, sched: &str) -> SvcSpec {
         ops: false,
         pe: None,
         sched_flags: 0,
+        synproxy: false,
     }
 }
 

@@ -258,3 +258,96 @@ fn the_connection_table_is_on_transparent_huge_pages() {
     let small = huge_kb(1024, "connection tables (0 MiB each) on 4 KiB pages");
     assert_eq!(small, 0, "huge pages without a table to put on them");
 }
+
+/// scapy's reading of a TCP frame: addresses, ports, flags, ack, window,
+/// options, and whether both checksums are what it computes itself.
+fn scapy_tcp(frame: &[u8]) -> String {
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let script = r#"
+import sys
+from scapy.all import Ether, IP, TCP, raw
+p = Ether(bytes.fromhex(sys.argv[1]))
+ip, t = p[IP], p[TCP]
+again = IP(raw(ip))
+del again.chksum
+del again[TCP].chksum
+again = IP(raw(again))
+ok = again.chksum == ip.chksum and again[TCP].chksum == t.chksum
+opts = [("Timestamp-ecr", v[1]) if k == "Timestamp" else (k, v) for k, v in t.options]
+print(ip.src, ip.dst, ip.ttl, t.sport, t.dport, t.flags, t.ack, t.window, opts, ok)
+"#;
+    let out = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script, &hex])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn a_syn_to_a_syn_proxy_service_gets_a_cookie_and_a_bad_ack_is_counted() {
+    // Linux's SYN options: MSS 1460, SACK-permitted, TS 777/0, NOP, WS 7.
+    let mut seg = common::frames::tcp("10.0.0.2", "10.0.0.100", 40000, 80, 0x02, &[]);
+    seg[12] = 0xa0;
+    seg.splice(
+        20..20,
+        [
+            2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 3, 9, 0, 0, 0, 0, 1, 3, 3, 7,
+        ],
+    );
+    seg[16..18].copy_from_slice(&[0, 0]);
+    let c = common::frames::l4_csum("10.0.0.2", "10.0.0.100", 6, &seg);
+    seg[16..18].copy_from_slice(&c.to_be_bytes());
+    let syn = eth(
+        DIR_MAC,
+        CLIENT_MAC,
+        0x0800,
+        &ipv4("10.0.0.2", "10.0.0.100", 6, 64, &seg),
+    );
+    let arp_reply = eth(
+        DIR_MAC,
+        CLIENT_MAC,
+        0x0806,
+        &arp(2, CLIENT_MAC, "10.0.0.2", DIR_MAC, "10.0.0.1"),
+    );
+    // An ACK whose cookie was never sent (frames::tcp's fixed numbers).
+    let bad = eth(
+        DIR_MAC,
+        CLIENT_MAC,
+        0x0800,
+        &ipv4(
+            "10.0.0.2",
+            "10.0.0.100",
+            6,
+            64,
+            &common::frames::tcp("10.0.0.2", "10.0.0.100", 40001, 80, 0x10, &[]),
+        ),
+    );
+    let r = run(
+        "synproxy",
+        &[syn, arp_reply, bad],
+        "scheduler = \"rr\"\nsynproxy = true\n[[services.real_servers]]\naddress = \"10.0.0.12\"\nmethod = \"nat\"\n",
+    );
+    let who_has = eth(
+        BCAST,
+        DIR_MAC,
+        0x0806,
+        &arp(1, DIR_MAC, "10.0.0.1", [0; 6], "10.0.0.2"),
+    );
+    // Nothing towards the real server: the director's ARP for the client,
+    // then the SYN-ACK from the VIP with the options a cookie carries.
+    assert_eq!(r.out.len(), 4, "{:?}", r.out);
+    assert_eq!(r.out[..3], [garps(), vec![who_has]].concat()[..]);
+    assert_eq!(&r.out[3][..12], &[CLIENT_MAC, DIR_MAC].concat()[..]);
+    assert_eq!(
+        scapy_tcp(&r.out[3]),
+        "10.0.0.100 10.0.0.2 64 80 40000 SA 287454021 65535 [('MSS', 1460), ('SAckOK', b''), ('Timestamp-ecr', 777), ('NOP', None), ('WScale', 7)] True"
+    );
+    assert_eq!(counter(&r.log, "event", "synproxy_cookies_sent"), 1);
+    assert_eq!(counter(&r.log, "drop", "synproxy_rejected"), 1);
+    assert_eq!(counter(&r.log, "event", "synproxy_validated"), 0);
+}

@@ -263,6 +263,9 @@ pub struct Service {
     pub netmask: Ipv4Addr,
     /// One-packet scheduling (UDP and fwmark services only).
     pub one_packet: bool,
+    /// SYN proxy (SYN cookies): TCP services, and fwmark services whose
+    /// mark matches only TCP, with NAT real servers only.
+    pub synproxy: bool,
     /// What a failed health check does to a real server: `true` sets its
     /// weight to 0 (its connections carry on, as ldirectord's
     /// `quiescent=yes`), `false` (the default, as keepalived) removes it.

@@ -141,6 +141,7 @@ pub(crate) struct RawService {
     pub persistent: Option<Spanned<i64>>,
     pub netmask: Option<Spanned<String>>,
     pub one_packet: Option<Spanned<bool>>,
+    pub synproxy: Option<Spanned<bool>>,
     pub quiescent: Option<Spanned<bool>>,
     pub sorry_server: Option<Table<RawSorryServer>>,
     pub health: Option<Table<RawHealth>>,

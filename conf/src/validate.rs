@@ -688,7 +688,7 @@ fn build_services(
                 ),
             ));
         }
-        let s = build_service(src, i, table, &marks)?;
+        let s = build_service(src, i, table, &marks, fwmarks)?;
         if let Some(&j) = seen.get(&(s.protocol, s.vip, s.port, s.fwmark)) {
             let r = table.get_ref();
             let (span, k) = match (&r.fwmark, &r.vip) {
@@ -713,6 +713,7 @@ fn build_service(
     i: usize,
     table: &Spanned<Table<RawService>>,
     marks: &HashSet<u32>,
+    fwmarks: &[Fwmark],
 ) -> Result<Service> {
     let s = table.get_ref();
     let key = |k: &str| format!("services[{i}].{k}");
@@ -943,6 +944,16 @@ fn build_service(
             })
         }
     };
+    let synproxy = match &s.synproxy {
+        Some(v) if *v.get_ref() => {
+            let why = synproxy_refusal(protocol, fwmark, fwmarks, &real_servers, &sorry_server);
+            if let Some(why) = why {
+                return Err(src.at(v, key("synproxy"), why));
+            }
+            true
+        }
+        _ => false,
+    };
     Ok(Service {
         protocol,
         vip,
@@ -953,9 +964,63 @@ fn build_service(
         persistent,
         netmask,
         one_packet,
+        synproxy,
         quiescent: s.quiescent.as_ref().is_some_and(|q| *q.get_ref()),
         sorry_server,
         real_servers,
+    })
+}
+
+/// Why a service cannot be SYN-proxied, if it cannot: the proxy speaks
+/// TCP, and must see the real servers' replies (NAT), which DR and TUN
+/// send past the director.
+fn synproxy_refusal(
+    protocol: Protocol,
+    fwmark: Option<u32>,
+    fwmarks: &[Fwmark],
+    real_servers: &[RealServer],
+    sorry: &Option<SorryServer>,
+) -> Option<String> {
+    if let Some(m) = fwmark {
+        let tcp_only = fwmarks
+            .iter()
+            .filter(|f| f.mark == m)
+            .flat_map(|f| &f.rules)
+            .all(|r| r.protocol == Some(Protocol::Tcp));
+        if !tcp_only {
+            return Some(format!(
+                "synproxy is for TCP: every [[fwmarks]] rule of mark {m} must have protocol = \"tcp\""
+            ));
+        }
+    } else if protocol != Protocol::Tcp {
+        return Some(format!("synproxy is for TCP services, not {protocol}"));
+    }
+    let not_nat = real_servers
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.method != Method::Nat)
+        .map(|(j, r)| {
+            format!(
+                "real_servers[{j}] ({}:{}, method {})",
+                r.addr,
+                r.port,
+                r.method.as_str()
+            )
+        })
+        .or_else(|| {
+            sorry.as_ref().filter(|s| s.method != Method::Nat).map(|s| {
+                format!(
+                    "the sorry server ({}:{}, method {})",
+                    s.addr,
+                    s.port,
+                    s.method.as_str()
+                )
+            })
+        });
+    not_nat.map(|what| {
+        format!(
+            "synproxy needs NAT (method = \"nat\") real servers: {what} sends its replies past the director, which must see them to translate sequence numbers"
+        )
     })
 }
 

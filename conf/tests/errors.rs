@@ -75,7 +75,7 @@ fn unknown_key_nested() {
     );
     assert_eq!(
         err(&with_p0("[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.9\"\nport = 1\ncolour = \"rr\"\n")),
-        "t.toml:9:1: key `services[0].colour`: unknown key `colour`, expected one of `protocol`, `vip`, `port`, `fwmark`, `scheduler`, `sched_flags`, `persistent`, `netmask`, `one_packet`, `quiescent`, `sorry_server`, `health`, `real_servers`"
+        "t.toml:9:1: key `services[0].colour`: unknown key `colour`, expected one of `protocol`, `vip`, `port`, `fwmark`, `scheduler`, `sched_flags`, `persistent`, `netmask`, `one_packet`, `synproxy`, `quiescent`, `sorry_server`, `health`, `real_servers`"
     );
 }
 

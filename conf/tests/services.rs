@@ -295,3 +295,41 @@ fn fwmark_errors() {
         "t.toml:6:1: key `defence.threshold`: unknown key `threshold`, expected `table_threshold`"
     );
 }
+
+#[test]
+fn synproxy_is_for_tcp_nat_services() {
+    let svc =
+        "[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\nsynproxy = true\n";
+    let nat = "[[services.real_servers]]\naddress = \"10.1.0.1\"\nmethod = \"nat\"\n";
+    let c = parse(&format!("{P0}{svc}{nat}"), "t.toml").unwrap();
+    assert!(c.services[0].synproxy);
+    let c = parse(&format!("{P0}{svc}"), "t.toml").unwrap();
+    assert!(c.services[0].synproxy, "no real servers yet is fine");
+    let plain = "[[services]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
+    let c = parse(&format!("{P0}{plain}{nat}"), "t.toml").unwrap();
+    assert!(!c.services[0].synproxy, "off by default");
+    assert_eq!(
+        err("[[services]]\nprotocol = \"udp\"\nvip = \"10.0.0.100\"\nport = 53\nsynproxy = true\n"),
+        "t.toml:9:12: key `services[0].synproxy`: synproxy is for TCP services, not udp"
+    );
+    assert_eq!(
+        err(&format!(
+            "{svc}{nat}[[services.real_servers]]\naddress = \"10.1.0.2\"\n"
+        )),
+        "t.toml:9:12: key `services[0].synproxy`: synproxy needs NAT (method = \"nat\") real servers: real_servers[1] (10.1.0.2:80, method dr) sends its replies past the director, which must see them to translate sequence numbers"
+    );
+    assert_eq!(
+        err(&format!(
+            "{svc}{nat}[services.sorry_server]\naddress = \"10.1.0.9\"\nmethod = \"tun\"\n"
+        )),
+        "t.toml:9:12: key `services[0].synproxy`: synproxy needs NAT (method = \"nat\") real servers: the sorry server (10.1.0.9:80, method tun) sends its replies past the director, which must see them to translate sequence numbers"
+    );
+    let marks = "[[fwmarks]]\nmark = 7\n[[fwmarks.match]]\nprotocol = \"tcp\"\ndestination = \"10.0.0.0/28\"\n";
+    let fw = "[[services]]\nfwmark = 7\nsynproxy = true\n";
+    let c = parse(&format!("{P0}{marks}{fw}"), "t.toml").unwrap();
+    assert!(c.services[0].synproxy);
+    assert_eq!(
+        err(&format!("{marks}[[fwmarks.match]]\ndestination = \"10.0.0.200/32\"\n{fw}")),
+        "t.toml:14:12: key `services[0].synproxy`: synproxy is for TCP: every [[fwmarks]] rule of mark 7 must have protocol = \"tcp\""
+    );
+}

@@ -22,6 +22,7 @@ fn svc(protocol: Protocol, vip: IpAddr, port: u16) -> Service {
         persistent: None,
         netmask: Ipv4Addr::BROADCAST,
         one_packet: false,
+        synproxy: false,
         quiescent: false,
         sorry_server: None,
         real_servers: vec![],
@@ -181,17 +182,18 @@ fn production_example() {
             port: "client".into(),
         }]
     );
-    let services: Vec<(Protocol, IpAddr, u16)> = c
+    let services: Vec<(Protocol, IpAddr, u16, bool)> = c
         .services
         .iter()
-        .map(|s| (s.protocol, s.vip, s.port))
+        .map(|s| (s.protocol, s.vip, s.port, s.synproxy))
         .collect();
     assert_eq!(
         services,
         vec![
-            (Protocol::Tcp, v4(192, 0, 2, 100), 80),
-            (Protocol::Tcp, v4(192, 0, 2, 100), 443),
-            (Protocol::Udp, v4(192, 0, 2, 53), 53),
+            (Protocol::Tcp, v4(192, 0, 2, 100), 80, false),
+            (Protocol::Tcp, v4(192, 0, 2, 100), 443, false),
+            (Protocol::Tcp, v4(192, 0, 2, 101), 80, true),
+            (Protocol::Udp, v4(192, 0, 2, 53), 53, false),
         ]
     );
 }

@@ -95,6 +95,7 @@ fn svc(key: SvcKey, sched: &str) -> SvcSpec {
         ops: false,
         pe: None,
         sched_flags: 0,
+        synproxy: false,
     }
 }
 
@@ -245,6 +246,7 @@ fn service_commands_and_their_errnos() {
         persistent: Some(300),
         netmask: Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)),
         sched_flags: ctrl_api::sched_flags::FLAG_2,
+        synproxy: false,
         ..svc(k, "sh")
     };
     assert_eq!(one(&mut c, Command::EditService(edited.clone())), Ok(()));

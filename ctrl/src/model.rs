@@ -228,6 +228,7 @@ pub fn svc_spec(s: &conf::Service) -> SvcSpec {
         ops: s.one_packet,
         pe: None,
         sched_flags: bits,
+        synproxy: s.synproxy,
     }
 }
 
@@ -477,6 +478,38 @@ impl Model {
             }
             _ => {}
         }
+        if spec.synproxy {
+            let tcp = match spec.key {
+                SvcKey::Addr { proto, .. } => proto == Proto::Tcp,
+                SvcKey::Fwmark { mark, .. } => self
+                    .rules
+                    .iter()
+                    .filter(|r| r.mark == mark)
+                    .all(|r| r.proto == fastpath::service::TCP),
+            };
+            if !tcp {
+                return Err(err(
+                    Errno::Einval,
+                    "synproxy is only for TCP services (a fwmark service's rules must all be TCP)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A SYN-proxy service must see its real servers' replies: only NAT
+    /// servers can join one.
+    fn check_synproxy_dest(svc: &SvcSpec, d: &DestSpec) -> Result<(), ApiError> {
+        if svc.synproxy && d.method != Method::Nat {
+            return Err(err(
+                Errno::Einval,
+                format!(
+                    "service {} uses synproxy: real server {} must be NAT (-m), its replies must pass the director",
+                    key_label(&svc.key),
+                    dest_label(d.addr, d.port)
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -546,6 +579,9 @@ impl Model {
         let kind = self.check_sched_pe(spec)?;
         if kind == sched::Kind::Mh && self.services[i].dests.len() > sched::mh::TAB_SIZE {
             return Err(mh_full());
+        }
+        for d in &self.services[i].dests {
+            Self::check_synproxy_dest(spec, &d.spec)?;
         }
         let s = &mut self.services[i];
         s.spec = spec.clone();
@@ -645,6 +681,7 @@ impl Model {
         let si = self.svc_index(key)?;
         let spec = Self::effective_dest(key, spec);
         let addr = Self::check_dest_spec(&spec)?;
+        Self::check_synproxy_dest(&self.services[si].spec, &spec)?;
         if self.services[si].dest(spec.addr, spec.port).is_some() {
             return Err(err(
                 Errno::Eexist,
@@ -688,6 +725,7 @@ impl Model {
         let si = self.svc_index(key)?;
         let spec = Self::effective_dest(key, spec);
         Self::check_dest_spec(&spec)?;
+        Self::check_synproxy_dest(&self.services[si].spec, &spec)?;
         let s = &mut self.services[si];
         let Some(&di) = s.by_addr.get(&(spec.addr, spec.port)) else {
             return Err(no_dest(spec.addr, spec.port));
@@ -820,6 +858,7 @@ impl Model {
                     persistent: s.spec.persistent,
                     netmask,
                     ops: s.spec.ops,
+                    synproxy: s.spec.synproxy,
                     dests,
                 })
             })
@@ -1059,6 +1098,7 @@ addresses = ["10.0.0.1/24"]
             ops: false,
             pe: None,
             sched_flags: 0,
+            synproxy: false,
         };
         m.apply(&Command::AddService(spec)).unwrap();
         let add = |i: u32| {
@@ -1080,5 +1120,71 @@ addresses = ["10.0.0.1/24"]
         }
         let e = m.apply(&add(99_999)).unwrap_err();
         assert_eq!(e.errno, Errno::Einval);
+    }
+
+    #[test]
+    fn synproxy_services_take_only_tcp_and_nat_servers() {
+        let mut m = Model::from_config(&cfg(&[])).unwrap();
+        let spec = SvcSpec {
+            key: key(80),
+            scheduler: "rr".into(),
+            persistent: None,
+            netmask: Netmask::V4(Ipv4Addr::BROADCAST),
+            ops: false,
+            pe: None,
+            sched_flags: 0,
+            synproxy: true,
+        };
+        let dest = |last: u8, method| DestSpec {
+            addr: IpAddr::V4(Ipv4Addr::new(10, 0, 1, last)),
+            port: 80,
+            method,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+            tun: None,
+        };
+        let udp = SvcSpec {
+            key: SvcKey::Addr {
+                proto: Proto::Udp,
+                addr: "10.0.0.100".parse().unwrap(),
+                port: 53,
+            },
+            ..spec.clone()
+        };
+        let e = m.apply(&Command::AddService(udp)).unwrap_err();
+        assert_eq!(
+            (e.errno, e.detail.as_str()),
+            (
+                Errno::Einval,
+                "synproxy is only for TCP services (a fwmark service's rules must all be TCP)"
+            )
+        );
+        m.apply(&Command::AddService(spec.clone())).unwrap();
+        m.apply(&Command::AddDest(key(80), dest(1, Method::Nat)))
+            .unwrap();
+        let why = "service tcp 10.0.0.100:80 uses synproxy: real server 10.0.1.2:80 must be NAT (-m), its replies must pass the director";
+        for method in [Method::Dr, Method::Tun] {
+            let e = m
+                .apply(&Command::AddDest(key(80), dest(2, method)))
+                .unwrap_err();
+            assert_eq!((e.errno, e.detail.as_str()), (Errno::Einval, why));
+        }
+        let e = m
+            .apply(&Command::EditDest(key(80), dest(1, Method::Dr)))
+            .unwrap_err();
+        assert_eq!(e.errno, Errno::Einval);
+        // Turning it off lets a DR server in; on again is refused then,
+        // and a refused command leaves the service as it was.
+        let off = SvcSpec {
+            synproxy: false,
+            ..spec.clone()
+        };
+        m.apply(&Command::EditService(off)).unwrap();
+        m.apply(&Command::AddDest(key(80), dest(2, Method::Dr)))
+            .unwrap();
+        let e = m.apply(&Command::EditService(spec)).unwrap_err();
+        assert_eq!(e.errno, Errno::Einval);
+        assert!(!m.to_table().unwrap().services()[0].synproxy);
     }
 }

@@ -112,6 +112,7 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         // A backup_only backup stands by from its first packet: it must
         // not announce the VIPs at start, even for a moment.
         standby: cfg.ipvs.backup_only && cfg.sync.backup,
+        synproxy_secret: synproxy_secret(),
         defence: defence_settings(cfg),
     };
     HostConfig {
@@ -173,6 +174,34 @@ pub fn virtual_macs(cfg: &Config) -> Vec<(usize, u8, MacAddr)> {
 /// The config's service table, with the ids [`Model::from_config`] gives.
 pub fn services(cfg: &Config) -> Result<ServiceTable, ApiError> {
     Model::from_config(cfg)?.to_table()
+}
+
+/// The SYN cookies' key: drawn once per process, so every snapshot (and
+/// so every worker, before and after a reload) has the same one.
+fn synproxy_secret() -> fastpath::synproxy::cookie::Secret {
+    static KEY: std::sync::OnceLock<fastpath::synproxy::cookie::Secret> =
+        std::sync::OnceLock::new();
+    *KEY.get_or_init(|| {
+        use std::io::Read;
+        let mut b = [0u8; 16];
+        let mut k = [0u64; 2];
+        match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+            Ok(()) => {
+                for (i, w) in b.chunks_exact(8).enumerate() {
+                    k[i] = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+                }
+            }
+            // std's hasher keys come from the OS's random source too.
+            Err(_) => {
+                use std::hash::BuildHasher;
+                let s = std::collections::hash_map::RandomState::new();
+                for (i, w) in k.iter_mut().enumerate() {
+                    *w = s.hash_one(i);
+                }
+            }
+        }
+        fastpath::synproxy::cookie::Secret(k)
+    })
 }
 
 #[cfg(test)]

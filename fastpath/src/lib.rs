@@ -37,6 +37,7 @@ pub mod sched;
 pub mod service;
 pub mod stats;
 pub mod sync;
+pub mod synproxy;
 pub mod wire;
 pub mod worker;
 pub mod xmit;

@@ -91,6 +91,15 @@ counter_set! {
         NotMaster => "vrrp_not_master",
         /// A frame for the control plane (VRRP) found its queue full.
         ControlQueueFull => "control_queue_full",
+        /// An ACK to a SYN-proxy service whose cookie is not ours, or
+        /// too old.
+        SynproxyRejected => "synproxy_rejected",
+        /// A packet of a proxied connection still waiting for its real
+        /// server, beyond what it may hold.
+        SynproxyAckStorm => "synproxy_ack_storm",
+        /// A validated ACK found every hold slot taken (the client's
+        /// retransmission tries again).
+        SynproxyHoldFull => "synproxy_hold_full",
         /// drop_packet (reference 7) took this packet that would have
         /// opened a connection.
         DropPacket => "drop_packet",
@@ -123,6 +132,10 @@ counter_set! {
         ToControl => "to_control",
         /// A frame the control plane sent (adverts, gratuitous ARPs).
         FromControl => "from_control",
+        /// Cookie SYN-ACKs sent for SYNs to SYN-proxy services.
+        SynproxyCookiesSent => "synproxy_cookies_sent",
+        /// ACKs whose cookie was good: a connection was created.
+        SynproxyValidated => "synproxy_validated",
         /// drop_entry removed an entry (its scan, reference 7).
         DropEntryDropped => "drop_entry_dropped",
         /// A new connection found the table full and took a half-open

@@ -102,6 +102,7 @@ fn service(id: u32, proto: u8, vip: &str, port: u16, sched: Kind, dests: Vec<Des
         persistent: None,
         netmask: Ipv4Addr::BROADCAST,
         ops: false,
+        synproxy: false,
         dests,
     }
 }

@@ -57,6 +57,7 @@ fn service(id: u32, proto: u8, port: u16, sched: Kind, dests: Vec<Dest>) -> Serv
         persistent: None,
         netmask: Ipv4Addr::BROADCAST,
         ops: false,
+        synproxy: false,
         dests,
     }
 }

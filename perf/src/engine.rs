@@ -276,6 +276,7 @@ fn service(id: u32, port: u16, scheduler: Kind, dests: Vec<Dest>) -> Service {
         persistent: None,
         netmask: Ipv4Addr::BROADCAST,
         ops: false,
+        synproxy: false,
         dests,
     }
 }

@@ -38,6 +38,7 @@ fn table(services: usize, reals: usize, kind: Kind) -> Arc<ServiceTable> {
             persistent: None,
             netmask: Ipv4Addr::BROADCAST,
             ops: false,
+            synproxy: false,
             dests: (0..reals)
                 .map(|j| {
                     let k = (i * reals + j) as u32;

@@ -73,6 +73,7 @@ fn services() -> Arc<ServiceTable> {
         persistent: None,
         netmask: Ipv4Addr::BROADCAST,
         ops: false,
+        synproxy: false,
         dests,
     };
     Arc::new(ServiceTable::new(vec![svc], vec![]).expect("a valid table"))

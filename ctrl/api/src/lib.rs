@@ -103,6 +103,10 @@ pub struct SvcSpec {
     pub pe: Option<String>,
     /// [`sched_flags`] bits.
     pub sched_flags: u32,
+    /// SYN proxy (`-j`/`--syn-proxy`, DPVS's ipvsadm): TCP services with
+    /// NAT real servers only. Absent in a request: off.
+    #[serde(default)]
+    pub synproxy: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

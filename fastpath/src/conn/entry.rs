@@ -40,10 +40,15 @@ pub mod flags {
     /// retries already spent on the current end time (IPVS keeps them in
     /// the low two bits of `sync_endtime`).
     pub const SYNC_STATE_CHANGED: u16 = 0x0010;
+    /// The connection is SYN-proxied: its segments are translated
+    /// (`crate::synproxy`), so the established fast path leaves it to
+    /// the scalar engine. ripvs-internal like the two above: a backup
+    /// has no sequence deltas to go with it.
+    pub const SYNPROXY: u16 = 0x0008;
     pub const SYNC_RETRIES: u16 = 0xc000;
     pub const SYNC_RETRIES_SHIFT: u16 = 14;
     /// The bits a sync message carries.
-    pub const WIRE_MASK: u16 = !(SYNC_STATE_CHANGED | SYNC_RETRIES);
+    pub const WIRE_MASK: u16 = !(SYNC_STATE_CHANGED | SYNC_RETRIES | SYNPROXY);
     /// What a backup takes from a received record (IPVS
     /// `IP_VS_CONN_F_BACKUP_MASK`).
     pub const BACKUP_MASK: u16 =

@@ -52,7 +52,7 @@ impl Ipvs {
         &mut self,
         eg: &mut Egress<B>,
         io: &mut I,
-        pkt: B,
+        mut pkt: B,
         h: &L4,
         mut found: Option<ConnId>,
         now: u64,
@@ -79,6 +79,7 @@ impl Ipvs {
         }
         let id = match found {
             Some(id) => id,
+            None if self.synproxied(h) => return self.synproxy_new(eg, io, pkt, h, now),
             None => {
                 let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
                 match self.new_conn(eg, io, h, key, &pkt, now, tick) {
@@ -87,6 +88,16 @@ impl Ipvs {
                 }
             }
         };
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|c| c.flags & conn::flags::SYNPROXY != 0)
+        {
+            match self.synproxy_in(eg, io, pkt, h, id, now) {
+                Some(p) => pkt = p,
+                None => return,
+            }
+        }
         self.on_packet(id, h, Dir::Input, tick);
         let Some(c) = self.conns.get_mut(id) else {
             return;

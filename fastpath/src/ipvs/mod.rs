@@ -26,7 +26,8 @@
 //! - `defend`: the overload defences on this worker's tables (their
 //!   rules are [`crate::defence`]'s);
 //! - `synced`: a backup's side, installing the connections and templates
-//!   its sync thread receives from the master.
+//!   its sync thread receives from the master;
+//! - `synproxy`: the SYN proxy's hooks ([`crate::synproxy`]).
 //!
 //! The persistence templates all workers share are [`crate::persist`]'s.
 
@@ -41,6 +42,7 @@ mod schedule;
 mod state;
 pub(crate) use state::established_ack;
 mod synced;
+mod synproxy;
 
 pub(crate) use l4::L4;
 
@@ -70,6 +72,10 @@ pub struct Settings {
     /// answer for its VIPs nor forward their traffic (counted as
     /// `standby`), so a backup on the same network stays quiet.
     pub standby: bool,
+    /// The SYN cookies' key: drawn once by the daemon, the same for every
+    /// worker and every snapshot (a cookie made before a reload is still
+    /// good after it).
+    pub synproxy_secret: crate::synproxy::cookie::Secret,
     /// drop_entry, drop_packet, secure_tcp and their threshold.
     pub defence: crate::defence::DefenceSettings,
 }
@@ -84,6 +90,7 @@ impl Default for Settings {
             sloppy_sctp: false,
             sync: None,
             standby: false,
+            synproxy_secret: Default::default(),
             defence: Default::default(),
         }
     }
@@ -163,6 +170,8 @@ pub struct Ipvs {
     tpl_cursor: usize,
     /// Where sync candidates go (a master daemon reads them).
     sync_tx: Option<crate::sync::Producer>,
+    /// SYN-proxied connections' translations.
+    pub(crate) sp: crate::synproxy::Side,
     /// The overload defences' state (`defend.rs`).
     defence: crate::defence::Level,
     scan: crate::defence::drop_entry::Scan,
@@ -194,6 +203,11 @@ impl Ipvs {
             .map(|s| Self::build_scheduler(s, &shared))
             .collect();
         let seed = 0x5eed_0000_0000_0000 ^ me as u64;
+        let mut sp = crate::synproxy::Side::default();
+        sp.secret = settings.synproxy_secret;
+        if Self::has_synproxy(&table) {
+            sp.ensure(capacity.max(1));
+        }
         Ipvs {
             table,
             conns: ConnTable::with_memory_advice(capacity.max(1), seed, |p, n| {
@@ -208,6 +222,7 @@ impl Ipvs {
             settings,
             tpl_cursor: 0,
             sync_tx: None,
+            sp,
             defence: crate::defence::Level::new(settings.defence),
             scan: crate::defence::drop_entry::Scan::new(seed.rotate_left(17)),
             rates: Default::default(),
@@ -215,6 +230,11 @@ impl Ipvs {
             hand: 0,
             next_defend: 0,
         }
+    }
+
+    /// Whether any service of `table` is SYN-proxied.
+    fn has_synproxy(table: &ServiceTable) -> bool {
+        table.services().iter().any(|s| s.synproxy)
     }
 
     /// This worker's counter block.
@@ -340,6 +360,13 @@ impl Ipvs {
                 None => {}
             }
         }
+        if Self::has_synproxy(&table) {
+            // The first snapshot with a SYN-proxy service: the side table,
+            // allocated once, here between bursts, as a scheduler the
+            // control thread did not build would be.
+            self.sp.ensure(self.conns.capacity());
+        }
+        self.sp.secret = settings.synproxy_secret;
         let old_table = core::mem::replace(&mut self.table, table);
         let old_scheds = core::mem::replace(&mut self.scheds, scheds);
         self.timeouts = timeouts;

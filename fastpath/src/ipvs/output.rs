@@ -59,6 +59,16 @@ impl Ipvs {
         now: u64,
     ) {
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|c| c.flags & conn::flags::SYNPROXY != 0)
+        {
+            match self.synproxy_out(eg, io, pkt, h, id, now) {
+                Some(p) => pkt = p,
+                None => return,
+            }
+        }
         self.on_packet(id, h, Dir::Output, tick);
         let Some(c) = self.conns.get(id).copied() else {
             return;

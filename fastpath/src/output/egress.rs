@@ -59,6 +59,9 @@ pub struct Egress<B> {
     ident: u16,
     /// Each real server's way out ([`super::adj`]).
     pub(crate) adj: super::adj::Adjacency,
+    /// Packets of SYN-proxied connections waiting for their real server's
+    /// SYN-ACK, as the neighbour table holds packets waiting for ARP.
+    pub(crate) held: crate::synproxy::Held<B>,
 }
 
 /// Entries in the next-hop cache: direct-mapped, a power of two.
@@ -179,6 +182,7 @@ impl<B: Buf> Egress<B> {
             stats,
             ident: (me as u16).wrapping_mul(0x3b1d),
             adj: Default::default(),
+            held: crate::synproxy::Held::new(),
         }
     }
 

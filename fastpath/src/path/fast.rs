@@ -86,9 +86,12 @@ impl<B: Buf> Host<B> {
         };
         let method = c.flags & flags::FWD_MASK;
         let plain = matches!(method, flags::DROUTE | flags::TUNNEL | flags::MASQ);
+        // A SYN-proxied connection's segments are translated (or held) by
+        // the scalar engine; its flag shares the one-packet test, so the
+        // DR and TUN path pays nothing for it.
         if !plain
             || (tcp && c.state != tcp::State::Established as u8)
-            || c.flags & flags::ONE_PACKET != 0
+            || c.flags & (flags::ONE_PACKET | flags::SYNPROXY) != 0
             || c.dest == conn::NONE
             || !e.table.dest_live(c.dest)
         {

@@ -65,6 +65,9 @@ pub struct Service {
     pub netmask: Ipv4Addr,
     /// One-packet scheduling (UDP).
     pub ops: bool,
+    /// SYN proxy (`crate::synproxy`): TCP, NAT real servers only (the
+    /// config checks).
+    pub synproxy: bool,
     /// In IPVS list order: the newest server first.
     pub dests: Vec<Dest>,
 }
@@ -291,6 +294,7 @@ mod tests {
             persistent: (port == 0).then_some(300),
             netmask: Ipv4Addr::BROADCAST,
             ops: false,
+            synproxy: false,
             dests: vec![],
         }
     }

@@ -161,6 +161,7 @@ enum Id {
     Exact,
     Ipv6,
     Ops,
+    Synproxy,
     Pe,
     SchedFlags,
     TunInfo,
@@ -234,22 +235,23 @@ impl Cmd {
         }
     }
 
-    /// ipvsadm's commands_v_options row (plus the `json` column):
+    /// ipvsadm's commands_v_options row (plus the `json` column, and
+    /// DPVS's `synproxy`):
     /// '+' required, 'x' illegal, '1' at most one of them, ' ' optional.
     fn row(self) -> &'static [u8; NOPT] {
         match self {
-            Cmd::Add | Cmd::Edit => b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx",
-            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::List => b" 11xxxxxxxxx11       xxxxxxx xxxxx ",
-            Cmd::AddDest | Cmd::EditDest => b"xx+xxx+    xxxxxxxxxxxxxxxxxx     x",
-            Cmd::DelDest => b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Health => b" x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
-            Cmd::Vrrp | Cmd::Defence => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
-            Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx",
-            Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx",
-            _ => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Add | Cmd::Edit => b"xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx ",
+            Cmd::Del => b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::List => b" 11xxxxxxxxx11       xxxxxxx xxxxx x",
+            Cmd::AddDest | Cmd::EditDest => b"xx+xxx+    xxxxxxxxxxxxxxxxxx     xx",
+            Cmd::DelDest => b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            Cmd::Health => b" x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx x",
+            Cmd::Vrrp | Cmd::Defence => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx x",
+            Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxxx",
+            Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxx",
+            _ => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
         }
     }
 }
@@ -290,7 +292,8 @@ const O_TUN_NOCSUM: usize = 31;
 const O_TUN_CSUM: usize = 32;
 const O_TUN_REMCSUM: usize = 33;
 const O_JSON: usize = 34;
-const NOPT: usize = 35;
+const O_SYNPROXY: usize = 35;
+const NOPT: usize = 36;
 
 const OPTNAMES: [&str; NOPT] = [
     "numeric",
@@ -328,6 +331,7 @@ const OPTNAMES: [&str; NOPT] = [
     "tun-csum",
     "tun-remcsum",
     "json",
+    "synproxy",
 ];
 
 #[derive(Debug)]
@@ -422,6 +426,8 @@ static TABLE: &[Spec] = &[
     // ripvs extras.
     o("socket", None, Req, Id::Socket),
     o("json", None, N, Id::Json),
+    // DPVS's ipvsadm: `-j enable|disable` on -A/-E.
+    o("syn-proxy", Some('j'), Req, Id::Synproxy),
     o("reload", None, N, Id::Cmd(Cmd::Reload)),
     o("health", None, N, Id::Cmd(Cmd::Health)),
     o("help-ripvs", None, N, Id::Cmd(Cmd::HelpRipvs)),
@@ -584,6 +590,7 @@ struct St<'a> {
     persistent: Option<u32>,
     netmask: Netmask,
     ops: bool,
+    synproxy: bool,
     pe: Option<String>,
     sched_flags_arg: Option<String>,
     dest_v6: bool,
@@ -847,6 +854,7 @@ fn parse_words(
         persistent: None,
         netmask: Netmask::V4(Ipv4Addr::BROADCAST),
         ops: false,
+        synproxy: false,
         pe: None,
         sched_flags_arg: None,
         dest_v6: false,
@@ -1009,6 +1017,14 @@ fn parse_words(
                 st.set_option(O_ONEPACKET)?;
                 st.ops = true;
             }
+            Id::Synproxy => {
+                st.set_option(O_SYNPROXY)?;
+                st.synproxy = match a {
+                    "enable" => true,
+                    "disable" => false,
+                    _ => return Err(Fail::two("synproxy switch must be enable or disable")),
+                };
+            }
             Id::Pe => {
                 st.set_option(O_PE)?;
                 st.pe = Some(a.to_string());
@@ -1170,6 +1186,7 @@ fn parse_words(
                 ops: st.ops,
                 pe: st.pe.clone(),
                 sched_flags: flags,
+                synproxy: st.synproxy,
             };
             Action::Apply(if st.cmd == Cmd::Add {
                 Command::AddService(spec)

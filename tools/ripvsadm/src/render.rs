@@ -343,6 +343,9 @@ pub fn service_entry(s: &ServiceInfo, fmt: &Format, names: &dyn Names) -> String
         if sp.ops {
             o.push_str(" -o");
         }
+        if sp.synproxy {
+            o.push_str(" -j enable");
+        }
         if sp.sched_flags & SCHED_BITS != 0 {
             let _ = write!(o, " -b {}", sched_flag_words(&sp.scheduler, sp.sched_flags));
         }
@@ -381,6 +384,9 @@ pub fn service_entry(s: &ServiceInfo, fmt: &Format, names: &dyn Names) -> String
         }
         if sp.ops {
             o.push_str(" ops");
+        }
+        if sp.synproxy {
+            o.push_str(" synproxy");
         }
     }
     o.push('\n');
@@ -802,6 +808,10 @@ Extra options:
                   /proc/sys/net/ipv4/vs would (with --json: as JSON)
   --vrrp          the VRRP instances: state, master, advert counters (with
                   --json: ripvsd's whole answer)
+  -j, --syn-proxy enable|disable
+                  with -A/-E: SYN proxy (SYN cookies) for a TCP service
+                  whose real servers are all NAT (DPVS's ipvsadm option;
+                  -L shows `synproxy`, -S writes `-j enable`)
   --help-ripvs    display this help message
 ";
 

@@ -1250,3 +1250,34 @@ fn random_command_lines_never_panic() {
         }
     }
 }
+
+#[test]
+fn syn_proxy_is_dpvs_s_switch() {
+    assert_eq!(
+        cmd("-A -t 10.0.0.1:80 -s rr -j enable"),
+        Command::AddService(SvcSpec {
+            synproxy: true,
+            ..spec(tcp("10.0.0.1", 80), "rr")
+        })
+    );
+    assert_eq!(
+        cmd("-E -t 10.0.0.1:80 --syn-proxy disable"),
+        Command::EditService(spec(tcp("10.0.0.1", 80), "wlc"))
+    );
+    assert_eq!(
+        cmd("-A -f 4 --syn-proxy=enable"),
+        add(fwm(4), |s| s.synproxy = true)
+    );
+    refused(
+        "-A -t 10.0.0.1:80 -j on",
+        "synproxy switch must be enable or disable",
+    );
+    refused(
+        "-a -t 10.0.0.1:80 -r 10.1.0.1 -m -j enable",
+        "Illegal 'synproxy' option with the 'add-server' command",
+    );
+    refused(
+        "-L -j enable",
+        "Illegal 'synproxy' option with the 'list' command",
+    );
+}

@@ -684,3 +684,30 @@ fn utc_dates() {
     assert_eq!(render::utc(1_795_292_465_999), "2026-11-21 20:21:05");
     assert_eq!(render::utc(4_107_542_399_000), "2100-02-28 23:59:59");
 }
+
+#[test]
+fn a_syn_proxy_service_lists_saves_and_restores() {
+    let mut sp = spec(tcp("10.0.0.1", 80), "rr");
+    sp.synproxy = true;
+    let s = svc(
+        sp.clone(),
+        vec![dest("10.0.0.11", 8080, Method::Nat, 1, 0, 0)],
+    );
+    // DPVS's listing: `synproxy` after the other flags.
+    let want = refx(
+        "Prot LocalAddress:Port Scheduler Flags⏎
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn⏎
+TCP  10.0.0.1:80 rr synproxy⏎
+  -> 10.0.0.11:8080               Masq    1      0          0         ⏎
+",
+    );
+    assert_eq!(render::list_service(&s, &num(), &names()), want);
+    let saved = render::save(std::slice::from_ref(&s), true, &names());
+    let first = saved.lines().next().unwrap();
+    assert_eq!(first, "-A -t 10.0.0.1:80 -s rr -j enable");
+    // What -S writes, -R reads back as the same service.
+    match parse(first).unwrap().action {
+        ripvsadm::Action::Apply(Command::AddService(back)) => assert_eq!(back, sp),
+        a => panic!("{a:?}"),
+    }
+}

@@ -67,6 +67,7 @@ pub fn spec(key: SvcKey, sched: &str) -> SvcSpec {
         ops: false,
         pe: None,
         sched_flags: 0,
+        synproxy: false,
     }
 }
 
