@@ -697,6 +697,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         }
     };
     println!("ripvsd: control socket {}", setup.socket.display());
+    let mut conflicts = report::ConflictWatch::new();
     while !stop.load(Ordering::Relaxed) {
         server.poll_timeout(Duration::from_millis(50), |req| control.handle(req));
         control.tick(std::time::Instant::now());
@@ -707,6 +708,10 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             println!("ripvsd: {line}");
         }
         for line in control.sync_log() {
+            println!("ripvsd: {line}");
+        }
+        let now = std::time::Instant::now();
+        if let Some(line) = conflicts.pass(stats.iter().map(|s| s.as_ref()), now) {
             println!("ripvsd: {line}");
         }
         if setup.reload.swap(false, Ordering::Relaxed) {

@@ -79,6 +79,11 @@ impl Ipvs {
         }
         let id = match found {
             Some(id) => id,
+            // The one place a client is let in: see `martian` for why
+            // its entry's later packets need no check.
+            None if self.own.is_martian(h.ip.src) => {
+                return eg.stats.count_drop(DropReason::MartianSource)
+            }
             None => {
                 let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
                 match self.new_conn(eg, io, h, key, &pkt, now, tick) {

@@ -144,6 +144,8 @@ pub struct Ipvs {
     tpl_cursor: usize,
     /// Where sync candidates go (a master daemon reads them).
     sync_tx: Option<crate::sync::Producer>,
+    /// What a new connection's client may not be (the host keeps it).
+    pub(crate) own: crate::martian::OwnAddrs,
 }
 
 fn ticks(ms: u32) -> conn::Tick {
@@ -180,6 +182,7 @@ impl Ipvs {
             settings,
             tpl_cursor: 0,
             sync_tx: None,
+            own: Default::default(),
         }
     }
 
