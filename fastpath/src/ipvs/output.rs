@@ -77,6 +77,18 @@ impl Ipvs {
         id: ConnId,
         now: u64,
     ) {
+        // The out lookup matches DR and TUN entries too (by the VIP, the
+        // source their servers answer from), but only NAT replies pass
+        // through the director by design: this is a DR or TUN server's
+        // answer that came back through it (see `stray`). It must not move
+        // the entry's state or counters, which are the input half's.
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|c| c.fwd() != conn::flags::MASQ)
+        {
+            return eg.stats.count_drop(DropReason::ReplyViaBackPort);
+        }
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
         self.on_packet(id, h, Dir::Output, tick);
         let Some(c) = self.conns.get(id).copied() else {
