@@ -121,9 +121,6 @@ impl Rig {
         self.w.poll(&mut self.io);
         (self.io.take_tx(0), self.io.take_tx(1))
     }
-    fn drops(&self, r: DropReason) -> u64 {
-        self.stats.drops(r)
-    }
     /// Every drop counter that is not zero.
     fn all_drops(&self) -> Vec<(&'static str, u64)> {
         DropReason::ALL
