@@ -611,3 +611,46 @@ fn length_checks_follow_linux_and_ipvs() {
     }
     assert_eq!(r.all_drops(), [("malformed", 4)]);
 }
+
+/// An ICMP error about a connection is relayed to its real server only
+/// from a source a router or the client can have.
+#[test]
+fn icmp_errors_from_martians_are_not_relayed() {
+    let mut r = Rig::new();
+    let (_, out1) = r.run(0, &[to_vip("10.0.0.2", 40000, 80, SYN)]);
+    assert_eq!(out1.len(), 1);
+    // What the client could not take: the real server's answer, from
+    // the VIP.
+    let sent = ipv4(
+        "10.0.0.100",
+        "10.0.0.2",
+        6,
+        64,
+        &tcp("10.0.0.100", "10.0.0.2", 80, 40000, SYN | ACK, &[]),
+    );
+    let error = |src: &str| {
+        eth(
+            P0,
+            CLI,
+            0x0800,
+            &ipv4(src, "10.0.0.100", 1, 64, &icmp(3, 3, 0, &sent[..28])),
+        )
+    };
+    let (_, out1) = r.run(
+        0,
+        &[error("127.0.0.1"), error("10.0.0.255"), error("10.0.0.100")],
+    );
+    assert!(out1.is_empty());
+    assert_eq!(r.all_drops(), [("martian_source", 3)]);
+    let (_, out1) = r.run(0, &[error("10.0.0.2")]);
+    assert_eq!(
+        out1,
+        vec![eth_raw(
+            RS_DR,
+            P1,
+            0x0800,
+            &ipv4("10.0.0.2", "10.0.0.100", 1, 63, &icmp(3, 3, 0, &sent[..28]))
+        )]
+    );
+    assert_eq!(r.stats.count(Event::IcmpRelayed), 1);
+}
