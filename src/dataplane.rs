@@ -738,6 +738,12 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     for &l in workers {
         eal::wait_lcore(l);
     }
+    // A conflict counted since the last pass is still told, not left to
+    // the final counters alone.
+    if let Some(line) = conflicts.pass(stats.iter().map(|s| s.as_ref()), std::time::Instant::now())
+    {
+        println!("ripvsd: {line}");
+    }
     let all: Vec<&Dev> = nics.iter().chain(excs.iter().flatten()).collect();
     for d in &all {
         if let Err(e) = ethdev::stop(d.id) {

@@ -258,3 +258,33 @@ fn the_connection_table_is_on_transparent_huge_pages() {
     let small = huge_kb(1024, "connection tables (0 MiB each) on 4 KiB pages");
     assert_eq!(small, 0, "huge pages without a table to put on them");
 }
+
+/// Another host announcing the VIP as its own: not answered, counted, and
+/// said once in ripvsd's log by the control thread (the workers cannot log).
+#[test]
+fn a_gratuitous_arp_claiming_the_vip_is_logged_as_a_conflict() {
+    let garp = eth(
+        BCAST,
+        OTHER_MAC,
+        0x0806,
+        &arp(1, OTHER_MAC, "10.0.0.100", [0; 6], "10.0.0.100"),
+    );
+    let r = run("garp-claim", &[garp], "");
+    assert_eq!(r.out, garps(), "no reply");
+    assert!(r.to_kernel.is_empty());
+    assert_eq!(counter(&r.log, "drop", "arp_conflict"), 1, "{:?}", r.log);
+    let said: Vec<&String> = r
+        .log
+        .iter()
+        .filter(|l| l.contains("address conflict") || l.contains("arp_conflict"))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "ripvsd: warning: address conflict: 1 ARP frame(s) from another host claimed an address of this director (drop arp_conflict 1)",
+            "drop arp_conflict 1",
+        ],
+        "{:?}",
+        r.log
+    );
+}
