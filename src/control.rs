@@ -109,6 +109,20 @@ impl Dataplane for Plane {
         self.settings.standby = standby;
     }
 
+    fn set_defence(&mut self, d: fastpath::defence::DefenceSettings) {
+        self.settings.defence = d;
+    }
+
+    fn defence(
+        &self,
+    ) -> (
+        fastpath::defence::DefenceSettings,
+        Vec<fastpath::defence::View>,
+    ) {
+        let views = self.shared.defence.iter().map(|p| p.view()).collect();
+        (self.settings.defence, views)
+    }
+
     fn connections(&mut self, cursor: Option<Cursor>, max: u32) -> ConnPage {
         let max = (max as usize).clamp(1, 65536);
         let nworkers = self.postbox.workers() as u32;

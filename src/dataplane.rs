@@ -707,6 +707,9 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         for line in control.vrrp_pass(std::time::Instant::now()) {
             println!("ripvsd: {line}");
         }
+        for line in control.defence_pass() {
+            println!("ripvsd: {line}");
+        }
         for line in control.sync_log() {
             println!("ripvsd: {line}");
         }

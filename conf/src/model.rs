@@ -25,6 +25,7 @@ pub struct Config {
     pub services: Vec<Service>,
     pub fwmarks: Vec<Fwmark>,
     pub ipvs: Ipvs,
+    pub defence: Defence,
     pub sync: Sync,
     /// `[[vrrp]]`, in file order.
     pub vrrp: Vec<Vrrp>,
@@ -438,6 +439,13 @@ pub struct Ipvs {
     /// directors; it also keeps a standby that holds the synced table
     /// quiet until VRRP (or an operator) makes it master.
     pub backup_only: bool,
+    /// The overload defences' modes (reference 7): 0 off, 1 automatic
+    /// (off now), 2 automatic (on now), 3 always on.
+    pub drop_entry: u8,
+    pub drop_packet: u8,
+    pub secure_tcp: u8,
+    /// drop_packet's rate in mode 3: one in this many new connections.
+    pub am_droprate: u32,
 }
 
 impl Default for Ipvs {
@@ -452,6 +460,28 @@ impl Default for Ipvs {
             timeout_tcpfin: 120,
             timeout_udp: 300,
             backup_only: false,
+            drop_entry: 0,
+            drop_packet: 0,
+            secure_tcp: 0,
+            am_droprate: 10,
+        }
+    }
+}
+
+/// `[defence]`: when the defences' automatic modes engage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Defence {
+    /// The fill of a worker's connection table (and of the template
+    /// table), as a fraction of its capacity, above which the table is
+    /// short: IPVS's `amemthresh`, which counts free memory, turned into
+    /// the free part of a preallocated table (1 − this).
+    pub table_threshold: f64,
+}
+
+impl Default for Defence {
+    fn default() -> Self {
+        Defence {
+            table_threshold: 0.9,
         }
     }
 }

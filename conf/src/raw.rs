@@ -7,7 +7,7 @@
 //! "expected u16". The elements of arrays of tables are `Spanned` too: a
 //! semantic "missing key" error points at the table that lacks the key.
 //! Tables that are not array elements (`eal`, `dataplane`,
-//! `ports.exception`, `ipvs`, `sync`) are not: toml 0.8 cannot span a table that only
+//! `ports.exception`, `ipvs`, `defence`, `sync`) are not: toml 0.8 cannot span a table that only
 //! exists through dotted keys (`eal.main_lcore = 1`), and fails on it.
 //!
 //! Adding a key means: a field here, a field in the clean type in
@@ -68,6 +68,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub fwmarks: Vec<Spanned<Table<RawFwmark>>>,
     pub ipvs: Option<Table<RawIpvs>>,
+    pub defence: Option<Table<RawDefence>>,
     pub sync: Option<Table<RawSync>>,
     #[serde(default)]
     pub vrrp: Vec<Spanned<Table<RawVrrp>>>,
@@ -219,6 +220,16 @@ pub(crate) struct RawIpvs {
     pub timeout_tcpfin: Option<Spanned<i64>>,
     pub timeout_udp: Option<Spanned<i64>>,
     pub backup_only: Option<Spanned<bool>>,
+    pub drop_entry: Option<Spanned<i64>>,
+    pub drop_packet: Option<Spanned<i64>>,
+    pub secure_tcp: Option<Spanned<i64>>,
+    pub am_droprate: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct RawDefence {
+    pub table_threshold: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

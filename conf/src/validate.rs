@@ -25,6 +25,7 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
     let fwmarks = build_fwmarks(src, &raw.fwmarks)?;
     let services = build_services(src, &raw.services, &fwmarks)?;
     let ipvs = build_ipvs(src, raw.ipvs.as_ref())?;
+    let defence = build_defence(src, raw.defence.as_ref())?;
     let sync = build_sync(src, raw.sync.as_ref())?;
     let vrrp = vrrp::build(src, &raw.vrrp, &ports, &sync, raw.sync.as_deref())?;
     Ok(Config {
@@ -36,6 +37,7 @@ pub(crate) fn build(src: &Source<'_>, raw: &RawConfig) -> Result<Config> {
         services,
         fwmarks,
         ipvs,
+        defence,
         sync,
         vrrp,
     })
@@ -1065,7 +1067,43 @@ fn build_ipvs(src: &Source<'_>, raw: Option<&Table<RawIpvs>>) -> Result<Ipvs> {
         timeout_tcpfin: timeout(&r.timeout_tcpfin, "ipvs.timeout_tcpfin", d.timeout_tcpfin)?,
         timeout_udp: timeout(&r.timeout_udp, "ipvs.timeout_udp", d.timeout_udp)?,
         backup_only: flag(&r.backup_only, d.backup_only),
+        drop_entry: opt_int(src, r.drop_entry.as_ref(), "ipvs.drop_entry", 0, 3, 0)?,
+        drop_packet: opt_int(src, r.drop_packet.as_ref(), "ipvs.drop_packet", 0, 3, 0)?,
+        secure_tcp: opt_int(src, r.secure_tcp.as_ref(), "ipvs.secure_tcp", 0, 3, 0)?,
+        // The kernel takes any int; 0 or less in mode 3 drops nothing,
+        // which is mode 0 said another way: refuse it.
+        am_droprate: opt_int(
+            src,
+            r.am_droprate.as_ref(),
+            "ipvs.am_droprate",
+            1,
+            i64::from(i32::MAX),
+            d.am_droprate,
+        )?,
     })
+}
+
+// ---------------------------------------------------------------- [defence]
+
+fn build_defence(src: &Source<'_>, raw: Option<&Table<RawDefence>>) -> Result<Defence> {
+    let d = Defence::default();
+    let Some(r) = raw else { return Ok(d) };
+    let table_threshold = match &r.table_threshold {
+        None => d.table_threshold,
+        Some(v) => {
+            let t = *v.get_ref();
+            // Per mille is what the workers use: finer is meaningless.
+            if !(0.0..=1.0).contains(&t) || t.is_nan() {
+                return Err(src.at(
+                    v,
+                    "defence.table_threshold",
+                    format!("{t} is out of range (expected a fraction, 0.0..=1.0)"),
+                ));
+            }
+            t
+        }
+    };
+    Ok(Defence { table_threshold })
 }
 
 // ---------------------------------------------------------------- [sync]

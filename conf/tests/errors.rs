@@ -47,11 +47,11 @@ fn error_fields_match_display() {
 fn unknown_key_top_level() {
     assert_eq!(
         err(&format!("bogus = 1\n{P0}")),
-        "t.toml:1:1: key `bogus`: unknown key `bogus`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`, `fwmarks`, `ipvs`, `sync`, `vrrp`"
+        "t.toml:1:1: key `bogus`: unknown key `bogus`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`, `fwmarks`, `ipvs`, `defence`, `sync`, `vrrp`"
     );
     assert_eq!(
         err(&format!("{P0}[eals]\n")),
-        "t.toml:5:2: key `eals`: unknown key `eals`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`, `fwmarks`, `ipvs`, `sync`, `vrrp`"
+        "t.toml:5:2: key `eals`: unknown key `eals`, expected one of `eal`, `dataplane`, `ports`, `routes`, `neighbours`, `services`, `fwmarks`, `ipvs`, `defence`, `sync`, `vrrp`"
     );
 }
 

@@ -117,6 +117,13 @@ one_packet = true
 expire_nodest_conn = true
 conn_reuse_mode = 2
 timeout_tcp = 3600
+drop_entry = 1
+drop_packet = 3
+secure_tcp = 2
+am_droprate = 20
+
+[defence]
+table_threshold = 0.75
 "#;
     let c = parse(&format!("{P0}{text}"), "t.toml").unwrap();
     assert_eq!(
@@ -151,7 +158,17 @@ timeout_tcp = 3600
             expire_nodest_conn: true,
             conn_reuse_mode: 2,
             timeout_tcp: 3600,
+            drop_entry: 1,
+            drop_packet: 3,
+            secure_tcp: 2,
+            am_droprate: 20,
             ..Ipvs::default()
+        }
+    );
+    assert_eq!(
+        c.defence,
+        Defence {
+            table_threshold: 0.75
         }
     );
 }
@@ -256,5 +273,25 @@ fn fwmark_errors() {
     assert_eq!(
         err("[ipvs]\nconn_reuse_mode = 4\n"),
         "t.toml:6:19: key `ipvs.conn_reuse_mode`: 4 is out of range (expected 0..=3)"
+    );
+    assert_eq!(
+        err("[ipvs]\nsecure_tcp = 4\n"),
+        "t.toml:6:14: key `ipvs.secure_tcp`: 4 is out of range (expected 0..=3)"
+    );
+    assert_eq!(
+        err("[ipvs]\ndrop_packet = -1\n"),
+        "t.toml:6:15: key `ipvs.drop_packet`: -1 is out of range (expected 0..=3)"
+    );
+    assert_eq!(
+        err("[ipvs]\nam_droprate = 0\n"),
+        "t.toml:6:15: key `ipvs.am_droprate`: 0 is out of range (expected 1..=2147483647)"
+    );
+    assert_eq!(
+        err("[defence]\ntable_threshold = 1.5\n"),
+        "t.toml:6:19: key `defence.table_threshold`: 1.5 is out of range (expected a fraction, 0.0..=1.0)"
+    );
+    assert_eq!(
+        err("[defence]\nthreshold = 0.5\n"),
+        "t.toml:6:1: key `defence.threshold`: unknown key `threshold`, expected `table_threshold`"
     );
 }

@@ -73,6 +73,7 @@ fn default_config() {
         ],
         fwmarks: vec![],
         ipvs: Ipvs::default(),
+        defence: Defence::default(),
         sync: Sync::default(),
         vrrp: vec![],
     };

@@ -41,6 +41,15 @@ pub trait Dataplane {
     /// The VRRP instances' addresses (`snapshot::owned_addresses`) from
     /// the next snapshot on.
     fn set_owned(&mut self, _owned: Vec<(std::net::Ipv4Addr, u8)>) {}
+    /// The overload defences the workers run with from the next snapshot.
+    fn set_defence(&mut self, d: fastpath::defence::DefenceSettings);
+    /// The defences as set, and each worker's state as it last published.
+    fn defence(
+        &self,
+    ) -> (
+        fastpath::defence::DefenceSettings,
+        Vec<fastpath::defence::View>,
+    );
 }
 
 fn no_sync() -> ApiError {
@@ -65,6 +74,7 @@ pub struct Control<D: Dataplane> {
     backup_only: bool,
     /// `None`: no VRRP instance is configured.
     vrrp: Option<VrrpAdmin>,
+    defence_watch: crate::defence::Watch,
 }
 
 impl<D: Dataplane> Control<D> {
@@ -82,6 +92,7 @@ impl<D: Dataplane> Control<D> {
             sync_conf: conf::Sync::default(),
             backup_only: false,
             vrrp: None,
+            defence_watch: Default::default(),
         };
         let svcs: Vec<u32> = c.model.services().map(|s| s.id).collect();
         let dests: Vec<u32> = c
@@ -231,10 +242,37 @@ impl<D: Dataplane> Control<D> {
                     .as_ref()
                     .map_or_else(Vec::new, |v| v.handle.info()),
             ),
+            Request::Defence(set) => self.defence(&set),
             Request::Daemons => {
                 Response::Daemons(self.sync.as_ref().map_or_else(Vec::new, |s| s.daemons()))
             }
         }
+    }
+
+    /// `--defence`: sets what `set` gives (all or none), then answers
+    /// every value.
+    fn defence(&mut self, set: &ctrl_api::DefenceSet) -> Response {
+        let (cur, _) = self.dp.defence();
+        let new = match crate::defence::apply(cur, set) {
+            Ok(n) => n,
+            Err(e) => return Response::Error(e),
+        };
+        if new != cur {
+            self.dp.set_defence(new);
+            if let Err(e) = self.publish() {
+                self.dp.set_defence(cur);
+                return Response::Error(e);
+            }
+        }
+        let (cfg, views) = self.dp.defence();
+        Response::Defence(crate::defence::info(cfg, &views))
+    }
+
+    /// A log line for each defence that switched on a worker since the
+    /// last pass (the workers count every switch; this names them).
+    pub fn defence_pass(&mut self) -> Vec<String> {
+        let (_, views) = self.dp.defence();
+        self.defence_watch.pass(&views)
     }
 
     /// Runs sync with `admin` (the daemon's thread), configured by `[sync]`
@@ -442,6 +480,8 @@ impl<D: Dataplane> Control<D> {
             return Response::Error(ApiError::new(Errno::Other, why));
         }
         let before = (self.model.clone(), self.health.clone());
+        let defence_before = self.dp.defence().0;
+        self.dp.set_defence(crate::snapshot::defence_settings(&cfg));
         // Servers that stay keep their health state, so the table is the
         // config as their states have it.
         self.health.reconfigure(&cfg, SystemTime::now());
@@ -469,6 +509,7 @@ impl<D: Dataplane> Control<D> {
             }
             Err(e) => {
                 (self.model, self.health) = before;
+                self.dp.set_defence(defence_before);
                 Response::Error(e)
             }
         }

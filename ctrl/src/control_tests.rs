@@ -8,6 +8,7 @@ struct Fake {
     cores: Vec<Arc<CoreCounters>>,
     published: Vec<(ServiceTable, Timeouts)>,
     sync: Vec<(Option<fastpath::sync::SyncParams>, bool)>,
+    defence: fastpath::defence::DefenceSettings,
 }
 
 impl Fake {
@@ -19,6 +20,7 @@ impl Fake {
             ],
             published: Vec::new(),
             sync: Vec::new(),
+            defence: Default::default(),
         }
     }
 }
@@ -42,6 +44,17 @@ impl Dataplane for Fake {
     }
     fn set_sync(&mut self, sync: Option<fastpath::sync::SyncParams>, standby: bool) {
         self.sync.push((sync, standby));
+    }
+    fn set_defence(&mut self, d: fastpath::defence::DefenceSettings) {
+        self.defence = d;
+    }
+    fn defence(
+        &self,
+    ) -> (
+        fastpath::defence::DefenceSettings,
+        Vec<fastpath::defence::View>,
+    ) {
+        (self.defence, vec![Default::default(); self.cores.len()])
     }
 }
 
@@ -1349,4 +1362,71 @@ weight = 5
             .collect();
         assert!(done.is_empty(), "{done:?}");
     }
+}
+
+#[test]
+fn defence_writes_are_whole_publish_a_snapshot_and_follow_a_reload() {
+    use ctrl_api::DefenceSet;
+    let dir = std::env::temp_dir().join(format!("ripvs-defence-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ripvs.toml");
+    std::fs::write(&path, format!("{BASE}[ipvs]\ndrop_entry = 1\n")).unwrap();
+    let cfg = conf::load(&path).unwrap();
+    let model = Model::from_config(&cfg).unwrap();
+    let mut fake = Fake::new();
+    fake.defence = crate::snapshot::defence_settings(&cfg);
+    let mut c = Control::new(fake, model, &path);
+    let info = |r: Response| match r {
+        Response::Defence(i) => i,
+        other => panic!("{other:?}"),
+    };
+    // A read changes nothing and publishes nothing.
+    let i = info(c.handle(Request::Defence(DefenceSet::default())));
+    assert_eq!((i.drop_entry, i.drop_packet, i.secure_tcp), (1, 0, 0));
+    assert_eq!((i.am_droprate, i.table_threshold_permille), (10, 900));
+    assert_eq!(i.workers.len(), 2);
+    assert!(c.dataplane().published.is_empty());
+    // One bad value: nothing is set.
+    let bad = DefenceSet {
+        secure_tcp: Some(3),
+        drop_packet: Some(7),
+        ..Default::default()
+    };
+    match c.handle(Request::Defence(bad)) {
+        Response::Error(e) => assert_eq!(e.detail, "drop_packet must be 0, 1, 2 or 3, not 7"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.dataplane().defence.secure_tcp, 0);
+    assert!(c.dataplane().published.is_empty());
+    // A good write reaches the workers with a snapshot.
+    let set = DefenceSet {
+        secure_tcp: Some(3),
+        table_threshold_permille: Some(500),
+        ..Default::default()
+    };
+    let i = info(c.handle(Request::Defence(set)));
+    assert_eq!((i.secure_tcp, i.table_threshold_permille), (3, 500));
+    assert_eq!(c.dataplane().published.len(), 1);
+    // A reload sets what the file says.
+    std::fs::write(
+        &path,
+        format!("{BASE}[ipvs]\ndrop_packet = 2\n[defence]\ntable_threshold = 0.8\n"),
+    )
+    .unwrap();
+    assert!(matches!(c.handle(Request::Reload), Response::Reloaded));
+    let d = c.dataplane().defence;
+    assert_eq!(
+        (
+            d.drop_entry,
+            d.drop_packet,
+            d.secure_tcp,
+            d.threshold_permille
+        ),
+        (0, 2, 0, 800)
+    );
+    // A reload that fails leaves them as they were.
+    std::fs::write(&path, format!("{BASE}[ipvs]\nsecure_tcp = 9\n")).unwrap();
+    assert!(matches!(c.handle(Request::Reload), Response::Error(_)));
+    assert_eq!(c.dataplane().defence, d);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

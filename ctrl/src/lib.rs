@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod control;
+pub mod defence;
 pub mod health;
 pub mod model;
 pub mod report;

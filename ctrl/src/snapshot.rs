@@ -112,6 +112,7 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         // A backup_only backup stands by from its first packet: it must
         // not announce the VIPs at start, even for a moment.
         standby: cfg.ipvs.backup_only && cfg.sync.backup,
+        defence: defence_settings(cfg),
     };
     HostConfig {
         ports,
@@ -127,6 +128,17 @@ fn host(cfg: &Config, macs: &[MacAddr], services: ServiceTable) -> HostConfig {
         max_connections: cfg.dataplane.max_connections as usize,
         // The daemon's business (it needs `unsafe`, which this crate lacks).
         memory_advice: None,
+    }
+}
+
+/// The defences' settings as the workers take them.
+pub fn defence_settings(cfg: &Config) -> fastpath::defence::DefenceSettings {
+    fastpath::defence::DefenceSettings {
+        drop_entry: cfg.ipvs.drop_entry,
+        drop_packet: cfg.ipvs.drop_packet,
+        secure_tcp: cfg.ipvs.secure_tcp,
+        am_droprate: cfg.ipvs.am_droprate,
+        threshold_permille: (cfg.defence.table_threshold * 1000.0).round() as u16,
     }
 }
 

@@ -10,7 +10,8 @@
 //! holds the header views everything else parses with; [`persist`] the
 //! persistence templates all workers share; [`sync`] what a master's
 //! workers offer its backups and what a backup's workers are handed
-//! (the engine installs it: `ipvs/synced.rs`).
+//! (the engine installs it: `ipvs/synced.rs`); [`defence`] the overload
+//! defences' rules (the engine applies them: `ipvs/defend.rs`).
 //!
 //! No module imports one that imports it back, directly or through
 //! others (`tests/module_graph.rs` checks): the engine imports `sync`
@@ -20,6 +21,7 @@
 
 pub mod conn;
 pub mod control_link;
+pub mod defence;
 pub mod gate;
 pub mod host;
 pub mod input;

@@ -284,6 +284,46 @@ impl Templates {
             .copied()
     }
 
+    /// Templates the table holds at most (the shards' sizes summed).
+    pub fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+
+    /// drop_entry's share of the template table (reference 7): 1/32 of
+    /// the shards a call, from `*cursor` on, removing the templates that
+    /// control no connection and were never assured; `gone` hears each
+    /// one. Returns how many went.
+    pub fn drop_unassured(&self, cursor: &mut usize, mut gone: impl FnMut(&Tpl)) -> usize {
+        let mut n = 0;
+        for _ in 0..(SHARDS / 32).max(1) {
+            let i = *cursor % SHARDS;
+            *cursor = (i + 1) % SHARDS;
+            let mut m = self.shards[i]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            m.retain(|_, t| {
+                let keep = t.n_control > 0 || t.assured;
+                if !keep {
+                    gone(t);
+                    n += 1;
+                }
+                keep
+            });
+        }
+        n
+    }
+
+    /// Removes template `k` if it controls no connection (drop_entry took
+    /// its last one); `gone` hears it.
+    pub fn drop_if_unused(&self, k: &TplKey, gone: impl FnOnce(&Tpl)) {
+        let mut m = self.shard(k).lock().unwrap_or_else(PoisonError::into_inner);
+        if m.get(k).is_some_and(|t| t.n_control == 0) {
+            if let Some(t) = m.remove(k) {
+                gone(&t);
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.shards
             .iter()

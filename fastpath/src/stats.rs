@@ -91,6 +91,9 @@ counter_set! {
         NotMaster => "vrrp_not_master",
         /// A frame for the control plane (VRRP) found its queue full.
         ControlQueueFull => "control_queue_full",
+        /// drop_packet (reference 7) took this packet that would have
+        /// opened a connection.
+        DropPacket => "drop_packet",
         /// From a source no host can have, or one of the director's own:
         /// 0.0.0.0/8, loopback, multicast, class E, 255.255.255.255, a
         /// directed broadcast of a connected network, an interface
@@ -141,6 +144,19 @@ counter_set! {
         ToControl => "to_control",
         /// A frame the control plane sent (adverts, gratuitous ARPs).
         FromControl => "from_control",
+        /// drop_entry removed an entry (its scan, reference 7).
+        DropEntryDropped => "drop_entry_dropped",
+        /// A new connection found the table full and took a half-open
+        /// entry's place while drop_entry was on.
+        DropEntryEvicted => "drop_entry_evicted",
+        /// The defences switched on or off on a worker (automatic modes:
+        /// the table's fill crossed its threshold; or a new setting).
+        DropEntryOn => "drop_entry_on",
+        DropEntryOff => "drop_entry_off",
+        DropPacketOn => "drop_packet_on",
+        DropPacketOff => "drop_packet_off",
+        SecureTcpOn => "secure_tcp_on",
+        SecureTcpOff => "secure_tcp_off",
     }
 }
 
@@ -164,6 +180,10 @@ impl WorkerStats {
     #[inline]
     pub fn event(&self, what: Event) {
         self.events[what as usize].add(1);
+    }
+    #[inline]
+    pub fn event_n(&self, what: Event, n: u64) {
+        self.events[what as usize].add(n);
     }
     /// A frame handed to the worker that owns its connection; `reply`: a
     /// NAT real server's reply (counted apart as well).

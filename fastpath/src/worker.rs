@@ -125,7 +125,7 @@ impl<B: Buf> Worker<B> {
         }
         if now >= self.next_tick {
             self.host.egress.tick(io, now);
-            self.host.ipvs.tick(now);
+            self.host.ipvs.tick(now, &self.host.egress.stats);
             self.next_tick = now + TICK_MS;
         }
     }

@@ -1418,3 +1418,257 @@ fn the_nics_ip_checksum_verdict_replaces_the_software_check() {
     }
     assert_eq!(r.shared.cores[0].dests[0].in_pkts.get(), 3);
 }
+
+/// The overload defences (reference 7) in the engine: drop_entry's room
+/// for a full table and its scan, drop_packet, secure_tcp's table.
+mod defence {
+    use super::*;
+    use fastpath::defence::DefenceSettings;
+    use fastpath::proto::tcp::State;
+
+    fn rig(max: usize, d: DefenceSettings) -> Rig {
+        let mut cfg = config(three_methods(), max);
+        cfg.settings.defence = d;
+        Rig::new(&cfg, Arc::new(Shared::new(1, 64)), 0)
+    }
+
+    fn auto_entry() -> DefenceSettings {
+        DefenceSettings {
+            drop_entry: 1,
+            ..Default::default()
+        }
+    }
+
+    /// Moves the clock to `ms` a worker tick (10 ms) at a time, as a
+    /// running worker would see it.
+    fn run_until(r: &mut Rig, ms: u64) {
+        while r.io.now < ms {
+            r.io.now += 10;
+            r.run(0, &[]);
+        }
+    }
+
+    fn states(r: &Rig) -> Vec<(u16, u8)> {
+        let mut v = Vec::new();
+        r.w.host().ipvs().connections().page(0, usize::MAX, |_, c| {
+            v.push((c.cport(), c.state));
+        });
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn a_full_table_gives_a_half_open_entry_up_once_drop_entry_engages() {
+        let mut r = rig(4, auto_entry());
+        // Two established, two half-open: the table is full.
+        r.run(0, &[from_client(80, 1, SYN), from_client(80, 2, SYN)]);
+        r.run(0, &[from_client(80, 1, ACK), from_client(80, 2, ACK)]);
+        r.run(0, &[from_client(80, 3, SYN), from_client(80, 4, SYN)]);
+        // drop_entry is automatic and off: the fifth is refused, and the
+        // refusal brings the next evaluation forward to 100 ms.
+        let (_, out) = r.run(0, &[from_client(80, 5, SYN)]);
+        assert!(out.is_empty());
+        assert_eq!(r.stats.drops(DropReason::ConnTableFull), 1);
+        assert_eq!(r.stats.count(Event::DropEntryOn), 0);
+        run_until(&mut r, 110);
+        assert_eq!(r.stats.count(Event::DropEntryOn), 1);
+        assert_eq!(r.shared.defence[0].view().drop_entry, 2);
+        // Now a new client takes a half-open entry's place, and is
+        // forwarded; the established two are never candidates.
+        let (_, out) = r.run(0, &[from_client(80, 5, SYN), from_client(80, 6, SYN)]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(r.stats.count(Event::DropEntryEvicted), 2);
+        let st = states(&r);
+        let es = State::Established as u8;
+        let sr = State::SynRecv as u8;
+        assert_eq!(st, vec![(1, es), (2, es), (5, sr), (6, sr)]);
+        // With only established entries left, a new one is refused.
+        r.run(0, &[from_client(80, 5, ACK), from_client(80, 6, ACK)]);
+        let (_, out) = r.run(0, &[from_client(80, 7, SYN)]);
+        assert!(out.is_empty());
+        assert_eq!(r.stats.drops(DropReason::ConnTableFull), 2);
+        assert_eq!(r.stats.count(Event::DropEntryEvicted), 2);
+        assert_eq!(r.load(0), (4, 0), "the evicted entries' counts were undone");
+    }
+
+    #[test]
+    fn with_drop_entry_off_a_full_table_refuses() {
+        let mut r = rig(2, DefenceSettings::default());
+        r.run(0, &[from_client(80, 1, SYN), from_client(80, 2, SYN)]);
+        run_until(&mut r, 2000);
+        let (_, out) = r.run(0, &[from_client(80, 3, SYN)]);
+        assert!(out.is_empty());
+        assert_eq!(r.stats.drops(DropReason::ConnTableFull), 1);
+        assert_eq!(r.stats.count(Event::DropEntryEvicted), 0);
+        assert_eq!(r.stats.count(Event::DropEntryOn), 0);
+    }
+
+    #[test]
+    fn the_automatic_modes_switch_back_when_the_table_drains() {
+        let d = DefenceSettings {
+            drop_entry: 1,
+            drop_packet: 1,
+            secure_tcp: 1,
+            threshold_permille: 500,
+            ..Default::default()
+        };
+        let mut r = rig(4, d);
+        // Three of four: above 50 %.
+        let syns: Vec<_> = (1..=3).map(|p| from_client(80, p, SYN)).collect();
+        r.run(0, &syns);
+        run_until(&mut r, 1010);
+        let v = r.shared.defence[0].view();
+        assert_eq!((v.drop_entry, v.drop_packet, v.secure_tcp), (2, 2, 2));
+        // amemthresh 2 slots, 1 free: rate 2 / (2 − 1).
+        assert_eq!(v.drop_rate, 2);
+        for e in [Event::DropEntryOn, Event::DropPacketOn, Event::SecureTcpOn] {
+            assert_eq!(r.stats.count(e), 1, "{}", e.name());
+        }
+        // The SYN_RECV entries expire at 60 s (drop_entry may take some
+        // first); at the next evaluation everything is off again.
+        run_until(&mut r, 62_100);
+        assert!(r.w.host().ipvs().connections().is_empty());
+        let v = r.shared.defence[0].view();
+        assert_eq!((v.drop_entry, v.drop_packet, v.secure_tcp), (1, 1, 1));
+        assert_eq!(v.drop_rate, 0);
+        for e in [
+            Event::DropEntryOff,
+            Event::DropPacketOff,
+            Event::SecureTcpOff,
+        ] {
+            assert_eq!(r.stats.count(e), 1, "{}", e.name());
+        }
+    }
+
+    #[test]
+    fn drop_packet_takes_one_in_am_droprate_new_connections_only() {
+        let d = DefenceSettings {
+            drop_packet: 3,
+            am_droprate: 3,
+            ..Default::default()
+        };
+        let mut r = rig(64, d);
+        r.run(0, &[]);
+        let syns: Vec<_> = (1..=9).map(|p| from_client(80, p, SYN)).collect();
+        let (_, out) = r.run(0, &syns);
+        // The first, fourth and seventh go (the kernel's counter starts
+        // at 0 in mode 3), before any scheduling: no entry, no ICMP.
+        assert_eq!(out.len(), 6);
+        assert_eq!(r.stats.drops(DropReason::DropPacket), 3);
+        let ports: Vec<u16> = states(&r).iter().map(|s| s.0).collect();
+        assert_eq!(ports, vec![2, 3, 5, 6, 8, 9]);
+        // Packets of existing connections are never dropped by it.
+        let acks: Vec<_> = ports.iter().map(|&p| from_client(80, p, ACK)).collect();
+        let (_, out) = r.run(0, &acks);
+        assert_eq!(out.len(), 6);
+        assert_eq!(r.stats.drops(DropReason::DropPacket), 3);
+    }
+
+    #[test]
+    fn secure_tcp_moves_existing_entries_through_the_dos_table() {
+        use fastpath::mailbox::{mailboxes, Snapshot};
+        let mut r = rig(64, DefenceSettings::default());
+        let (pb, mut boxes) = mailboxes(1);
+        r.w.set_mailbox(boxes.remove(0));
+        // Two NAT clients in SYN_RECV before secure_tcp is on.
+        r.run(0, &[from_client(8080, 1, SYN), from_client(8080, 2, SYN)]);
+        // Normal table: the client's own ACK establishes.
+        r.run(0, &[from_client(8080, 1, ACK)]);
+        let es = State::Established as u8;
+        let sr = State::SynRecv as u8;
+        assert_eq!(states(&r), vec![(1, es), (2, sr)]);
+        // secure_tcp = 3, written live.
+        let table = Arc::new(ServiceTable::new(three_methods(), vec![]).unwrap());
+        let settings = fastpath::ipvs::Settings {
+            defence: DefenceSettings {
+                secure_tcp: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let snap = Snapshot {
+            table: table.clone(),
+            vips: vec![ip("10.0.0.100")].into(),
+            gate: Arc::from([]),
+            timeouts: fastpath::proto::Timeouts::DEFAULT,
+            settings,
+        };
+        pb.publish(&snap, |_| {
+            fastpath::ipvs::Ipvs::prepare_schedulers(&table, None, &r.shared)
+        })
+        .unwrap();
+        run_until(&mut r, 20);
+        assert_eq!(r.stats.count(Event::SecureTcpOn), 1);
+        assert_eq!(r.shared.defence[0].view().secure_tcp, 3);
+        // The existing half-open entry: the client's ACK alone no longer
+        // establishes (DoS table, INPUT: SR + ack → SR)...
+        r.run(0, &[from_client(8080, 2, ACK)]);
+        assert_eq!(states(&r), vec![(1, es), (2, sr)]);
+        // ...the real server's SYN/ACK does (OUTPUT: SR + syn → SA, then
+        // INPUT: SA + ack → ES is the normal table's; the DoS table keeps
+        // SA until the server's ACK class segment).
+        let reply = tcp("10.1.0.12", "10.0.0.2", 80, 2, SYN | ACK, &[]);
+        r.run(
+            1,
+            &[eth(
+                P1,
+                RS[1],
+                0x0800,
+                &ipv4("10.1.0.12", "10.0.0.2", 6, 64, &reply),
+            )],
+        );
+        assert_eq!(states(&r), vec![(1, es), (2, State::SynAck as u8)]);
+        // The established entry stays established.
+        r.run(0, &[from_client(8080, 1, ACK)]);
+        assert_eq!(states(&r)[0], (1, es));
+    }
+
+    #[test]
+    fn the_scan_drops_only_the_kernels_candidates() {
+        let d = DefenceSettings {
+            drop_entry: 3,
+            ..Default::default()
+        };
+        // 1,024 buckets: the scan visits 32 a second.
+        let mut r = rig(1024, d);
+        // 300 established with 2 packets, 100 established with 10
+        // packets, 100 in FIN_WAIT (client FIN): all from 0 s.
+        let n: u16 = 500;
+        let syns: Vec<_> = (1..=n).map(|p| from_client(80, p, SYN)).collect();
+        let acks: Vec<_> = (1..=n).map(|p| from_client(80, p, ACK)).collect();
+        for chunk in syns.chunks(32).chain(acks.chunks(32)) {
+            r.run(0, chunk);
+        }
+        for _ in 0..8 {
+            let more: Vec<_> = (301..=400).map(|p| from_client(80, p, ACK)).collect();
+            for chunk in more.chunks(32) {
+                r.run(0, chunk);
+            }
+        }
+        let fins: Vec<_> = (401..=n).map(|p| from_client(80, p, 0x11)).collect();
+        for chunk in fins.chunks(32) {
+            r.run(0, chunk);
+        }
+        // For the first minute nothing is idle enough.
+        run_until(&mut r, 59_000);
+        assert_eq!(r.stats.count(Event::DropEntryDropped), 0);
+        assert_eq!(r.w.host().ipvs().connections().len(), n as usize);
+        // FIN_WAIT lasts 120 s; scan for 55 s after the minute.
+        run_until(&mut r, 115_000);
+        let left = states(&r);
+        let dropped = r.stats.count(Event::DropEntryDropped) as usize;
+        assert_eq!(left.len() + dropped, n as usize);
+        let es = State::Established as u8;
+        let fw = State::FinWait as u8;
+        // Only 2-packet established entries went; about half of those
+        // visited (every second one considered), and about 1 − e^−1.7 of
+        // the buckets were visited in 55 s of 32 a second.
+        assert!(left
+            .iter()
+            .filter(|s| s.0 > 300)
+            .all(|s| s.1 == es || s.1 == fw));
+        assert_eq!(left.iter().filter(|s| s.0 > 300).count(), 200);
+        assert!((60..200).contains(&dropped), "{dropped} dropped");
+        assert_eq!(r.load(0).0 as usize, 300 - dropped + 100);
+    }
+}

@@ -190,6 +190,46 @@ pub enum Request {
     SyncFull,
     /// The VRRP instances, in config order (ripvs extra, `--vrrp`).
     Vrrp,
+    /// The overload defences (ripvs extra, `--defence`): the values given
+    /// are set (all or none), then every value is answered.
+    Defence(DefenceSet),
+}
+
+/// New values for the overload defences, as sysctl writes: `None` keeps
+/// a value. The modes are IPVS's 0 to 3.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefenceSet {
+    pub drop_entry: Option<u8>,
+    pub drop_packet: Option<u8>,
+    pub secure_tcp: Option<u8>,
+    pub am_droprate: Option<u32>,
+    /// `[defence] table_threshold`, per mille.
+    pub table_threshold_permille: Option<u16>,
+}
+
+/// The defences as `/proc/sys/net/ipv4/vs/*` would show them: an
+/// automatic mode reads 2 while it is on in any worker (the kernel has
+/// one table; ripvs has one a worker), and each worker's own state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefenceInfo {
+    pub drop_entry: u8,
+    pub drop_packet: u8,
+    pub secure_tcp: u8,
+    pub am_droprate: u32,
+    pub table_threshold_permille: u16,
+    pub workers: Vec<WorkerDefence>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerDefence {
+    pub drop_entry: u8,
+    pub drop_packet: u8,
+    pub secure_tcp: u8,
+    /// drop_packet's current rate: one in this many (0: not dropping).
+    pub drop_rate: u32,
+    /// The connection table at the last evaluation.
+    pub conns: u32,
+    pub capacity: u32,
 }
 
 /// What a client sends.
@@ -343,6 +383,7 @@ pub enum Response {
     Daemons(Vec<DaemonInfo>),
     /// VRRP instances in config order; empty when none is configured.
     Vrrp(Vec<VrrpInfo>),
+    Defence(DefenceInfo),
     /// A `StartDaemon`, `StopDaemon` or `SyncFull` that succeeded. They
     /// fail as [`Response::Error`]: `Eexist` for a role already running,
     /// `Esrch` for stopping one that is not, `Einval` for bad values,

@@ -197,6 +197,33 @@ impl<A: Addr> ConnTable<A> {
         reduce(self.seed.hash(proto, caddr, cport), self.slots.len() as u32)
     }
 
+    /// Hash buckets: as many as slots.
+    #[inline]
+    pub fn buckets(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The bucket a client endpoint's entries hash to.
+    #[inline]
+    pub fn bucket_index(&self, proto: u8, caddr: A, cport: u16) -> usize {
+        self.bucket_of(proto, caddr, cport)
+    }
+
+    /// Calls `f` for each entry of bucket `b` (none if `b` is out of
+    /// range): the overload defences' scans visit the table by bucket, as
+    /// the kernel's drop_entry does.
+    pub fn bucket(&self, b: usize, mut f: impl FnMut(ConnId, &Conn<A>)) {
+        let Some(head) = self.slots.get(b) else {
+            return;
+        };
+        let mut i = head.bucket;
+        while i != NIL {
+            let s = &self.slots[i as usize];
+            f(ConnId(i), &s.conn);
+            i = s.hnext;
+        }
+    }
+
     /// Adds an entry, expiring at `now + conn.timeout`. Duplicates are not
     /// checked (IPVS does not either): callers look up first. New entries
     /// go to the head of their chain, so after a connection reuse the new

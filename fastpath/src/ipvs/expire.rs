@@ -8,8 +8,17 @@ use crate::proto;
 impl Ipvs {
     /// Expires connections and templates whose time is up: bounded work
     /// per call, so a worker never stalls on a mass expiry.
-    pub fn tick(&mut self, now: u64) {
+    /// The overload defences run here too: evaluated once a second (and
+    /// at the first tick after new settings), drop_entry's scan a share
+    /// every tick.
+    pub fn tick(&mut self, now: u64, stats: &crate::stats::WorkerStats) {
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
+        if now >= self.next_defend {
+            self.next_defend = now + 1000;
+            self.defend(stats);
+            self.scan_templates(stats);
+        }
+        self.scan_tick(now, tick, stats);
         let (shared, me, table) = (&self.shared, self.me, &self.table);
         self.conns.expire(tick, 4096, |_, c| {
             if c.n_control > 0 {

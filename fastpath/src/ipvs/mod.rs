@@ -23,11 +23,14 @@
 //! - `state`: the protocol state machine and the counts it moves;
 //! - `forward`: leaving by the real server's method;
 //! - `expire`: connections and templates whose time is up;
+//! - `defend`: the overload defences on this worker's tables (their
+//!   rules are [`crate::defence`]'s);
 //! - `synced`: a backup's side, installing the connections and templates
 //!   its sync thread receives from the master.
 //!
 //! The persistence templates all workers share are [`crate::persist`]'s.
 
+mod defend;
 mod expire;
 pub(crate) mod forward;
 mod input;
@@ -67,6 +70,8 @@ pub struct Settings {
     /// answer for its VIPs nor forward their traffic (counted as
     /// `standby`), so a backup on the same network stays quiet.
     pub standby: bool,
+    /// drop_entry, drop_packet, secure_tcp and their threshold.
+    pub defence: crate::defence::DefenceSettings,
 }
 
 impl Default for Settings {
@@ -79,6 +84,7 @@ impl Default for Settings {
             sloppy_sctp: false,
             sync: None,
             standby: false,
+            defence: Default::default(),
         }
     }
 }
@@ -91,6 +97,8 @@ pub struct Shared {
     pub templates: Templates,
     /// Which VRRP instances are master here (see `gate`).
     pub mastery: crate::gate::Mastery,
+    /// Each worker's defence state, as it last evaluated it.
+    pub defence: Box<[crate::defence::Published]>,
 }
 
 impl Shared {
@@ -121,6 +129,7 @@ impl Shared {
             overload: Overload::default(),
             templates: Templates::new(max_templates),
             mastery: Default::default(),
+            defence: (0..workers).map(|_| Default::default()).collect(),
         }
     }
 }
@@ -144,6 +153,15 @@ pub struct Ipvs {
     tpl_cursor: usize,
     /// Where sync candidates go (a master daemon reads them).
     sync_tx: Option<crate::sync::Producer>,
+    /// The overload defences' state (`defend.rs`).
+    defence: crate::defence::Level,
+    scan: crate::defence::drop_entry::Scan,
+    rates: crate::defence::drop_entry::Rates,
+    tpl_scan: usize,
+    /// Where a full table next looks for an entry to give up.
+    hand: u32,
+    /// When the defences are next evaluated (ms); 0: at the next tick.
+    next_defend: u64,
     /// What a new connection's client may not be (the host keeps it).
     pub(crate) own: crate::martian::OwnAddrs,
 }
@@ -182,6 +200,12 @@ impl Ipvs {
             settings,
             tpl_cursor: 0,
             sync_tx: None,
+            defence: crate::defence::Level::new(settings.defence),
+            scan: crate::defence::drop_entry::Scan::new(seed.rotate_left(17)),
+            rates: Default::default(),
+            tpl_scan: 0,
+            hand: 0,
+            next_defend: 0,
             own: Default::default(),
         }
     }
@@ -312,6 +336,12 @@ impl Ipvs {
         let old_table = core::mem::replace(&mut self.table, table);
         let old_scheds = core::mem::replace(&mut self.scheds, scheds);
         self.timeouts = timeouts;
+        if settings.defence != self.settings.defence {
+            // A sysctl write: evaluated at the next tick, as the kernel
+            // evaluates on every write.
+            self.defence.configure(settings.defence);
+            self.next_defend = 0;
+        }
         self.settings = settings;
         Ok(Released {
             table: old_table,

@@ -48,6 +48,12 @@ impl Ipvs {
             eg.stats.count_drop(DropReason::NoConnection);
             return None;
         }
+        // drop_packet, before the scheduler (`ip_vs_todrop` in the
+        // protocols' conn_schedule).
+        if self.defence.todrop() {
+            eg.stats.count_drop(DropReason::DropPacket);
+            return None;
+        }
         let svc = &self.table.services()[si as usize];
         let pkt_s = sched::Packet {
             src: h.ip.src.into(),
@@ -125,6 +131,10 @@ impl Ipvs {
         c.dest = dest_id;
         c.svc = svc.id;
         c.control = if controlled { 0 } else { conn::NONE };
+        if self.conns.len() >= self.conns.capacity() {
+            self.full_table(eg, now);
+        }
+        let svc = &self.table.services()[si as usize];
         let id = match self.conns.insert(c, tick) {
             Ok(id) => id,
             Err(_) => {
@@ -139,6 +149,25 @@ impl Ipvs {
         };
         self.bind_counts(svc, dest_id, false);
         Some(id)
+    }
+
+    /// The table is full as a new connection is to be stored: drop_entry,
+    /// if on, makes room; if it is automatic and not on yet, it is
+    /// evaluated now (at most every 100 ms) rather than at the next
+    /// second, so a table that a flood fills between two evaluations
+    /// refuses for a tenth of a second, not a second.
+    #[cold]
+    fn full_table<B: Buf>(&mut self, eg: &Egress<B>, now: u64) {
+        if !self.defence.dropentry() && self.settings.defence.drop_entry != 0 {
+            let next = now + 100;
+            if self.next_defend > next {
+                self.next_defend = next;
+            }
+            return;
+        }
+        if self.defence.dropentry() && self.make_room(now) {
+            eg.stats.event(crate::stats::Event::DropEntryEvicted);
+        }
     }
 
     /// Counts a new connection or template against its real server and

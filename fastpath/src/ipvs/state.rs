@@ -60,7 +60,8 @@ impl Ipvs {
                 let Some(st) = proto::tcp::State::from_u8(c.state) else {
                     return;
                 };
-                let t = proto::tcp::on_packet(&self.timeouts, st, dir, h.flags, false);
+                let secure = self.defence.secure();
+                let t = proto::tcp::on_packet(&self.timeouts, st, dir, h.flags, secure);
                 (t.state as u8, t.timeout_ms, t.counters, t.assure)
             }
             Some(Proto::Udp) => {

@@ -110,6 +110,12 @@ pub enum Action {
     Vrrp {
         json: bool,
     },
+    /// ripvs extra: the overload defences, with `name=value` words to set
+    /// (`drop_entry=1`, as `sysctl -w net.ipv4.vs.drop_entry=1` would).
+    Defence {
+        set: ctrl_api::DefenceSet,
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,6 +203,7 @@ enum Cmd {
     HelpRipvs,
     SyncFull,
     Vrrp,
+    Defence,
 }
 
 impl Cmd {
@@ -223,6 +230,7 @@ impl Cmd {
             Cmd::HelpRipvs => "help-ripvs",
             Cmd::SyncFull => "sync-full",
             Cmd::Vrrp => "vrrp",
+            Cmd::Defence => "defence",
         }
     }
 
@@ -238,7 +246,7 @@ impl Cmd {
             Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Health => b" x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
-            Cmd::Vrrp => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
+            Cmd::Vrrp | Cmd::Defence => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
             Cmd::StartDaemon => b"xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx",
             Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx",
             _ => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
@@ -409,6 +417,7 @@ static TABLE: &[Spec] = &[
     o("help-ripvs", None, N, Id::Cmd(Cmd::HelpRipvs)),
     o("sync-full", None, N, Id::Cmd(Cmd::SyncFull)),
     o("vrrp", None, N, Id::Cmd(Cmd::Vrrp)),
+    o("defence", None, N, Id::Cmd(Cmd::Defence)),
 ];
 
 /// One option as popt returns it (the table entry and its argument), or
@@ -1092,6 +1101,11 @@ fn parse_words(
             parse_timeout(Some(&v[2]), 0, MAX_TIMEOUT)?,
         ));
     }
+    let mut defence = ctrl_api::DefenceSet::default();
+    if st.cmd == Cmd::Defence {
+        defence = parse_defence(&rest)?;
+        rest.clear();
+    }
     if let Some(w) = rest.first() {
         return Err(Fail::two(format!("unexpected argument {w}")));
     }
@@ -1238,10 +1252,77 @@ fn parse_words(
         Cmd::Vrrp => Action::Vrrp {
             json: st.has(O_JSON),
         },
+        Cmd::Defence => Action::Defence {
+            set: defence,
+            json: st.has(O_JSON),
+        },
         // Answered before the options were read.
         Cmd::Help | Cmd::Version | Cmd::HelpRipvs => return Err(Fail::tryhelp(program)),
     };
     Ok(Invocation { action, socket })
+}
+
+/// `--defence`'s `name=value` words: the sysctls' names, each at most
+/// once; `table_threshold` a fraction, the others integers.
+fn parse_defence(words: &[String]) -> Result<ctrl_api::DefenceSet, Fail> {
+    let mut set = ctrl_api::DefenceSet::default();
+    for w in words {
+        let Some((name, value)) = w.split_once('=') else {
+            return Err(Fail::two(format!(
+                "--defence takes name=value settings, not {w}"
+            )));
+        };
+        let int = |max: u64| {
+            value
+                .parse::<u64>()
+                .ok()
+                .filter(|&v| v <= max)
+                .ok_or_else(|| Fail::two(format!("illegal {name} value {value}")))
+        };
+        let dup = || Fail::two(format!("{name} given twice"));
+        match name {
+            "drop_entry" | "drop_packet" | "secure_tcp" => {
+                let v = int(3)? as u8;
+                let slot = match name {
+                    "drop_entry" => &mut set.drop_entry,
+                    "drop_packet" => &mut set.drop_packet,
+                    _ => &mut set.secure_tcp,
+                };
+                if slot.replace(v).is_some() {
+                    return Err(dup());
+                }
+            }
+            "am_droprate" => {
+                let v = int(i32::MAX as u64)? as u32;
+                if v == 0 {
+                    return Err(Fail::two(format!("illegal {name} value {value}")));
+                }
+                if set.am_droprate.replace(v).is_some() {
+                    return Err(dup());
+                }
+            }
+            "table_threshold" => {
+                let v = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| (0.0..=1.0).contains(v))
+                    .ok_or_else(|| Fail::two(format!("illegal {name} value {value}")))?;
+                if set
+                    .table_threshold_permille
+                    .replace((v * 1000.0).round() as u16)
+                    .is_some()
+                {
+                    return Err(dup());
+                }
+            }
+            _ => {
+                return Err(Fail::two(format!(
+                    "unknown defence setting {name} (drop_entry, drop_packet, secure_tcp, am_droprate, table_threshold)"
+                )))
+            }
+        }
+    }
+    Ok(set)
 }
 
 fn generic_opt_check(cmd: Cmd, opts: u64) -> Result<(), Fail> {

@@ -597,6 +597,47 @@ pub fn daemons(list: &[DaemonInfo]) -> String {
     o
 }
 
+/// `--defence`: the values as `/proc/sys/net/ipv4/vs/*` holds them, one
+/// `name value` line each (an automatic mode reads 2 while it is on), then
+/// each worker's own state and table.
+pub fn defence(i: &ctrl_api::DefenceInfo) -> String {
+    let mut o = format!(
+        "drop_entry {}\ndrop_packet {}\nsecure_tcp {}\nam_droprate {}\ntable_threshold {:.3}\n",
+        i.drop_entry,
+        i.drop_packet,
+        i.secure_tcp,
+        i.am_droprate,
+        f64::from(i.table_threshold_permille) / 1000.0
+    );
+    let line = |c: [&dyn std::fmt::Display; 7]| {
+        format!(
+            "{:<7} {:>10} {:>10} {:>10} {:>11} {:>10} {:>8}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        )
+    };
+    o.push_str(&line([
+        &"Worker",
+        &"Conns",
+        &"Capacity",
+        &"drop_entry",
+        &"drop_packet",
+        &"secure_tcp",
+        &"DropRate",
+    ]));
+    for (n, w) in i.workers.iter().enumerate() {
+        o.push_str(&line([
+            &n,
+            &w.conns,
+            &w.capacity,
+            &w.drop_entry,
+            &w.drop_packet,
+            &w.secure_tcp,
+            &w.drop_rate,
+        ]));
+    }
+    o
+}
+
 /// One `--vrrp` line; the header and the rows share this format, so
 /// their widths cannot drift apart.
 fn vrrp_line(cols: [&dyn std::fmt::Display; 10]) -> String {
@@ -755,6 +796,10 @@ Extra options:
                   -n, --json, and -t/-u/-f SERVICE for one service)
   --sync-full     full sync-table transfer: a backup sync daemon asks its
                   master for the whole connection table, a master sends it
+  --defence [name=value ...]
+                  the overload defences (drop_entry, drop_packet, secure_tcp
+                  0..3, am_droprate, table_threshold), set and shown as
+                  /proc/sys/net/ipv4/vs would (with --json: as JSON)
   --vrrp          the VRRP instances: state, master, advert counters (with
                   --json: ripvsd's whole answer)
   --help-ripvs    display this help message

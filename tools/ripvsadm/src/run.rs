@@ -332,6 +332,22 @@ fn execute(
             }
             Ok(_) => Err(unexpected(out)),
         },
+        Action::Defence { set, json: as_json } => match d.call(Request::Defence(*set)) {
+            Err(t) => Err(trouble(out, t)),
+            Ok(Response::Error(e)) => {
+                out.eline(&extra_message(&e));
+                Err(1)
+            }
+            Ok(r) if *as_json => {
+                json(out, &r);
+                Ok(0)
+            }
+            Ok(Response::Defence(i)) => {
+                out.print(&render::defence(&i));
+                Ok(0)
+            }
+            Ok(_) => Err(unexpected(out)),
+        },
         // Refused by the parser inside a restore.
         Action::Restore => Err(cli::Fail::tryhelp(program).code),
     }

@@ -101,6 +101,7 @@ fn ok_all() -> Answer {
             Request::StartDaemon(_) | Request::StopDaemon(_) | Request::SyncFull => Response::Done,
             Request::Daemons => Response::Daemons(reference_daemons()),
             Request::Vrrp => Response::Vrrp(reference_vrrp()),
+            Request::Defence(_) => Response::Defence(reference_defence()),
         })
     })
 }
@@ -767,4 +768,86 @@ fn vrrp_lists_the_instances() {
         let r = go(args, "", ok_all());
         assert_eq!((r.code, r.sent.len()), (2, 0), "{args}");
     }
+}
+
+fn reference_defence() -> ctrl_api::DefenceInfo {
+    ctrl_api::DefenceInfo {
+        drop_entry: 2,
+        drop_packet: 0,
+        secure_tcp: 3,
+        am_droprate: 10,
+        table_threshold_permille: 900,
+        workers: vec![
+            ctrl_api::WorkerDefence {
+                drop_entry: 2,
+                drop_packet: 0,
+                secure_tcp: 3,
+                drop_rate: 0,
+                conns: 19_000,
+                capacity: 20_000,
+            },
+            ctrl_api::WorkerDefence {
+                drop_entry: 1,
+                drop_packet: 0,
+                secure_tcp: 3,
+                drop_rate: 0,
+                conns: 12,
+                capacity: 20_000,
+            },
+        ],
+    }
+}
+
+#[test]
+fn defence_shows_and_sets_the_sysctls() {
+    let want = "drop_entry 2\n\
+                drop_packet 0\n\
+                secure_tcp 3\n\
+                am_droprate 10\n\
+                table_threshold 0.900\n\
+                Worker       Conns   Capacity drop_entry drop_packet secure_tcp DropRate\n\
+                0            19000      20000          2           0          3        0\n\
+                1               12      20000          1           0          3        0\n";
+    let r = go("--defence", "", ok_all());
+    assert_eq!(r.sent, vec![Request::Defence(Default::default())]);
+    assert_eq!((r.code, r.out.as_str(), r.err.as_str()), (0, want, ""));
+    let r = go(
+        "--defence drop_entry=1 secure_tcp=3 am_droprate=5 table_threshold=0.75",
+        "",
+        ok_all(),
+    );
+    assert_eq!(
+        r.sent,
+        vec![Request::Defence(ctrl_api::DefenceSet {
+            drop_entry: Some(1),
+            drop_packet: None,
+            secure_tcp: Some(3),
+            am_droprate: Some(5),
+            table_threshold_permille: Some(750),
+        })]
+    );
+    assert_eq!(r.code, 0);
+    let r = go("--defence --json", "", ok_all());
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    assert_eq!(v["Defence"]["workers"][0]["conns"], 19000);
+    // Bad words never reach ripvsd.
+    for (args, err) in [
+        ("--defence drop_entry=4", "illegal drop_entry value 4"),
+        ("--defence secure_tcp", "--defence takes name=value settings, not secure_tcp"),
+        ("--defence am_droprate=0", "illegal am_droprate value 0"),
+        ("--defence table_threshold=2", "illegal table_threshold value 2"),
+        ("--defence drop_packet=1 drop_packet=2", "drop_packet given twice"),
+        (
+            "--defence amemthresh=1024",
+            "unknown defence setting amemthresh (drop_entry, drop_packet, secure_tcp, am_droprate, table_threshold)",
+        ),
+    ] {
+        let r = go(args, "", ok_all());
+        assert!(r.sent.is_empty(), "{args}");
+        assert_eq!(r.code, 2, "{args}");
+        assert!(r.err.contains(err), "{args}: {}", r.err);
+    }
+    // ripvsd's refusal: its words, exit 1.
+    let r = go("--defence drop_entry=1", "", refuse(Errno::Einval));
+    assert_eq!((r.code, r.out.as_str()), (1, ""));
 }
