@@ -698,6 +698,7 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
         }
     };
     println!("ripvsd: control socket {}", setup.socket.display());
+    let mut conflicts = report::ConflictWatch::new();
     while !stop.load(Ordering::Relaxed) {
         server.poll_timeout(Duration::from_millis(50), |req| control.handle(req));
         control.tick(std::time::Instant::now());
@@ -711,6 +712,10 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
             println!("ripvsd: {line}");
         }
         for line in control.sync_log() {
+            println!("ripvsd: {line}");
+        }
+        let now = std::time::Instant::now();
+        if let Some(line) = conflicts.pass(stats.iter().map(|s| s.as_ref()), now) {
             println!("ripvsd: {line}");
         }
         if setup.reload.swap(false, Ordering::Relaxed) {
@@ -736,6 +741,12 @@ fn run_eal(cfg: &Config, setup: &ControlSetup) -> Result<()> {
     halt.store(true, Ordering::Relaxed);
     for &l in workers {
         eal::wait_lcore(l);
+    }
+    // A conflict counted since the last pass is still told, not left to
+    // the final counters alone.
+    if let Some(line) = conflicts.pass(stats.iter().map(|s| s.as_ref()), std::time::Instant::now())
+    {
+        println!("ripvsd: {line}");
     }
     let all: Vec<&Dev> = nics.iter().chain(excs.iter().flatten()).collect();
     for d in &all {

@@ -351,3 +351,33 @@ fn a_syn_to_a_syn_proxy_service_gets_a_cookie_and_a_bad_ack_is_counted() {
     assert_eq!(counter(&r.log, "drop", "synproxy_rejected"), 1);
     assert_eq!(counter(&r.log, "event", "synproxy_validated"), 0);
 }
+
+/// Another host announcing the VIP as its own: not answered, counted, and
+/// said once in ripvsd's log by the control thread (the workers cannot log).
+#[test]
+fn a_gratuitous_arp_claiming_the_vip_is_logged_as_a_conflict() {
+    let garp = eth(
+        BCAST,
+        OTHER_MAC,
+        0x0806,
+        &arp(1, OTHER_MAC, "10.0.0.100", [0; 6], "10.0.0.100"),
+    );
+    let r = run("garp-claim", &[garp], "");
+    assert_eq!(r.out, garps(), "no reply");
+    assert!(r.to_kernel.is_empty());
+    assert_eq!(counter(&r.log, "drop", "arp_conflict"), 1, "{:?}", r.log);
+    let said: Vec<&String> = r
+        .log
+        .iter()
+        .filter(|l| l.contains("address conflict") || l.contains("arp_conflict"))
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "ripvsd: warning: address conflict: 1 ARP frame(s) from another host claimed an address of this director (drop arp_conflict 1)",
+            "drop arp_conflict 1",
+        ],
+        "{:?}",
+        r.log
+    );
+}

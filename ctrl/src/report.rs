@@ -5,6 +5,7 @@
 use fastpath::stats::{DropReason, Event};
 use fastpath::WorkerStats;
 use std::fmt::Write;
+use std::time::{Duration, Instant};
 
 /// A port's hardware/driver counters, as the daemon reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +30,47 @@ pub fn total_drops(workers: &[&WorkerStats], r: DropReason) -> u64 {
 
 pub fn total_events(workers: &[&WorkerStats], e: Event) -> u64 {
     workers.iter().map(|w| w.count(e)).sum()
+}
+
+/// Tells the operator when another host claims one of the director's
+/// addresses. The workers cannot log; they count `arp_conflict` drops, and
+/// the control thread, polling this, says so in one line when the count
+/// has moved: at once for the first conflict, then at most once per
+/// [`ConflictWatch::EVERY`], so a flood of forged ARP cannot flood the log.
+#[derive(Debug, Default)]
+pub struct ConflictWatch {
+    /// The count last reported.
+    told: u64,
+    last: Option<Instant>,
+}
+
+impl ConflictWatch {
+    pub const EVERY: Duration = Duration::from_secs(10);
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A line to log if the count moved and the last line is old enough.
+    pub fn pass<'a>(
+        &mut self,
+        workers: impl IntoIterator<Item = &'a WorkerStats>,
+        now: Instant,
+    ) -> Option<String> {
+        let n: u64 = workers
+            .into_iter()
+            .map(|w| w.drops(DropReason::ArpConflict))
+            .sum();
+        if n == self.told || self.last.is_some_and(|t| now < t + Self::EVERY) {
+            return None;
+        }
+        let new = n.wrapping_sub(self.told);
+        (self.told, self.last) = (n, Some(now));
+        Some(format!(
+            "warning: address conflict: {new} ARP frame(s) from another host claimed an address of this director (drop {} {n})",
+            DropReason::ArpConflict.name()
+        ))
+    }
 }
 
 /// The report ripvsd prints when it stops. Zero data-plane counters are
@@ -74,6 +116,33 @@ pub fn final_counters(ports: &[PortCounters], workers: &[&WorkerStats]) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conflicts_are_told_once_per_interval() {
+        let (a, b) = (WorkerStats::default(), WorkerStats::default());
+        let mut w = ConflictWatch::new();
+        let t0 = Instant::now();
+        assert_eq!(w.pass([&a, &b], t0), None, "nothing yet");
+        a.count_drop(DropReason::ArpConflict);
+        b.count_drops(DropReason::ArpConflict, 2);
+        let line = "warning: address conflict: 3 ARP frame(s) from another host claimed an address of this director (drop arp_conflict 3)";
+        assert_eq!(w.pass([&a, &b], t0).as_deref(), Some(line));
+        assert_eq!(
+            w.pass([&a, &b], t0 + Duration::from_secs(60)),
+            None,
+            "no move"
+        );
+        a.count_drop(DropReason::ArpConflict);
+        let t1 = t0 + Duration::from_secs(61);
+        assert!(w.pass([&a, &b], t1).is_some());
+        b.count_drop(DropReason::ArpConflict);
+        let soon = t1 + ConflictWatch::EVERY - Duration::from_millis(1);
+        assert_eq!(w.pass([&a, &b], soon), None, "too soon after the last line");
+        assert_eq!(
+            w.pass([&a, &b], t1 + ConflictWatch::EVERY).as_deref(),
+            Some("warning: address conflict: 1 ARP frame(s) from another host claimed an address of this director (drop arp_conflict 5)")
+        );
+    }
 
     #[test]
     fn sums_over_workers_and_omits_zeroes() {

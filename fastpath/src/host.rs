@@ -160,7 +160,14 @@ impl<B: crate::io::Buf> Host<B> {
             .local
             .iter()
             .any(|&(a, _)| find_sorted(&host.vips, a, |&v| v).is_some());
+        host.ipvs.own = crate::martian::OwnAddrs::new(host.local_keys.clone(), host.vips.clone());
         host
+    }
+
+    /// Whether a packet from `src` is a martian's ([`crate::martian`]).
+    #[inline]
+    pub(crate) fn is_martian(&self, src: Ipv4Addr) -> bool {
+        self.ipvs.own.is_martian(src)
     }
 
     #[inline]
@@ -201,6 +208,7 @@ impl<B: crate::io::Buf> Host<B> {
         vips: Arc<[Ipv4Addr]>,
         gate: Arc<[u8]>,
     ) -> (Arc<[Ipv4Addr]>, Arc<[u8]>) {
+        self.ipvs.own.set_vips(vips.clone());
         let old = core::mem::replace(&mut self.vips, vips);
         let old_gate = core::mem::replace(&mut self.gate, gate);
         self.vip_is_local = self

@@ -66,9 +66,14 @@ impl<B: Buf> Host<B> {
         if !ip_csum_ok(&pkt, &ip) {
             return self.egress.stats.count_drop(DropReason::BadChecksum);
         }
+        // Options are rare: a header longer than 20 bytes is what costs
+        // the walk (the burst pass never takes one).
+        if ip.header_len() > ipv4::MIN_HEADER_LEN && ip.check_options().is_err() {
+            return self.egress.stats.count_drop(DropReason::BadIpOptions);
+        }
         let echo = ip.protocol() == ipv4::PROTO_ICMP && icmp::is_echo_request(ip.payload());
         let frag = ip.is_fragment();
-        let dst = ip.dst();
+        let (src, dst) = (ip.src(), ip.dst());
         let class = self.classify(dst);
         if ip.protocol() == vrrp::PROTO {
             if let Some(c) = &self.control {
@@ -80,6 +85,11 @@ impl<B: Buf> Host<B> {
         match class {
             Some(Local::Backup) => self.egress.stats.count_drop(DropReason::NotMaster),
             Some(Local::Vip) if self.standby() => self.egress.stats.count_drop(DropReason::Standby),
+            // Linux's routing drops these before ICMP sees them: no echo
+            // reply to a broadcast, a multicast group or ourselves.
+            Some(Local::Vip) | Some(Local::Iface(_)) if echo && !frag && self.is_martian(src) => {
+                self.egress.stats.count_drop(DropReason::MartianSource)
+            }
             Some(Local::Vip) if echo && !frag => icmp::echo_reply(&mut self.egress, io, pkt, now),
             Some(Local::Vip) => self.ipvs.input(&mut self.egress, io, port, pkt, now, false),
             Some(Local::Iface(_)) if echo && !frag => {

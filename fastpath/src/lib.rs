@@ -29,6 +29,7 @@ pub mod io;
 pub mod ipvs;
 pub mod local;
 pub mod mailbox;
+mod martian;
 pub mod output;
 pub mod path;
 pub mod persist;

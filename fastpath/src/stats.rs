@@ -103,6 +103,27 @@ counter_set! {
         /// drop_packet (reference 7) took this packet that would have
         /// opened a connection.
         DropPacket => "drop_packet",
+        /// From a source no host can have, or one of the director's own:
+        /// 0.0.0.0/8, loopback, multicast, class E, 255.255.255.255, a
+        /// directed broadcast of a connected network, an interface
+        /// address or a VIP (Linux's martian source, `ip_route_input_slow`
+        /// and `fib_validate_source`). Checked where a connection is
+        /// created and where the director answers.
+        MartianSource => "martian_source",
+        /// IPv4 options that Linux's `ip_options_compile` rejects (a length
+        /// of 0 or 1, one running past the header, a bad pointer, a
+        /// repeated option), or source routing, which Linux drops with
+        /// `accept_source_route = 0`.
+        BadIpOptions => "bad_ip_options",
+        /// ARP from another MAC claiming one of the director's addresses
+        /// (gratuitous or not): an address conflict. Not answered, as
+        /// Linux does not; the control thread logs when this moves.
+        ArpConflict => "arp_conflict",
+        /// A DR or TUN real server's reply (from the VIP, to a client the
+        /// director has a connection for) that came back through the
+        /// director: asymmetric routing or a real server whose gateway is
+        /// the director. Linux drops it as a martian (its source is local).
+        ReplyViaBackPort => "reply_via_back_port",
     }
 }
 

@@ -1346,7 +1346,8 @@ fn the_burst_pass_and_the_general_path_agree() {
             assert_eq!(direct.load(dest), handed.load(dest));
         }
     }
-    assert_eq!(direct.stats.drops(DropReason::Malformed), 1);
+    // The data offset below 5 is no reason to drop: IPVS forwards it.
+    assert_eq!(direct.stats.drops(DropReason::Malformed), 0);
     assert_eq!(direct.stats.drops(DropReason::TtlExceeded), 1);
     for dest in 0..3 {
         let conns = |r: &Rig| r.shared.cores[1].dests[dest].conns.get();

@@ -79,6 +79,12 @@ impl Ipvs {
         }
         let id = match found {
             Some(id) => id,
+            // The one place a client is let in (the SYN proxy's cookies
+            // included): see `martian` for why its entry's later packets
+            // need no check.
+            None if self.own.is_martian(h.ip.src) => {
+                return eg.stats.count_drop(DropReason::MartianSource)
+            }
             None if self.synproxied(h) => return self.synproxy_new(eg, io, pkt, h, now),
             None => {
                 let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);

@@ -181,6 +181,8 @@ pub struct Ipvs {
     hand: u32,
     /// When the defences are next evaluated (ms); 0: at the next tick.
     next_defend: u64,
+    /// What a new connection's client may not be (the host keeps it).
+    pub(crate) own: crate::martian::OwnAddrs,
 }
 
 fn ticks(ms: u32) -> conn::Tick {
@@ -229,6 +231,7 @@ impl Ipvs {
             tpl_scan: 0,
             hand: 0,
             next_defend: 0,
+            own: Default::default(),
         }
     }
 

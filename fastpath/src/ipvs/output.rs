@@ -42,9 +42,28 @@ impl Ipvs {
         }
         let key = ConnKey::new(h.ip.proto, h.ip.src, h.sport, h.ip.dst, h.dport);
         let Some(id) = self.conns.lookup_out(&key) else {
-            return eg.stats.count_drop(DropReason::UnknownDestination);
+            return eg.stats.count_drop(self.stray(&h));
         };
         self.out_conn(eg, io, pkt, &h, id, now);
+    }
+
+    /// Why a packet to nowhere of ours that is no NAT reply is dropped.
+    /// One from a VIP (port to a client of ours) is a DR or TUN real
+    /// server's reply that came back through the director: the server
+    /// routes via the director, or the network routes asymmetrically. On
+    /// Linux it is a martian (its source is local); it is told apart here
+    /// because it means a misconfiguration, not an attack. The check runs
+    /// on the owner of the client's connections, where output brought it.
+    #[cold]
+    fn stray(&self, h: &L4) -> DropReason {
+        if !self.own.is_martian(h.ip.src) {
+            return DropReason::UnknownDestination;
+        }
+        let back = ConnKey::new(h.ip.proto, h.ip.dst, h.dport, h.ip.src, h.sport);
+        match self.conns.lookup_in(&back) {
+            Some(_) => DropReason::ReplyViaBackPort,
+            None => DropReason::MartianSource,
+        }
     }
 
     /// A reply of connection `id`, which this worker owns.
@@ -58,6 +77,18 @@ impl Ipvs {
         id: ConnId,
         now: u64,
     ) {
+        // The out lookup matches DR and TUN entries too (by the VIP, the
+        // source their servers answer from), but only NAT replies pass
+        // through the director by design: this is a DR or TUN server's
+        // answer that came back through it (see `stray`). It must not move
+        // the entry's state or counters, which are the input half's.
+        if self
+            .conns
+            .get(id)
+            .is_some_and(|c| c.fwd() != conn::flags::MASQ)
+        {
+            return eg.stats.count_drop(DropReason::ReplyViaBackPort);
+        }
         let tick = (now / conn::TICK_MS as u64) as conn::Tick;
         if self
             .conns
@@ -90,7 +121,15 @@ impl Ipvs {
             // The client is the destination: what `send_ip` would find,
             // with the size already checked against this hop's MTU.
             (Verdict::Forward, Some(nh)) => eg.send_l2(io, nh.port(), nh.mac, pkt),
-            _ => after_xmit(eg, io, pkt, v, c.vaddr, now),
+            // Linux checks a forwarded reply's TTL and size in
+            // `ip_forward`, before IPVS's FORWARD hook translates it: the
+            // error is about the real server's packet as sent, and comes
+            // from the director's own address towards the real server
+            // (`icmp_send` on a route that is not local), not the VIP.
+            _ => {
+                let src = eg.src_towards(h.ip.src);
+                after_xmit(eg, io, pkt, v, src, now)
+            }
         }
     }
 }

@@ -45,6 +45,14 @@ impl Ipvs {
         // client → real server (outbound): the client is its destination
         // or its source.
         let client = if inbound { e.dst } else { e.src };
+        // From the client side, the error's own source is a router's or
+        // the client's, never a martian (Linux drops those in routing).
+        if inbound {
+            let src = pkt.data().get(26..30).map(|b| [b[0], b[1], b[2], b[3]]);
+            if src.is_some_and(|b| self.own.is_martian(b.into())) {
+                return eg.stats.count_drop(DropReason::MartianSource);
+            }
+        }
         let n = io.nworkers();
         if !handed && n > 1 {
             let owner = conn::owner_core(client.addr, client.port, n);

@@ -9,7 +9,7 @@
 //! to the kernel's own requests (sent through the exception tap) are copied
 //! to the kernel so its neighbour cache works on a DPDK-owned port.
 
-use crate::host::Host;
+use crate::host::{Host, Local};
 use crate::io::{copy_of, Buf, Io};
 use crate::local::exception::to_kernel;
 use crate::output::arp::build;
@@ -18,9 +18,16 @@ use crate::stats::{DropReason, Event};
 use crate::wire::arp::{self, ArpPacket};
 use crate::wire::{ethernet, EthernetFrame, MacAddr};
 
-/// Rewrites a request for one of our addresses into its reply, in place:
-/// the frame keeps its length (and padding), as Linux's reply would be padded.
+/// Rewrites a request for one of our addresses into its reply, in place.
+/// The frame keeps its length, so a padded request gives a padded reply,
+/// but the padding is zeroed: Linux builds its reply afresh and the NIC
+/// pads it with zeros, where the request's padding could be anything the
+/// sender left there (RFC 1042 leaves it unspecified; the "Etherleak"
+/// class of leaks is padding copied from elsewhere).
 fn turn_into_reply(frame: &mut [u8], my_mac: MacAddr) -> Option<()> {
+    frame
+        .get_mut(ethernet::HEADER_LEN + arp::PACKET_LEN..)?
+        .fill(0);
     let mut eth = EthernetFrame::new_checked(frame).ok()?;
     let mut a = ArpPacket::new_checked(eth.payload_mut()).ok()?;
     let (sha, spa, tpa) = (a.sender_mac(), a.sender_ip(), a.target_ip());
@@ -81,6 +88,11 @@ pub fn input<B: Buf, I: Io<Buf = B>>(
     if !sha.is_unicast() || (op != arp::OP_REQUEST && op != arp::OP_REPLY) {
         return host.egress.stats.count_drop(DropReason::Malformed);
     }
+    if !from_peer && !spa.is_unspecified() {
+        if let Some(why) = refused_sender(host, port, sha, spa) {
+            return host.egress.stats.count_drop(why);
+        }
+    }
     let for_us = host.answers_arp(port, tpa);
     let is_iface = host.egress.ports[port].addrs.iter().any(|&(x, _)| x == tpa);
     // Learn the sender unless it is a probe (0.0.0.0) or claims one of
@@ -124,6 +136,45 @@ pub fn input<B: Buf, I: Io<Buf = B>>(
     } else {
         host.egress.stats.count_drop(DropReason::ArpNotForUs);
     }
+}
+
+/// Why ARP from `sha`/`spa` (not 0.0.0.0: a duplicate address probe,
+/// answered as Linux answers it) is neither answered nor learnt from:
+///
+/// - `spa` is one of ours and `sha` another host's: an address conflict
+///   (a gratuitous ARP claiming it, or any other ARP using it). Linux
+///   answers no request from a local source (`arp_process` routes the
+///   request with `ip_route_input_noref`, whose source check fails) and
+///   learns nothing for its own address; it does not say so either,
+///   which leaves an operator blind to a host that took a VIP. This is
+///   counted, and the control thread logs when the count moves.
+/// - `spa` is one of ours and `sha` ours too: our own frame come back.
+/// - `spa` is a VIP another director holds (VRRP backup, sync standby):
+///   no objection.
+/// - `spa` is any other martian (broadcast, multicast, loopback...):
+///   Linux's routing refuses it as a source.
+fn refused_sender<B: Buf>(
+    host: &Host<B>,
+    port: usize,
+    sha: MacAddr,
+    spa: core::net::Ipv4Addr,
+) -> Option<DropReason> {
+    if !host.is_martian(spa) {
+        return None;
+    }
+    let claimed = match host.classify(spa) {
+        Some(Local::Iface(_)) => true,
+        Some(Local::Vip) if !host.standby() => true,
+        // A VIP another director holds now: its announcements are its
+        // right, and what they teach is learnt as before.
+        Some(Local::Vip) | Some(Local::Backup) => return None,
+        _ => false,
+    };
+    Some(match claimed {
+        true if host.accepts_mac(port, sha) => DropReason::ArpNotForUs,
+        true => DropReason::ArpConflict,
+        false => DropReason::MartianSource,
+    })
 }
 
 /// Other workers keep their own neighbour tables: give each a copy.

@@ -378,6 +378,14 @@ impl<B: Buf> Egress<B> {
             .map_or(1500, |r| self.ports[r.port].mtu)
     }
 
+    /// The source address of the director's own packets to `a`: its route's
+    /// (0.0.0.0 unrouted, which `send_ip` then refuses as `no_route`).
+    pub(crate) fn src_towards(&self, a: Ipv4Addr) -> Ipv4Addr {
+        self.routes
+            .lookup(a)
+            .map_or(Ipv4Addr::UNSPECIFIED, |r| r.src)
+    }
+
     /// Sends an ICMP error about `offending` back to its source.
     pub(crate) fn icmp_error<I: Io<Buf = B>>(
         &mut self,

@@ -149,6 +149,12 @@ impl<B: Buf> Host<B> {
         };
         match v {
             Verdict::Forward => self.egress.send_l2(io, hop.port(), hop.mac, p),
+            // As `Ipvs::out_conn`: a reply's errors come from the
+            // director's address towards the real server.
+            v if !m.inbound => {
+                let src = self.egress.src_towards(h.ip.src);
+                after_xmit(&mut self.egress, io, p, v, src, now)
+            }
             v => after_xmit(&mut self.egress, io, p, v, vip.addr, now),
         }
         Ok(())

@@ -114,6 +114,16 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         };
         checksum::fold(s) == 0xffff
     }
+    /// The options: the header past its fixed 20 bytes (empty for most).
+    #[inline]
+    pub fn options(&self) -> &[u8] {
+        &self.buf.as_ref()[MIN_HEADER_LEN..self.header_len()]
+    }
+    /// [`Self::options`] checked as Linux's receive path checks them
+    /// ([`super::ipv4_options::check`]).
+    pub fn check_options(&self) -> Result<()> {
+        super::ipv4_options::check(self.options())
+    }
     /// The payload up to the total length (link-layer padding excluded).
     #[inline]
     pub fn payload(&self) -> &[u8] {
@@ -197,6 +207,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         let (hl, tl) = (self.header_len(), self.total_len() as usize);
         &mut self.buf.as_mut()[hl..tl]
     }
+}
+
+/// Whether `a` can be one host's unicast address: not 0.0.0.0/8 ("this
+/// network", RFC 1122 3.2.1.3), loopback, multicast, class E (RFC 1812
+/// 5.3.7) or the limited broadcast. Linux's routing refuses every one of
+/// these as a source (`ip_route_input_slow`'s martian checks), except
+/// class E which it leaves to the route table; RFC 1812 has routers
+/// refuse it too, and so does the director.
+#[inline]
+pub fn is_host_address(a: Ipv4Addr) -> bool {
+    let top = a.octets()[0];
+    top != 0 && top != 127 && top < 224
 }
 
 /// [`Ipv4Packet::decrement_ttl`] on the header at the start of `b`, for a

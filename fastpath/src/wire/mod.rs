@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod ethernet;
 pub mod icmpv4;
 pub mod ipv4;
+pub mod ipv4_options;
 pub mod sctp;
 pub mod tcp;
 pub mod udp;

@@ -17,6 +17,17 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
+    /// `buf` is the IP payload with at least the fixed 20-byte header; the
+    /// data offset is not looked at (every accessor reads the fixed part
+    /// only). What IPVS needs to forward a segment: its NAT handlers make
+    /// the fixed header writable and nothing more, so a bad data offset
+    /// is the receiver's to refuse.
+    pub fn new_fixed(buf: T) -> Result<Self> {
+        if buf.as_ref().len() < MIN_HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        Ok(TcpPacket { buf })
+    }
     /// `buf` is the IP payload; the data offset must fit inside it.
     pub fn new_checked(buf: T) -> Result<Self> {
         let b = buf.as_ref();

@@ -16,6 +16,16 @@ pub struct UdpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
+    /// `buf` is the IP payload with at least the 8-byte header; the length
+    /// field is not looked at. What IPVS needs to forward a datagram (its
+    /// NAT handlers check no more); [`Self::compute_checksum`] then covers
+    /// what the length field and the buffer both hold.
+    pub fn new_fixed(buf: T) -> Result<Self> {
+        if buf.as_ref().len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        Ok(UdpPacket { buf })
+    }
     /// `buf` is the IP payload; the UDP length must be within it.
     pub fn new_checked(buf: T) -> Result<Self> {
         let b = buf.as_ref();
@@ -49,7 +59,8 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// The checksum field value for this datagram between `src` and `dst`
     /// (the current field is ignored; never 0).
     pub fn compute_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
-        let b = &self.buf.as_ref()[..self.len() as usize];
+        let b = self.buf.as_ref();
+        let b = b.get(..self.len() as usize).unwrap_or(b);
         let ph = checksum::pseudo_header_v4(src, dst, super::ipv4::PROTO_UDP, self.len());
         let s = checksum::sum(&b[..CHECKSUM_AT], ph);
         let c = !checksum::fold(checksum::sum(&b[HEADER_LEN..], s));
@@ -79,6 +90,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     pub fn fill_checksum(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
         let c = self.compute_checksum(src, dst);
         self.set_checksum(c);
+    }
+    /// The checksum IPVS's NAT fills in for a datagram that had none: over
+    /// the whole buffer (the IP payload), its length in the pseudo-header,
+    /// whatever the length field says (`udp_dnat_handler` sums
+    /// `skb->len - udphoff` bytes). The same as [`Self::fill_checksum`]
+    /// when the length field is right.
+    pub fn fill_checksum_over_payload(&mut self, src: Ipv4Addr, dst: Ipv4Addr) {
+        self.set_checksum(0);
+        let b = self.buf.as_ref();
+        let len = b.len().min(u16::MAX as usize) as u16;
+        let ph = checksum::pseudo_header_v4(src, dst, super::ipv4::PROTO_UDP, len);
+        let c = !checksum::fold(checksum::sum(b, ph));
+        self.set_checksum(if c == 0 { 0xffff } else { c });
     }
 }
 

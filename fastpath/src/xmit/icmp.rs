@@ -439,15 +439,6 @@ pub fn build_tunnel_error<B: Buf>(
     }
 }
 
-/// Whether `a` may be the source of a packet that gets an error.
-fn is_host_address(a: Ipv4Addr) -> bool {
-    !(a.is_unspecified()
-        || a.is_loopback()
-        || a.is_multicast()
-        || a.is_broadcast()
-        || a.octets()[0] >= 240)
-}
-
 /// `ip` starts at the offending IP header and may end anywhere after it
 /// (a quote inside another error is cut short).
 fn build<B: Buf>(out: &mut B, ip: &[u8], kind: ErrorKind, p: &ErrorParams) -> Built {
@@ -472,7 +463,7 @@ fn build<B: Buf>(out: &mut B, ip: &[u8], kind: ErrorKind, p: &ErrorParams) -> Bu
     }
     let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    if !is_host_address(src) || dst.is_multicast() || dst.is_broadcast() {
+    if !ipv4::is_host_address(src) || dst.is_multicast() || dst.is_broadcast() {
         return Built::NotUnicast;
     }
     let quote = ip.len().min(MAX_ERROR_LEN - ERROR_HEADERS);

@@ -114,7 +114,7 @@ fn rewrite<B: Buf>(
     let (old_p, new_p) = (from.port, to.port);
     match plan.proto {
         ipv4::PROTO_TCP => {
-            if let Ok(mut t) = TcpPacket::new_checked(l4) {
+            if let Ok(mut t) = TcpPacket::new_fixed(l4) {
                 let c = update_addr_port(t.checksum(), old_a, new_a, old_p, new_p);
                 match side {
                     Side::Src => t.set_src_port(new_p),
@@ -124,14 +124,14 @@ fn rewrite<B: Buf>(
             }
         }
         ipv4::PROTO_UDP => {
-            if let Ok(mut u) = UdpPacket::new_checked(l4) {
+            if let Ok(mut u) = UdpPacket::new_fixed(l4) {
                 let old_c = u.checksum();
                 match side {
                     Side::Src => u.set_src_port(new_p),
                     Side::Dst => u.set_dst_port(new_p),
                 }
                 if old_c == 0 {
-                    u.fill_checksum(plan.src, plan.dst);
+                    u.fill_checksum_over_payload(plan.src, plan.dst);
                 } else {
                     let c = update_addr_port(old_c, old_a, new_a, old_p, new_p);
                     u.set_checksum(if c == 0 { 0xffff } else { c });
@@ -190,10 +190,12 @@ fn validate(
         .get(IP_AT + hl..IP_AT + total)
         .ok_or(Verdict::Malformed)?;
     if has_ports(proto) {
-        // Each view checks its own header length (and UDP its length field).
+        // The fixed header must be there, as IPVS makes it writable; the
+        // TCP data offset and the UDP length are the receiver's to check
+        // (IPVS forwards them as they are, by every method).
         let ports = match proto {
-            ipv4::PROTO_TCP => TcpPacket::new_checked(l4).map(|t| (t.src_port(), t.dst_port())),
-            ipv4::PROTO_UDP => UdpPacket::new_checked(l4).map(|u| (u.src_port(), u.dst_port())),
+            ipv4::PROTO_TCP => TcpPacket::new_fixed(l4).map(|t| (t.src_port(), t.dst_port())),
+            ipv4::PROTO_UDP => UdpPacket::new_fixed(l4).map(|u| (u.src_port(), u.dst_port())),
             _ => SctpPacket::new_checked(l4).map(|s| (s.src_port(), s.dst_port())),
         };
         let (sport, dport) = ports.map_err(|_| Verdict::Malformed)?;
