@@ -255,6 +255,15 @@ fn dr_keeps_serving_its_clients_under_a_syn_flood() {
             f.log
         );
         assert!(counter(&f.log, "event", "drop_entry_evicted") > 0);
+        // The switch is logged once, by the control thread.
+        let on: Vec<&String> = f
+            .log
+            .iter()
+            .filter(|l| {
+                l.starts_with("ripvsd: defence: worker 0: drop_entry on (2; connection table ")
+            })
+            .collect();
+        assert_eq!(on.len(), 1, "{:?}", f.log);
     }
 }
 
